@@ -1,0 +1,78 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace TokenGateway.Core.Dialects;
+
+/// <summary>
+/// A client request parsed once into a mutable JSON tree plus typed accessors that every stage shares.
+/// </summary>
+/// <remarks>
+/// The original bytes are kept so that a request no stage changed is forwarded byte-identical; a stage that
+/// changes <see cref="Body"/> must call <see cref="MarkModified"/> so the body is serialized (once) before forwarding.
+/// </remarks>
+public sealed class LlmRequest
+{
+    internal LlmRequest(LlmDialect dialect, JsonObject body, ReadOnlyMemory<byte> originalBytes)
+    {
+        Dialect = dialect;
+        Body = body;
+        OriginalBytes = originalBytes;
+        Model = (string)body["model"]!;
+    }
+
+    /// <summary>The API surface the request came to.</summary>
+    public LlmDialect Dialect { get; }
+
+    /// <summary>The parsed body; stages rewrite it in place.</summary>
+    public JsonObject Body { get; }
+
+    /// <summary>The body exactly as the client sent it.</summary>
+    public ReadOnlyMemory<byte> OriginalBytes { get; }
+
+    /// <summary>The model name as the client sent it (an alias is resolved by the catalogue, not here).</summary>
+    public string Model { get; }
+
+    /// <summary>True once any stage changed <see cref="Body"/>.</summary>
+    public bool IsModified { get; private set; }
+
+    /// <summary>True when the client asked for a server-sent-event stream.</summary>
+    public bool Stream => Body["stream"] is JsonValue v && v.TryGetValue<bool>(out var b) && b;
+
+    /// <summary>Name of the field that carries the output cap for this dialect.</summary>
+    public string MaxTokensField => Dialect switch
+    {
+        LlmDialect.OpenAIResponses => "max_output_tokens",
+        LlmDialect.OpenAIChat when Body.ContainsKey("max_completion_tokens") || !Body.ContainsKey("max_tokens") => "max_completion_tokens",
+        _ => "max_tokens",
+    };
+
+    /// <summary>The client's output cap, or null when it sent none.</summary>
+    public int? MaxTokens
+    {
+        get
+        {
+            if (Dialect == LlmDialect.OpenAIChat)
+            {
+                return ReadInt("max_completion_tokens") ?? ReadInt("max_tokens");
+            }
+
+            return ReadInt(MaxTokensField);
+        }
+    }
+
+    /// <summary>Sets the output cap in the dialect's own field and marks the body modified.</summary>
+    public void SetMaxTokens(int value)
+    {
+        Body[MaxTokensField] = value;
+        MarkModified();
+    }
+
+    /// <summary>Records that <see cref="Body"/> no longer equals <see cref="OriginalBytes"/>.</summary>
+    public void MarkModified() => IsModified = true;
+
+    /// <summary>The bytes to forward: the original when untouched, else the serialized body.</summary>
+    public ReadOnlyMemory<byte> GetBytesToSend() =>
+        IsModified ? JsonSerializer.SerializeToUtf8Bytes(Body, LlmRequestParser.WriteOptions) : OriginalBytes;
+
+    private int? ReadInt(string name) => Body[name] is JsonValue v && v.TryGetValue<int>(out var i) ? i : null;
+}
