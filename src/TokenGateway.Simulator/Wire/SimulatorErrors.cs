@@ -1,0 +1,92 @@
+using System.Buffers;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+
+namespace TokenGateway.Simulator;
+
+/// <summary>Writes errors in the caller's dialect: OpenAI <c>{"error":{…}}</c> or Anthropic <c>{"type":"error","error":{…}}</c>.</summary>
+internal static class SimulatorErrors
+{
+    public static async Task WriteAsync(HttpContext context, bool anthropic, int status, string message, string? param = null, string? code = null)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var json = new Utf8JsonWriter(buffer, SimulatorJson.WriterOptions))
+        {
+            json.WriteStartObject();
+            if (anthropic)
+            {
+                json.WriteString("type", "error");
+                json.WriteStartObject("error");
+                json.WriteString("type", AnthropicType(status));
+                json.WriteString("message", message);
+                json.WriteEndObject();
+            }
+            else
+            {
+                json.WriteStartObject("error");
+                json.WriteString("message", message);
+                json.WriteString("type", OpenAIType(status));
+                WriteNullable(json, "param", param);
+                WriteNullable(json, "code", code ?? OpenAICode(status));
+                json.WriteEndObject();
+            }
+
+            json.WriteEndObject();
+        }
+
+        var response = context.Response;
+        response.StatusCode = status;
+        response.ContentType = "application/json";
+        response.ContentLength = buffer.WrittenCount;
+        response.Headers[anthropic ? "request-id" : "x-request-id"] = Ids.New(anthropic ? "req_" : "req_", 24);
+        if (status is 429 or 503 or 529)
+        {
+            response.Headers.RetryAfter = "1";
+        }
+
+        await response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted);
+    }
+
+    private static void WriteNullable(Utf8JsonWriter json, string name, string? value)
+    {
+        if (value is null)
+        {
+            json.WriteNull(name);
+        }
+        else
+        {
+            json.WriteString(name, value);
+        }
+    }
+
+    private static string OpenAIType(int status) => status switch
+    {
+        401 => "invalid_request_error",
+        403 => "permission_error",
+        404 => "invalid_request_error",
+        429 => "rate_limit_error",
+        >= 500 => "server_error",
+        _ => "invalid_request_error",
+    };
+
+    private static string? OpenAICode(int status) => status switch
+    {
+        401 => "invalid_api_key",
+        404 => "model_not_found",
+        429 => "rate_limit_exceeded",
+        >= 500 => "server_error",
+        _ => null,
+    };
+
+    private static string AnthropicType(int status) => status switch
+    {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        503 or 529 => "overloaded_error",
+        >= 500 => "api_error",
+        _ => "invalid_request_error",
+    };
+}
