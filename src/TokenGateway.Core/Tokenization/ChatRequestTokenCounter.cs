@@ -40,7 +40,7 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
     private const int OpenAITokensPerName = 1;
     private const int OpenAIReplyPriming = 3;
     private const int OpenAITokensPerToolCall = 3;
-    private const int AnthropicRequestOverhead = 2;
+    private const int AnthropicRequestOverhead = 4;
     private const int AnthropicTokensPerMessage = 3;
     private const int AnthropicTokensPerBlock = 3;
 

@@ -62,7 +62,7 @@ internal sealed partial class SimulatorEndpoints(
         {
             if (faults.Latency > TimeSpan.Zero)
             {
-                await Task.Delay(faults.Latency, time, context.RequestAborted);
+                await Task.Delay(faults.Latency, context.RequestAborted);
             }
 
             if (faults.Status is { } status)
@@ -108,7 +108,7 @@ internal sealed partial class SimulatorEndpoints(
 
             if (faults.Latency > TimeSpan.Zero)
             {
-                await Task.Delay(faults.Latency, time, context.RequestAborted);
+                await Task.Delay(faults.Latency, context.RequestAborted);
             }
 
             if (faults.Status is { } status)

@@ -14,6 +14,10 @@ internal enum InvalidJsonMode
 }
 
 /// <summary>The misbehaviour a request asked for through the <c>x-simulator-fault</c> header.</summary>
+/// <remarks>
+/// Fault delays (latency, stall, the reset grace) run on the wall clock, not the injected <see cref="TimeProvider"/>: they
+/// simulate the network, and a host under a fake clock must still see them end.
+/// </remarks>
 internal sealed record FaultPlan
 {
     /// <summary>The request header that carries the faults.</summary>

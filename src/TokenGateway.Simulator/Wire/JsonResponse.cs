@@ -10,6 +10,16 @@ internal static class JsonResponse
 {
     public static Utf8JsonWriter NewWriter(ArrayBufferWriter<byte> buffer) => new(buffer, SimulatorJson.WriterOptions);
 
+    /// <summary>How long a reset waits after flushing, so the peer reads the bytes before the RST discards its receive buffer.</summary>
+    public static readonly TimeSpan ResetGrace = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Aborts the connection (a TCP reset) after <see cref="ResetGrace"/>.</summary>
+    public static async Task AbortAfterGraceAsync(SimRequest request)
+    {
+        await Task.Delay(ResetGrace, request.Aborted);
+        request.Http.Abort();
+    }
+
     public static async Task WriteAsync(SimRequest request, ArrayBufferWriter<byte> buffer)
     {
         var response = request.Http.Response;
@@ -34,11 +44,11 @@ internal static class JsonResponse
             await response.Body.FlushAsync(request.Aborted);
             if (faults.Reset)
             {
-                request.Http.Abort();
+                await AbortAfterGraceAsync(request);
                 return;
             }
 
-            await Task.Delay(Timeout.InfiniteTimeSpan, request.Time, request.Aborted);
+            await Task.Delay(Timeout.InfiniteTimeSpan, request.Aborted);
         }
 
         await response.Body.WriteAsync(body, request.Aborted);

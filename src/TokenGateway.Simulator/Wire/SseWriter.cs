@@ -94,14 +94,14 @@ internal sealed class SseWriter : IDisposable
             if (faults.Reset)
             {
                 await _pipe.FlushAsync(_request.Aborted);
-                _request.Http.Abort();
+                await JsonResponse.AbortAfterGraceAsync(_request);
                 throw new OperationCanceledException("Connection reset by the simulator (reset fault).");
             }
 
             if (faults.Stall)
             {
                 await _pipe.FlushAsync(_request.Aborted);
-                await Task.Delay(Timeout.InfiniteTimeSpan, _request.Time, _request.Aborted);
+                await Task.Delay(Timeout.InfiniteTimeSpan, _request.Aborted);
             }
         }
 
@@ -113,7 +113,7 @@ internal sealed class SseWriter : IDisposable
 
         if (faults.Latency > TimeSpan.Zero)
         {
-            await Task.Delay(faults.Latency, _request.Time, _request.Aborted);
+            await Task.Delay(faults.Latency, _request.Aborted);
         }
     }
 

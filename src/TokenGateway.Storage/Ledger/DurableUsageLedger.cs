@@ -82,8 +82,10 @@ internal sealed partial class DurableUsageLedger : IUsageLedger, IHostedService,
         _nextSegmentId = leftovers.Count == 0 ? 1 : leftovers[^1].Id + 1;
         if (leftovers.Count > 0)
         {
+            // Leftover lines take the first sequence numbers, so FlushAsync also waits for their replay.
+            _lastSeq = leftovers.Sum(s => s.Appended);
             _replayFromSeq = 0;
-            LogRecovering(_logger, leftovers.Sum(s => s.Appended), leftovers.Count);
+            LogRecovering(_logger, _lastSeq, leftovers.Count);
         }
     }
 

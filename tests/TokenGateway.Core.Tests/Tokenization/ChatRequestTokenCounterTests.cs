@@ -152,7 +152,20 @@ public sealed class ChatRequestTokenCounterTests
 
         var raw = TiktokenTokenizerRegistry.Shared.Get("o200k_base").CountTokens("You are a scientist")
             + TiktokenTokenizerRegistry.Shared.Get("o200k_base").CountTokens("Hello, Claude");
-        Assert.Equal((int)Math.Ceiling(raw * TiktokenTokenizerRegistry.ClaudeCalibration) + 2 + 3, count);
+        Assert.Equal((int)Math.Ceiling(raw * TiktokenTokenizerRegistry.ClaudeCalibration) + 4 + 3, count);
+    }
+
+    [Theory]
+    [InlineData("You are a scientist", "Hello, Claude", 14)] // Anthropic's count_tokens documentation example
+    [InlineData(null, "Hello, world", 10)]                    // count_tokens answer quoted by the claude-token-count CLI
+    public void CountInputTokens_AnthropicPublishedCounts_WithinTwoTokensAndNeverUnder(string? system, string user, int published)
+    {
+        var systemJson = system is null ? "" : $"\"system\":\"{system}\",";
+        var request = Parse(LlmDialect.AnthropicCountTokens, $$"""{"model":"claude-sonnet-4-5",{{systemJson}}"messages":[{"role":"user","content":"{{user}}"}]}""");
+
+        var count = CreateSut().CountInputTokens(request, Card("claude", "claude-sonnet-4-5"));
+
+        Assert.InRange(count, published, published + 2);
     }
 
     [Fact]

@@ -1,0 +1,382 @@
+using System.Diagnostics;
+using Microsoft.Data.Sqlite;
+using TokenGateway.Storage.Ledger;
+using TokenGateway.Storage.Tests.TestSupport;
+
+namespace TokenGateway.Storage.Tests.Ledger;
+
+public sealed class DurableUsageLedgerTests : IDisposable
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    private readonly StorageTestHost _host;
+
+    public DurableUsageLedgerTests() => _host = new StorageTestHost();
+
+    public void Dispose() => _host.Dispose();
+
+    private async Task<DurableUsageLedger> StartLedgerAsync(StorageTestHost host, ILedgerStore? store = null)
+    {
+        var ledger = host.CreateLedger(store);
+        host.Track(ledger);
+        await ledger.StartAsync(CancellationToken.None);
+        return ledger;
+    }
+
+    [Fact]
+    public async Task Record_NEvents_FlushWritesExactlyNRows()
+    {
+        var sut = await StartLedgerAsync(_host);
+
+        for (var i = 0; i < 1234; i++)
+        {
+            sut.Record(UsageEvents.Create(i));
+        }
+
+        await sut.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        Assert.Equal(1234, await _host.CountRowsAsync());
+        Assert.Equal(1234, await _host.RollupRequestsAsync());
+        Assert.Equal(0, sut.SpoolDepth);
+    }
+
+    [Fact]
+    public async Task Record_DuplicateRequestId_StoresOneRowAndCountsItOnce()
+    {
+        var sut = await StartLedgerAsync(_host);
+
+        sut.Record(UsageEvents.Create(1));
+        sut.Record(UsageEvents.Create(1));
+        await sut.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+        sut.Record(UsageEvents.Create(1));
+        await sut.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        Assert.Equal(1, await _host.CountRowsAsync());
+        Assert.Equal(1, await _host.RollupRequestsAsync());
+    }
+
+    [Fact]
+    public async Task FlushAsync_NothingRecorded_CompletesImmediately()
+    {
+        var sut = await StartLedgerAsync(_host);
+
+        var flush = sut.FlushAsync(CancellationToken.None);
+
+        Assert.True(flush.IsCompletedSuccessfully);
+        Assert.Equal(0, await _host.CountRowsAsync());
+    }
+
+    public static TheoryData<string> Faults => ["locked", "busy", "disk-full", "io"];
+
+    private static Exception CreateFault(string kind) => kind switch
+    {
+        "locked" => new SqliteException("database is locked", 6),
+        "busy" => new SqliteException("database is locked", 5),
+        "disk-full" => new SqliteException("database or disk is full", 13),
+        _ => new IOException("disk I/O error"),
+    };
+
+    [Theory]
+    [MemberData(nameof(Faults))]
+    public async Task Record_StoreFailingForAWhile_SpoolsThenWritesEveryEventOnce(string fault)
+    {
+        var store = new FaultyLedgerStore(_host.Store);
+        store.FailAlways(() => CreateFault(fault));
+        var sut = await StartLedgerAsync(_host, store);
+
+        for (var i = 0; i < 800; i++)
+        {
+            sut.Record(UsageEvents.Create(i));
+        }
+
+        await WaitUntilAsync(() => store.FailedCalls >= 3);
+        Assert.Equal(800, sut.SpoolDepth);
+        Assert.Equal(0, await _host.CountRowsAsync());
+
+        store.Recover();
+        await sut.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        Assert.Equal(800, await _host.CountRowsAsync());
+        Assert.Equal(800, await _host.RollupRequestsAsync());
+        Assert.Equal(0, sut.SpoolDepth);
+    }
+
+    [Fact]
+    public async Task Record_StoreFailsNTimesDuringOverflow_ReplaysJournalExactlyOnce()
+    {
+        _host.Options.LedgerQueueCapacity = 16;
+        _host.Options.LedgerBatchSize = 8;
+        var store = new FaultyLedgerStore(_host.Store);
+        store.FailNext(5);
+        var sut = await StartLedgerAsync(_host, store);
+
+        for (var i = 0; i < 500; i++)
+        {
+            sut.Record(UsageEvents.Create(i));
+        }
+
+        await sut.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        Assert.True(sut.OverflowCount > 0);
+        Assert.Equal(5, store.FailedCalls);
+        Assert.Equal(500, await _host.CountRowsAsync());
+        Assert.Equal(500, await _host.RollupRequestsAsync());
+    }
+
+    [Fact]
+    public async Task Record_QueueFullWhileStoreBlocked_NeverBlocksAndLosesNothing()
+    {
+        _host.Options.LedgerQueueCapacity = 16;
+        var store = new FaultyLedgerStore(_host.Store);
+        store.CloseGate();
+        var sut = await StartLedgerAsync(_host, store);
+
+        var recording = Task.Run(() =>
+        {
+            var slowest = TimeSpan.Zero;
+            for (var i = 0; i < 5000; i++)
+            {
+                var started = Stopwatch.GetTimestamp();
+                sut.Record(UsageEvents.Create(i));
+                var elapsed = Stopwatch.GetElapsedTime(started);
+                slowest = elapsed > slowest ? elapsed : slowest;
+            }
+
+            return slowest;
+        });
+
+        // The store is blocked for the whole loop: if Record waited on it, this would time out.
+        await recording.WaitAsync(Timeout);
+        Assert.Equal(16, sut.QueueDepth);
+        Assert.True(sut.OverflowCount >= 5000 - 16 - 500);
+        Assert.Equal(5000, sut.SpoolDepth);
+
+        store.OpenGate();
+        await sut.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        Assert.Equal(5000, await _host.CountRowsAsync());
+        Assert.Equal(5000, await _host.RollupRequestsAsync());
+    }
+
+    [Fact]
+    public async Task Record_SlowStore_RecordStaysFastAndAllEventsArrive()
+    {
+        _host.Options.LedgerQueueCapacity = 64;
+        _host.Options.LedgerBatchSize = 32;
+        var store = new FaultyLedgerStore(_host.Store) { Delay = TimeSpan.FromMilliseconds(30) };
+        var sut = await StartLedgerAsync(_host, store);
+
+        var started = Stopwatch.GetTimestamp();
+        for (var i = 0; i < 3000; i++)
+        {
+            sut.Record(UsageEvents.Create(i));
+        }
+
+        var recordTime = Stopwatch.GetElapsedTime(started);
+        await sut.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        // 3000 events at 32 per 30 ms batch would take about 3 s if Record waited for the store.
+        Assert.True(recordTime < TimeSpan.FromSeconds(2), $"Record loop took {recordTime}");
+        Assert.Equal(3000, await _host.CountRowsAsync());
+    }
+
+    [Fact]
+    public async Task Record_ConcurrentFromManyThreads_EveryEventStoredOnce()
+    {
+        _host.Options.LedgerQueueCapacity = 256;
+        var sut = await StartLedgerAsync(_host);
+        const int threads = 8;
+        const int perThread = 1500;
+
+        await Task.WhenAll(Enumerable.Range(0, threads).Select(t => Task.Run(() =>
+        {
+            for (var i = 0; i < perThread; i++)
+            {
+                sut.Record(UsageEvents.Create((t * perThread) + i));
+            }
+        })));
+        await sut.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        Assert.Equal(threads * perThread, await _host.CountRowsAsync());
+        Assert.Equal(threads * perThread, await _host.RollupRequestsAsync());
+    }
+
+    [Fact]
+    public async Task StopAsync_WithoutFlush_DrainsEverythingAndLeavesNoSpool()
+    {
+        var sut = await StartLedgerAsync(_host);
+        for (var i = 0; i < 700; i++)
+        {
+            sut.Record(UsageEvents.Create(i));
+        }
+
+        await sut.StopAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        Assert.Equal(700, await _host.CountRowsAsync());
+        Assert.Equal(0, sut.SpoolDepth);
+        Assert.All(_host.JournalFiles(), f => Assert.Equal(0, new FileInfo(f).Length));
+    }
+
+    [Fact]
+    public async Task StopAsync_StoreDownPastDeadline_ReturnsAndNextStartReplays()
+    {
+        var store = new FaultyLedgerStore(_host.Store);
+        store.FailAlways();
+        var first = await StartLedgerAsync(_host, store);
+        for (var i = 0; i < 100; i++)
+        {
+            first.Record(UsageEvents.Create(i));
+        }
+
+        using var deadline = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        await first.StopAsync(deadline.Token).WaitAsync(Timeout);
+        first.Dispose();
+        Assert.Equal(0, await _host.CountRowsAsync());
+
+        var second = await StartLedgerAsync(_host);
+        await second.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        Assert.Equal(100, await _host.CountRowsAsync());
+    }
+
+    [Fact]
+    public async Task Abandon_MidLoadWithStoreStuck_NewInstanceRecoversEveryEventExactlyOnce()
+    {
+        _host.Options.LedgerQueueCapacity = 64;
+        var store = new FaultyLedgerStore(_host.Store);
+        var crashed = await StartLedgerAsync(_host, store);
+        for (var i = 0; i < 300; i++)
+        {
+            crashed.Record(UsageEvents.Create(i));
+        }
+
+        await crashed.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+        store.CloseGate();
+        for (var i = 300; i < 1000; i++)
+        {
+            crashed.Record(UsageEvents.Create(i));
+        }
+
+        // kill -9: no StopAsync, no flush; the batch in the writer's hands is never committed.
+        crashed.Abandon();
+        Assert.Equal(300, await _host.CountRowsAsync());
+
+        var recovered = await StartLedgerAsync(_host);
+        await recovered.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        Assert.Equal(1000, await _host.CountRowsAsync());
+        Assert.Equal(1000, await _host.RollupRequestsAsync());
+        Assert.Equal(0, recovered.SpoolDepth);
+    }
+
+    [Fact]
+    public async Task Abandon_NeverStarted_NewInstanceRecoversEveryEvent()
+    {
+        var crashed = _host.CreateLedger();
+        for (var i = 0; i < 250; i++)
+        {
+            crashed.Record(UsageEvents.Create(i));
+        }
+
+        crashed.Abandon();
+
+        var recovered = await StartLedgerAsync(_host);
+        await recovered.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        Assert.Equal(250, await _host.CountRowsAsync());
+    }
+
+    [Fact]
+    public async Task Abandon_AfterCommitBeforeTruncate_ReplayDoesNotDoubleCount()
+    {
+        var first = await StartLedgerAsync(_host);
+        for (var i = 0; i < 50; i++)
+        {
+            first.Record(UsageEvents.Create(i));
+        }
+
+        await first.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+        var journal = Assert.Single(_host.JournalFiles());
+        var copy = await File.ReadAllBytesAsync(journal);
+        first.Abandon();
+
+        // Put back a journal whose lines are all committed already, as if the process died before truncating it.
+        await File.WriteAllBytesAsync(journal, copy);
+        var second = await StartLedgerAsync(_host);
+        second.Record(UsageEvents.Create(50));
+        await second.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        Assert.Equal(51, await _host.CountRowsAsync());
+        Assert.Equal(51, await _host.RollupRequestsAsync());
+    }
+
+    [Fact]
+    public async Task Start_JournalWithTornLastLine_ReplaysCompleteLinesOnly()
+    {
+        var crashed = _host.CreateLedger();
+        for (var i = 0; i < 10; i++)
+        {
+            crashed.Record(UsageEvents.Create(i));
+        }
+
+        crashed.Abandon();
+        var journal = Assert.Single(_host.JournalFiles());
+        await File.AppendAllTextAsync(journal, "{\"requestId\":\"req_torn\",\"timest");
+
+        var recovered = await StartLedgerAsync(_host);
+        await recovered.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        Assert.Equal(10, await _host.CountRowsAsync());
+    }
+
+    [Fact]
+    public async Task Record_SmallSegments_RotatesAndDeletesCommittedSegments()
+    {
+        _host.Options.LedgerJournalSegmentBytes = 4096;
+        var sut = await StartLedgerAsync(_host);
+        for (var i = 0; i < 400; i++)
+        {
+            sut.Record(UsageEvents.Create(i));
+        }
+
+        await sut.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+        await sut.StopAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        Assert.Equal(400, await _host.CountRowsAsync());
+        Assert.True(_host.JournalFiles().Length <= 1);
+    }
+
+    [Fact]
+    public void Constructor_SecondInstanceOnSameJournal_Throws()
+    {
+        var first = _host.CreateLedger();
+        _host.Track(first);
+
+        var ex = Assert.Throws<InvalidOperationException>(() => _host.CreateLedger());
+
+        Assert.Contains("another gateway process", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Record_MissingRequestId_Throws()
+    {
+        var sut = _host.CreateLedger();
+        _host.Track(sut);
+
+        Assert.Throws<ArgumentException>(() => sut.Record(UsageEvents.Create(1, requestId: "")));
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = Stopwatch.GetTimestamp();
+        while (!condition())
+        {
+            if (Stopwatch.GetElapsedTime(deadline) > Timeout)
+            {
+                throw new TimeoutException("Condition not reached.");
+            }
+
+            await Task.Delay(5);
+        }
+    }
+}
