@@ -1,6 +1,6 @@
-var builder = WebApplication.CreateBuilder(args);
-var app = builder.Build();
-app.MapGet("/healthz", () => "ok");
+using TokenGateway.Hosting;
+
+var app = GatewayApplication.Build(GatewayApplication.CreateBuilder(args));
 app.Run();
 
 /// <summary>Entry point marker for WebApplicationFactory.</summary>

@@ -1,0 +1,124 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Serilog;
+using Serilog.Events;
+using Serilog.Formatting.Compact;
+using TokenGateway.Auth;
+using TokenGateway.Core.Models;
+using TokenGateway.Core.Tokenization;
+using TokenGateway.Endpoints;
+using TokenGateway.Providers;
+using TokenGateway.Proxy;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Transforms;
+
+namespace TokenGateway.Hosting;
+
+/// <summary>The composition root: builds the gateway so <c>Program</c> and tests share one code path.</summary>
+public static class GatewayApplication
+{
+    /// <summary>Creates the builder with every gateway service registered; callers may add configuration or services.</summary>
+    public static WebApplicationBuilder CreateBuilder(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        // The shipped model catalogue and provider list are the lowest-precedence sources: appsettings, environment
+        // variables and command-line arguments override or extend them.
+        var defaults = new ConfigurationBuilder()
+            .SetBasePath(AppContext.BaseDirectory)
+            .AddJsonFile("catalog.json", optional: false)
+            .AddJsonFile("providers.json", optional: false)
+            .Build();
+        builder.Configuration.Sources.Insert(0, new ChainedConfigurationSource { Configuration = defaults, ShouldDisposeConfiguration = true });
+        if (string.IsNullOrEmpty(builder.Configuration[WebHostDefaults.ServerUrlsKey]))
+        {
+            builder.WebHost.UseUrls("http://localhost:8080");
+        }
+
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = null; // enforced per route by LlmParseMiddleware (413 in the caller's dialect)
+        });
+
+        var services = builder.Services;
+        services.AddSerilog((sp, lc) =>
+        {
+            var gateway = sp.GetRequiredService<IOptions<GatewayOptions>>().Value;
+            lc.ReadFrom.Configuration(builder.Configuration)
+                .MinimumLevel.Override("Microsoft.AspNetCore", LogEventLevel.Warning)
+                .MinimumLevel.Override("Yarp", LogEventLevel.Warning)
+                .MinimumLevel.Override("System.Net.Http", LogEventLevel.Warning)
+                .Enrich.FromLogContext();
+            if (gateway.JsonLogs)
+            {
+                lc.WriteTo.Console(new CompactJsonFormatter());
+            }
+            else
+            {
+                lc.WriteTo.Console();
+            }
+        });
+
+        services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ProvidersOptions>().Configure<IConfiguration>((o, c) => c.GetSection(ProvidersOptions.SectionName).Bind(o.Providers));
+        services.AddOptions<ModelCatalogOptions>().Configure<IConfiguration>((o, c) => c.GetSection(ModelCatalogOptions.SectionName).Bind(o.Models));
+        services.Configure<HostOptions>(o => o.ShutdownTimeout = builder.Configuration.GetValue("Gateway:ShutdownTimeout", TimeSpan.FromSeconds(30)));
+        services.AddProblemDetails();
+        services.TryAddSingleton(TimeProvider.System);
+
+        services.AddSqliteStorage(); // first: its schema initializer must run before hosted services that use the stores
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<ModelCatalogOptions>>().Value.Build());
+        services.AddSingleton<ITokenizerRegistry>(TiktokenTokenizerRegistry.Shared);
+        services.AddSingleton<ProviderRegistry>();
+        services.AddSingleton<VirtualKeyAuthenticator>();
+        services.AddSingleton<AdminKeyService>();
+        services.AddHostedService(sp => sp.GetRequiredService<AdminKeyService>());
+        services.AddSingleton<ModelAccess>();
+        services.AddSingleton<ReadinessProbe>();
+        services.AddSingleton<ExchangeCompletion>();
+        services.AddSingleton<LlmResponseHandler>();
+        services.AddGatewayMetering();
+
+        services.AddSingleton<IProxyConfigProvider, GatewayProxyConfigProvider>();
+        services.AddReverseProxy().AddTransforms(context =>
+        {
+            context.UseDefaultForwarders = false;
+            context.AddRequestTransform(ProviderRequestTransform.ApplyAsync);
+            var handler = context.Services.GetRequiredService<LlmResponseHandler>();
+            context.AddResponseTransform(handler.HandleAsync);
+        });
+
+        return builder;
+    }
+
+    /// <summary>Builds the app and maps the middleware pipeline and endpoints.</summary>
+    public static WebApplication Build(WebApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var app = builder.Build();
+        app.UseSerilogRequestLogging(o =>
+        {
+            o.MessageTemplate = "HTTP {RequestMethod} {RequestPath} responded {StatusCode} in {Elapsed:0.0} ms";
+        });
+
+        app.MapGet("/healthz", () => Results.Ok(new { status = "ok" }));
+        app.MapGet("/readyz", async (ReadinessProbe probe, CancellationToken ct) =>
+            await probe.IsReadyAsync(ct) ? Results.Ok(new { status = "ready" }) : Results.Json(new { status = "not_ready" }, statusCode: 503));
+        app.MapModelsEndpoint();
+        app.MapGroup("/admin").AddEndpointFilter<AdminAuthFilter>().MapAdminTeams().MapAdminUsage();
+
+        app.MapReverseProxy(proxy =>
+        {
+            proxy.UseMiddleware<LlmExchangeMiddleware>();
+            proxy.UseMiddleware<VirtualKeyAuthMiddleware>();
+            proxy.UseMiddleware<LlmParseMiddleware>();
+            proxy.UseMiddleware<MeteringMiddleware>();
+            proxy.UseMiddleware<ForwardPreparationMiddleware>();
+            proxy.UseSessionAffinity();
+            proxy.UseLoadBalancing();
+            proxy.UsePassiveHealthChecks();
+        });
+
+        return app;
+    }
+}

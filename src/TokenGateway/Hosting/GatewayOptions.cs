@@ -1,0 +1,44 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace TokenGateway.Hosting;
+
+/// <summary>Top-level gateway settings (section <c>Gateway</c>).</summary>
+public sealed class GatewayOptions
+{
+    /// <summary>Configuration section name.</summary>
+    public const string SectionName = "Gateway";
+
+    /// <summary>Largest request body accepted on LLM routes; larger bodies get 413 <c>request_too_large</c>.</summary>
+    [Range(1024, 1L << 31)]
+    public long MaxRequestBodyBytes { get; set; } = 8 * 1024 * 1024;
+
+    /// <summary>Largest non-streamed upstream response the gateway buffers (for metering and validation).</summary>
+    [Range(1024, 1L << 31)]
+    public long MaxResponseBodyBytes { get; set; } = 64 * 1024 * 1024;
+
+    /// <summary>Time allowed for the upstream to send response headers; then 504 <c>upstream_timeout</c>.</summary>
+    public TimeSpan UpstreamTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Longest silence allowed between chunks of an upstream response body.</summary>
+    public TimeSpan UpstreamIdleTimeout { get; set; } = TimeSpan.FromSeconds(120);
+
+    /// <summary>Time in-flight requests (streams included) get to finish on shutdown.</summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary><c>Auto</c> (simulator when no provider key is set), <c>Always</c> or <c>Never</c>.</summary>
+    public SimulatorMode Simulator { get; set; } = SimulatorMode.Auto;
+
+    /// <summary>Write logs as compact JSON instead of text.</summary>
+    public bool JsonLogs { get; set; }
+}
+
+/// <summary>When the built-in simulator serves requests.</summary>
+public enum SimulatorMode
+{
+    /// <summary>Only when no configured provider has a key in the environment.</summary>
+    Auto,
+    /// <summary>Always route every model to the built-in simulator.</summary>
+    Always,
+    /// <summary>Never; providers without keys fail with 502.</summary>
+    Never,
+}

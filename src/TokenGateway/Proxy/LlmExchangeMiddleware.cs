@@ -1,0 +1,98 @@
+using TokenGateway.Core.Dialects;
+using TokenGateway.Core.Errors;
+using TokenGateway.Core.Metering;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace TokenGateway.Proxy;
+
+/// <summary>
+/// Outermost stage of the proxy pipeline: gives the request its id, maps forwarding failures to the dialect's
+/// 502/504, and — in a finally block, so on every exit path exactly once — settles and records the usage event.
+/// </summary>
+internal sealed partial class LlmExchangeMiddleware(
+    RequestDelegate next, ExchangeCompletion completion, TimeProvider time, ILogger<LlmExchangeMiddleware> logger)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var path = context.Request.Path.Value ?? "/";
+        LlmDialects.TryFromPath(path, out var dialect);
+        var exchange = new LlmExchange(RequestIds.New(), dialect, path, time.GetUtcNow());
+        context.Features.Set(exchange);
+        context.Response.Headers["x-tokengateway-request-id"] = exchange.RequestId;
+
+        try
+        {
+            await next(context);
+            await MapForwarderErrorAsync(context, exchange);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            exchange.Status ??= UsageStatus.ClientAborted;
+        }
+        catch (Exception ex)
+        {
+            LogUnhandled(logger, ex, exchange.RequestId);
+            exchange.Status ??= UsageStatus.UpstreamError;
+            if (!context.Response.HasStarted)
+            {
+                await GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.InternalError,
+                    $"The gateway failed to process the request (request id {exchange.RequestId}).");
+            }
+            else
+            {
+                context.Abort();
+            }
+        }
+        finally
+        {
+            completion.Complete(context, exchange);
+        }
+    }
+
+    private async Task MapForwarderErrorAsync(HttpContext context, LlmExchange exchange)
+    {
+        var error = context.Features.Get<IForwarderErrorFeature>();
+        if (error is null)
+        {
+            return;
+        }
+
+        if (error.Error is ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled
+            or ForwarderError.ResponseBodyCanceled or ForwarderError.UpgradeRequestCanceled or ForwarderError.UpgradeResponseCanceled
+            || context.RequestAborted.IsCancellationRequested)
+        {
+            exchange.Status ??= UsageStatus.ClientAborted;
+            return;
+        }
+
+        exchange.Status ??= UsageStatus.UpstreamError;
+        LogForwarderError(logger, error.Error, exchange.Provider?.Id, exchange.RequestId);
+        if (context.Response.HasStarted)
+        {
+            // Headers and some bytes already went out: the client must see an abnormal end, never a clean one.
+            context.Abort();
+            return;
+        }
+
+        var timedOut = error.Error == ForwarderError.RequestTimedOut;
+        context.Response.Headers.Clear();
+        context.Response.Headers["x-tokengateway-request-id"] = exchange.RequestId;
+        await GatewayErrorWriter.WriteAsync(context, exchange.Dialect,
+            timedOut ? GatewayError.UpstreamTimeout : GatewayError.UpstreamUnavailable,
+            timedOut
+                ? $"The provider '{exchange.Provider?.Id}' did not respond in time. Retry later."
+                : $"The provider '{exchange.Provider?.Id}' could not be reached. Retry later.");
+    }
+
+    [LoggerMessage(2200, LogLevel.Error, "Unhandled error in request {RequestId}")]
+    private static partial void LogUnhandled(ILogger logger, Exception exception, string requestId);
+
+    [LoggerMessage(2201, LogLevel.Warning, "Forwarding to {Provider} failed with {Error} (request {RequestId})")]
+    private static partial void LogForwarderError(ILogger logger, ForwarderError error, string? provider, string requestId);
+}
+
+/// <summary>Request ids: sortable by time, unique, and safe to show.</summary>
+internal static class RequestIds
+{
+    public static string New() => "req_" + Guid.CreateVersion7().ToString("N");
+}

@@ -1,0 +1,131 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using Microsoft.Extensions.Options;
+using TokenGateway.Core.Dialects;
+using TokenGateway.Core.Errors;
+using TokenGateway.Core.Metering;
+using TokenGateway.Core.Models;
+using TokenGateway.Hosting;
+using TokenGateway.Providers;
+using Yarp.ReverseProxy;
+using Yarp.ReverseProxy.Model;
+
+namespace TokenGateway.Proxy;
+
+/// <summary>
+/// Buffers the body once under the size cap, parses it once into an <see cref="LlmRequest"/>, resolves the model
+/// card and reassigns the request to that model's provider cluster.
+/// </summary>
+internal sealed class LlmParseMiddleware(
+    RequestDelegate next, IOptionsMonitor<GatewayOptions> options, ModelCatalog catalog, CostCalculator costs, ProviderRegistry providers,
+    IProxyStateLookup proxyState)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var exchange = context.GetLlmExchange();
+        var dialect = exchange.Dialect;
+        var cap = options.CurrentValue.MaxRequestBodyBytes;
+
+        if (!IsJson(context.Request.ContentType))
+        {
+            await GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.InvalidRequest,
+                "Content-Type must be application/json.", "content-type");
+            return;
+        }
+
+        if (context.Request.ContentLength > cap)
+        {
+            // Rejected from the header alone: the body is never read.
+            await RejectTooLargeAsync(context, dialect, cap);
+            return;
+        }
+
+        var body = await ReadBodyAsync(context.Request.BodyReader, cap, context.RequestAborted);
+        if (body is null)
+        {
+            await RejectTooLargeAsync(context, dialect, cap);
+            return;
+        }
+
+        if (!LlmRequestParser.TryParse(dialect, body, out var request, out var parseError))
+        {
+            await GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.InvalidRequest, parseError.Message, parseError.Param);
+            return;
+        }
+
+        exchange.Request = request;
+        if (!catalog.TryResolve(request!.Model, out var card))
+        {
+            await GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.ModelNotFound,
+                $"The model '{Truncate(request.Model)}' does not exist or is not configured on this gateway. GET /v1/models lists the models your key may use.",
+                "model");
+            return;
+        }
+
+        exchange.Model = card;
+        if (!costs.CanServe(card))
+        {
+            // Never silently free: an unpriced model is refused unless Pricing:UnpricedModelPolicy charges a ceiling.
+            await GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.ModelNotPriced,
+                $"The model '{card.Name}' has no price in the catalogue, and this gateway refuses unpriced models.", "model");
+            return;
+        }
+
+        if (!providers.TryGet(card.Provider, out var provider) || !proxyState.TryGetCluster(provider.Id, out var cluster))
+        {
+            await GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.UpstreamUnavailable,
+                $"The provider for model '{card.Name}' is not configured.");
+            return;
+        }
+
+        if (provider.ApiKey is null && provider.Type != ProviderType.OpenAICompatible)
+        {
+            await GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.UpstreamUnavailable,
+                $"The provider '{provider.Id}' for model '{card.Name}' has no API key configured on the gateway (environment variable {provider.Options.ApiKeyEnv}).");
+            return;
+        }
+
+        exchange.Provider = provider;
+        context.ReassignProxyRequest(cluster);
+        await next(context);
+    }
+
+    private static Task RejectTooLargeAsync(HttpContext context, LlmDialect dialect, long cap)
+    {
+        // The rest of an oversized body is not read; close the connection rather than drain it.
+        context.Response.Headers.Connection = "close";
+        return GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.RequestTooLarge,
+            $"The request body exceeds the gateway's limit of {cap} bytes. Send less context, or ask the operator to raise Gateway:MaxRequestBodyBytes.");
+    }
+
+    private static bool IsJson(string? contentType) =>
+        contentType is not null
+        && (contentType.StartsWith("application/json", StringComparison.OrdinalIgnoreCase)
+            || (contentType.StartsWith("application/", StringComparison.OrdinalIgnoreCase) && contentType.Contains("+json", StringComparison.OrdinalIgnoreCase)));
+
+    private static string Truncate(string value) => value.Length <= 100 ? value : value[..100] + "…";
+
+    /// <summary>Reads the whole body, or returns null as soon as it exceeds <paramref name="cap"/> bytes.</summary>
+    private static async Task<byte[]?> ReadBodyAsync(PipeReader reader, long cap, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var result = await reader.ReadAsync(cancellationToken);
+            var buffer = result.Buffer;
+            if (buffer.Length > cap)
+            {
+                reader.AdvanceTo(buffer.Start, buffer.End);
+                return null;
+            }
+
+            if (result.IsCompleted)
+            {
+                var bytes = buffer.ToArray();
+                reader.AdvanceTo(buffer.End);
+                return bytes;
+            }
+
+            reader.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+}

@@ -1,0 +1,232 @@
+using System.Buffers;
+using System.Globalization;
+using Microsoft.Extensions.Options;
+using TokenGateway.Core.Metering;
+using TokenGateway.Core.Tokenization;
+using TokenGateway.Hosting;
+using Yarp.ReverseProxy.Transforms;
+
+namespace TokenGateway.Proxy;
+
+/// <summary>
+/// Copies the upstream response to the client itself (YARP's body copy is suppressed) so that usage is metered on
+/// the way: SSE streams flow event by event through <see cref="SseStreamMeter"/> and are flushed per read; JSON
+/// bodies are buffered (bounded) so the cost can be sent as a header before the body.
+/// </summary>
+internal sealed partial class LlmResponseHandler(
+    IOptionsMonitor<GatewayOptions> options, ITokenizerRegistry tokenizers, ExchangeCompletion completion, ILogger<LlmResponseHandler> logger)
+{
+    private const int ReadBufferSize = 16 * 1024;
+
+    public async ValueTask HandleAsync(ResponseTransformContext context)
+    {
+        var http = context.HttpContext;
+        var exchange = http.Features.Get<LlmExchange>();
+        var upstream = context.ProxyResponse;
+        if (exchange is null || upstream is null)
+        {
+            return; // no response: LlmExchangeMiddleware maps the forwarder error
+        }
+
+        exchange.UpstreamResponded = true;
+        context.SuppressResponseBody = true;
+        var isSse = string.Equals(upstream.Content.Headers.ContentType?.MediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase);
+        var status = (int)upstream.StatusCode;
+
+        if (status >= 400)
+        {
+            // Upstream errors pass through unchanged; nothing was generated, so nothing is billed.
+            exchange.Status = UsageStatus.UpstreamError;
+            exchange.ErrorCode = "upstream_" + status.ToString(CultureInfo.InvariantCulture);
+            exchange.Usage = default(TokenUsage);
+            await CopyBufferedAsync(http, exchange, upstream, meterUsage: false);
+            return;
+        }
+
+        if (isSse)
+        {
+            await StreamAsync(http, exchange, upstream);
+        }
+        else
+        {
+            await CopyBufferedAsync(http, exchange, upstream, meterUsage: true);
+        }
+    }
+
+    private async Task StreamAsync(HttpContext http, LlmExchange exchange, HttpResponseMessage upstream)
+    {
+        var response = http.Response;
+        response.Headers.ContentLength = null; // events may be removed (the usage chunk the client did not ask for)
+        response.Headers.CacheControl = "no-cache";
+        response.Headers["X-Accel-Buffering"] = "no";
+        http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
+
+        using var meter = new SseStreamMeter(exchange.Dialect, suppressUsageOnlyChunk: !exchange.ClientRequestedUsage);
+        var output = new ArrayBufferWriter<byte>(ReadBufferSize);
+        var buffer = ArrayPool<byte>.Shared.Rent(ReadBufferSize);
+        var idle = options.CurrentValue.UpstreamIdleTimeout;
+        using var idleCts = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
+        var upstreamFailed = false;
+        var clientGone = false;
+        try
+        {
+            await using var source = await upstream.Content.ReadAsStreamAsync(http.RequestAborted);
+            while (true)
+            {
+                int read;
+                try
+                {
+                    idleCts.CancelAfter(idle);
+                    read = await source.ReadAsync(buffer, idleCts.Token);
+                }
+                catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException)
+                {
+                    clientGone = http.RequestAborted.IsCancellationRequested;
+                    upstreamFailed = !clientGone;
+                    if (upstreamFailed)
+                    {
+                        LogUpstreamStreamFailed(logger, exchange.RequestId, ex.GetType().Name);
+                    }
+
+                    break;
+                }
+
+                if (read == 0)
+                {
+                    meter.Complete(output);
+                }
+                else
+                {
+                    meter.Process(buffer.AsSpan(0, read), output);
+                }
+
+                if (output.WrittenCount > 0)
+                {
+                    try
+                    {
+                        exchange.TtftMs ??= exchange.ElapsedMs;
+                        await response.Body.WriteAsync(output.WrittenMemory, http.RequestAborted);
+                        await response.Body.FlushAsync(http.RequestAborted);
+                    }
+                    catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
+                    {
+                        clientGone = true;
+                        break;
+                    }
+
+                    output.ResetWrittenCount();
+                }
+
+                if (read == 0)
+                {
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        if (meter.Usage is { } usage)
+        {
+            exchange.Usage = usage;
+        }
+        else
+        {
+            // No usage from the provider (stream cut, abandoned, or sent without it): bill what was delivered, once.
+            var encoding = exchange.Model!.Tokenizer;
+            exchange.Usage = new TokenUsage(exchange.InputTokensSent, meter.DeliveredOutputTokens(tokenizers, encoding));
+            exchange.Estimated = true;
+        }
+
+        exchange.Status = clientGone ? UsageStatus.ClientAborted
+            : upstreamFailed || (!meter.SawTerminalEvent && meter.Usage is null) ? UsageStatus.UpstreamError
+            : UsageStatus.Ok;
+
+        if (upstreamFailed || (clientGone is false && exchange.Status == UsageStatus.UpstreamError))
+        {
+            // The client must see an abnormal end (no clean chunked terminator), never a truncated "success".
+            http.Abort();
+        }
+    }
+
+    private async Task CopyBufferedAsync(HttpContext http, LlmExchange exchange, HttpResponseMessage upstream, bool meterUsage)
+    {
+        var cap = options.CurrentValue.MaxResponseBodyBytes;
+        var body = new ArrayBufferWriter<byte>(ReadBufferSize);
+        try
+        {
+            await using var source = await upstream.Content.ReadAsStreamAsync(http.RequestAborted);
+            while (true)
+            {
+                var memory = body.GetMemory(ReadBufferSize);
+                var read = await source.ReadAsync(memory, http.RequestAborted);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                body.Advance(read);
+                if (body.WrittenCount > cap)
+                {
+                    exchange.Status = UsageStatus.UpstreamError;
+                    exchange.ErrorCode = "response_too_large";
+                    http.Abort();
+                    return;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException)
+        {
+            if (http.RequestAborted.IsCancellationRequested)
+            {
+                exchange.Status = UsageStatus.ClientAborted;
+                return;
+            }
+
+            // Nothing was sent yet: the client gets a clean 502, never partial JSON (reliability matrix C4).
+            LogUpstreamStreamFailed(logger, exchange.RequestId, ex.GetType().Name);
+            http.Response.Headers.ContentLength = null;
+            http.Response.Headers.ContentType = default;
+            await GatewayErrorWriter.WriteAsync(http, exchange.Dialect, Core.Errors.GatewayError.UpstreamUnavailable,
+                "The provider closed the connection before the response was complete. Retry later.");
+            exchange.Status = UsageStatus.UpstreamError;
+            return;
+        }
+
+        if (meterUsage)
+        {
+            if (ResponseUsageReader.TryRead(exchange.Dialect, body.WrittenSpan, out var usage))
+            {
+                exchange.Usage = usage;
+            }
+            else
+            {
+                exchange.Usage = new TokenUsage(exchange.InputTokensSent, 0);
+                exchange.Estimated = true;
+            }
+
+            exchange.Status = UsageStatus.Ok;
+            var cost = completion.ComputeCost(exchange);
+            if (cost is { } c)
+            {
+                http.Response.Headers["x-tokengateway-cost-usd"] = c.ToString("0.##########", CultureInfo.InvariantCulture);
+            }
+        }
+
+        http.Response.ContentLength = body.WrittenCount;
+        exchange.TtftMs ??= exchange.ElapsedMs;
+        try
+        {
+            await http.Response.Body.WriteAsync(body.WrittenMemory, http.RequestAborted);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException)
+        {
+            exchange.Status = UsageStatus.ClientAborted;
+        }
+    }
+
+    [LoggerMessage(2300, LogLevel.Warning, "Upstream response body failed for request {RequestId}: {Reason}")]
+    private static partial void LogUpstreamStreamFailed(ILogger logger, string requestId, string reason);
+}

@@ -1,0 +1,19 @@
+using TokenGateway.Core.Tokenization;
+
+namespace TokenGateway.Proxy;
+
+/// <summary>
+/// Counts the request's prompt tokens once, before any stage needs them (admission, optimization, headers, and the
+/// estimate when a stream ends without usage). Later stages update <see cref="LlmExchange.InputTokensSent"/> only.
+/// </summary>
+internal sealed class MeteringMiddleware(RequestDelegate next, IRequestTokenCounter counter)
+{
+    public Task InvokeAsync(HttpContext context)
+    {
+        var exchange = context.GetLlmExchange();
+        var count = counter.CountInputTokens(exchange.Request!, exchange.Model!); // both set by LlmParseMiddleware
+        exchange.InputTokensReceived = count;
+        exchange.InputTokensSent = count;
+        return next(context);
+    }
+}

@@ -1,0 +1,31 @@
+using TokenGateway.Auth;
+using TokenGateway.Core.Errors;
+
+namespace TokenGateway.Proxy;
+
+/// <summary>Authenticates the caller's virtual key; the key never leaves this stage (it is not forwarded or logged).</summary>
+internal sealed class VirtualKeyAuthMiddleware(RequestDelegate next, VirtualKeyAuthenticator authenticator)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var exchange = context.GetLlmExchange();
+        CallerIdentity? identity = null;
+        if (ApiKeys.TryRead(context.Request, out var key))
+        {
+            identity = await authenticator.AuthenticateAsync(key, context.RequestAborted);
+        }
+
+        if (identity is not { } id)
+        {
+            await GatewayErrorWriter.WriteAsync(context, exchange.Dialect, GatewayError.InvalidApiKey,
+                key.Length == 0
+                    ? "No API key provided. Send your TokenGateway key as 'Authorization: Bearer tg-…' or 'x-api-key: tg-…'."
+                    : "Invalid, revoked or expired API key. Create a key with the admin API (POST /admin/teams/{id}/keys).");
+            return;
+        }
+
+        exchange.TeamId = id.TeamId;
+        exchange.KeyId = id.KeyId;
+        await next(context);
+    }
+}

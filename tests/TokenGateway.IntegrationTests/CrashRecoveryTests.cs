@@ -1,0 +1,175 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using TokenGateway.IntegrationTests.Infrastructure;
+
+namespace TokenGateway.IntegrationTests;
+
+/// <summary>
+/// kill -9 the gateway process mid-load, restart it on the same data directory, and check that every request the
+/// client saw complete has exactly one usage event (reliability matrix E4). Runs alone: it starts two processes.
+/// </summary>
+[Collection(nameof(SerialCollection))]
+public sealed class CrashRecoveryTests
+{
+    [Fact]
+    public async Task Kill9MidLoad_EveryAcknowledgedRequestHasExactlyOneEvent()
+    {
+        await using var simulator = await SimulatorServer.StartAsync(GatewayServer.ProviderKey);
+        var data = Path.Combine(Path.GetTempPath(), "tg-kill-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(data);
+        var port = FreePort();
+        var address = $"http://127.0.0.1:{port}/";
+
+        using var first = StartGateway(simulator.Address, data, port);
+        using var admin = new HttpClient { BaseAddress = new Uri(address) };
+        admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", GatewayServer.AdminKey);
+        await WaitUntilReadyAsync(admin);
+        var team = await (await admin.PostAsJsonAsync("/admin/teams", new { name = "crash" })).Content.ReadFromJsonAsync<JsonElement>();
+        var teamId = team.GetProperty("id").GetString()!;
+        var keyResponse = await (await admin.PostAsJsonAsync($"/admin/teams/{teamId}/keys", new { name = "k" })).Content.ReadFromJsonAsync<JsonElement>();
+        var key = keyResponse.GetProperty("key").GetString()!;
+
+        var acknowledged = new ConcurrentBag<string>();
+        using var client = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(10) };
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var workers = Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
+        {
+            for (var i = 0; i < 400 && !stop.IsCancellationRequested; i++)
+            {
+                try
+                {
+                    using var r = await client.PostAsync("/v1/chat/completions",
+                        new StringContent($"{{\"model\":\"gpt-4o-mini\",\"messages\":[{{\"role\":\"user\",\"content\":\"w{w} i{i}\"}}]}}", Encoding.UTF8, "application/json"), stop.Token);
+                    var body = await r.Content.ReadAsStringAsync(stop.Token);
+                    if (r.StatusCode == HttpStatusCode.OK && body.Contains("\"usage\"", StringComparison.Ordinal))
+                    {
+                        acknowledged.Add(r.Headers.GetValues("x-tokengateway-request-id").Single());
+                    }
+                }
+                catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
+                {
+                    return; // the process was killed under us
+                }
+            }
+        })).ToArray();
+
+        while (acknowledged.Count < 100 && !stop.IsCancellationRequested)
+        {
+            await Task.Delay(20);
+        }
+
+        first.Kill(entireProcessTree: true); // SIGKILL: no shutdown hooks, no flush
+        await first.WaitForExitAsync();
+        await stop.CancelAsync();
+        await Task.WhenAll(workers);
+        Assert.True(acknowledged.Count >= 100, $"only {acknowledged.Count} requests completed before the kill");
+
+        using var second = StartGateway(simulator.Address, data, port);
+        try
+        {
+            await WaitUntilReadyAsync(admin);
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            long requests;
+            do
+            {
+                await Task.Delay(200);
+                var totals = await admin.GetFromJsonAsync<JsonElement>($"/admin/usage?teamId={teamId}");
+                requests = totals.GetProperty("totals").GetProperty("requests").GetInt64();
+            }
+            while (requests < acknowledged.Count && DateTime.UtcNow < deadline);
+
+            foreach (var id in acknowledged)
+            {
+                using var e = await admin.GetAsync($"/admin/usage/{id}");
+                Assert.Equal(HttpStatusCode.OK, e.StatusCode);
+            }
+
+            // Exactly once: the team's event count can exceed the acknowledged set only by requests that were in
+            // flight at the kill (served but not acknowledged), never by duplicates of acknowledged ones.
+            var csv = await admin.GetStringAsync($"/admin/usage/export?teamId={teamId}");
+            var ids = csv.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(l => l.Split(',')[0]).ToList();
+            Assert.Equal(ids.Count, ids.Distinct().Count());
+            Assert.True(ids.Count <= acknowledged.Count + 8, $"{ids.Count} events for {acknowledged.Count} acknowledged requests and 8 workers");
+        }
+        finally
+        {
+            second.Kill(entireProcessTree: true);
+            await second.WaitForExitAsync();
+            try
+            {
+                Directory.Delete(data, recursive: true);
+            }
+            catch (IOException)
+            {
+                // best effort
+            }
+        }
+    }
+
+    private static Process StartGateway(string simulatorAddress, string dataDirectory, int port)
+    {
+        var dll = Path.Combine(RepoPaths.GatewayOutputDirectory(), "TokenGateway.dll");
+        var info = new ProcessStartInfo("dotnet", $"\"{dll}\" --urls http://127.0.0.1:{port}")
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = RepoPaths.GatewayOutputDirectory(),
+        };
+        info.Environment["TOKENGATEWAY_ADMIN_KEY"] = GatewayServer.AdminKey;
+        info.Environment[GatewayServer.ProviderKeyEnv] = GatewayServer.ProviderKey;
+        info.Environment["Gateway__Simulator"] = "Never";
+        info.Environment["Storage__DataDirectory"] = dataDirectory;
+        info.Environment["Serilog__MinimumLevel__Default"] = "Warning";
+        info.Environment["Providers__openai__Destinations__0"] = simulatorAddress;
+        info.Environment["Providers__openai__ApiKeyEnv"] = GatewayServer.ProviderKeyEnv;
+        info.Environment["Providers__anthropic__Destinations__0"] = simulatorAddress;
+        info.Environment["Providers__anthropic__ApiKeyEnv"] = GatewayServer.ProviderKeyEnv;
+        var process = Process.Start(info)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private static async Task WaitUntilReadyAsync(HttpClient admin)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            try
+            {
+                using var r = await admin.GetAsync("/readyz");
+                if (r.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException) when (DateTime.UtcNow < deadline)
+            {
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException("gateway did not become ready");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
