@@ -92,21 +92,23 @@ public static class PolicyJson
     private static PolicyError[] Describe(JsonException ex)
     {
         var field = ex.Path is null or "$" ? "$" : ex.Path.StartsWith("$.", StringComparison.Ordinal) ? ex.Path[2..] : ex.Path;
-
-        // Array element paths (models.allow[0]) report against the list.
-        var bracket = field.IndexOf('[', StringComparison.Ordinal);
-        var lookup = bracket > 0 ? field[..bracket] : field;
         if (ex.Message.Contains("could not be mapped", StringComparison.Ordinal))
         {
             return [new PolicyError(field, "Unknown field. Allowed sections: budget, rateLimits, models, maxTokens, optimization, structuredOutput.")];
         }
 
-        if (_expected.TryGetValue(lookup, out var expected))
+        if (!ex.Message.Contains("could not be converted", StringComparison.Ordinal))
         {
-            return [new PolicyError(lookup, $"Invalid value: expected {expected}.")];
+            // A syntax error: report where, without echoing the payload.
+            return [new PolicyError("$", $"Malformed JSON near line {(ex.LineNumber ?? 0) + 1}, byte {(ex.BytePositionInLine ?? 0) + 1}: the policy must be a JSON object.")];
         }
 
-        return [new PolicyError(field, "Malformed JSON: the policy must be a JSON object.")];
+        // Array element paths (models.allow[0]) report against the list.
+        var bracket = field.IndexOf('[', StringComparison.Ordinal);
+        var lookup = bracket > 0 ? field[..bracket] : field;
+        return _expected.TryGetValue(lookup, out var expected)
+            ? [new PolicyError(lookup, $"Invalid value: expected {expected}.")]
+            : [new PolicyError(field, "Invalid value: the policy must be a JSON object.")];
     }
 
     private static JsonSerializerOptions CreateOptions()

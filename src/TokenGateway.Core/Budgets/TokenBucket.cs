@@ -34,7 +34,7 @@ internal sealed class TokenBucket
         if (now > _updated)
         {
             var elapsed = (now - _updated).TotalSeconds;
-            _available = Math.Min(Capacity, _available + (elapsed * RatePerSecond));
+            _available = Math.Min(Capacity, _available + (elapsed * Capacity / WindowSeconds));
             _updated = now;
         }
     }
@@ -50,7 +50,7 @@ internal sealed class TokenBucket
     public TimeSpan TimeUntil(long permits)
     {
         var missing = permits - _available;
-        return missing <= 0 ? TimeSpan.Zero : TimeSpan.FromSeconds(Math.Ceiling(missing / RatePerSecond * 1000) / 1000);
+        return missing <= 0 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Math.Ceiling(Math.Round(missing * WindowSeconds * 1000 / Capacity, 6)));
     }
 
     /// <summary>How long until the bucket is full again (the <c>x-ratelimit-reset-*</c> value).</summary>
@@ -58,5 +58,5 @@ internal sealed class TokenBucket
 
     public RateStatus Status() => new(Capacity, Math.Max(0, (long)Math.Floor(_available)), TimeUntilFull());
 
-    private double RatePerSecond => Capacity / _window.TotalSeconds;
+    private static double WindowSeconds => _window.TotalSeconds;
 }
