@@ -146,7 +146,10 @@ public sealed class AdmissionController
 
         if (value < TimeSpan.FromMinutes(1))
         {
-            return string.Create(CultureInfo.InvariantCulture, $"{Math.Ceiling(value.TotalSeconds * 1000) / 1000:0.###}s");
+            var ms = (long)Math.Ceiling(value.TotalMilliseconds);
+            return ms % 1000 == 0
+                ? string.Create(CultureInfo.InvariantCulture, $"{ms / 1000}s")
+                : string.Create(CultureInfo.InvariantCulture, $"{ms / 1000}.{(ms % 1000).ToString("D3", CultureInfo.InvariantCulture).TrimEnd('0')}s");
         }
 
         var seconds = (long)Math.Ceiling(value.TotalSeconds);

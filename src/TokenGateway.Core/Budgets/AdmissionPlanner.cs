@@ -6,6 +6,21 @@ namespace TokenGateway.Core.Budgets;
 /// <summary>The pure half of admission: model rules, effective <c>max_tokens</c> and the worst-case reservation.</summary>
 internal static class AdmissionPlanner
 {
+    // Decimal-to-micros conversion per price record, computed once (cards are immutable and long-lived).
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ModelPrices, Tuple<long, long>> _micros = [];
+
+    private static (long Input, long Output) Prices(ModelPrices prices, decimal? input, decimal? output)
+    {
+        if (prices.Input is null || prices.Output is null)
+        {
+            // Ceiling prices from options: not cached against the card.
+            return (UsdMicros.PricePerMillion(input ?? 0), UsdMicros.PricePerMillion(output ?? 0));
+        }
+
+        var cached = _micros.GetValue(prices, static p => Tuple.Create(UsdMicros.PricePerMillion(p.Input!.Value), UsdMicros.PricePerMillion(p.Output!.Value))); // IsPriced checked above
+        return (cached.Item1, cached.Item2);
+    }
+
     public static AdmissionPlan Plan(AdmissionRequest request, AdmissionOptions options, TimeSpan ttl, DateTimeOffset now)
     {
         var policy = request.Policy;
@@ -56,7 +71,7 @@ internal static class AdmissionPlanner
             minimum = Math.Min(output, Math.Max(Math.Max(1, options.MinimumOutputTokens), byFraction));
         }
 
-        var inputMicrosPerMillion = UsdMicros.PricePerMillion(inputPrice ?? 0);
+        var (inputMicrosPerMillion, outputMicrosPerMillion) = Prices(model.Prices, inputPrice, outputPrice);
         var reserve = new ReserveRequest
         {
             TeamId = policy.TeamId,
@@ -69,7 +84,7 @@ internal static class AdmissionPlanner
             InputCostMicros = UsdMicros.CostOf(Math.Max(0, request.InputTokens), inputMicrosPerMillion),
             MaxOutputTokens = output,
             MinOutputTokens = minimum,
-            OutputMicrosPerMillion = UsdMicros.PricePerMillion(outputPrice ?? 0),
+            OutputMicrosPerMillion = outputMicrosPerMillion,
             Ttl = ttl,
         };
         return new AdmissionPlan(reserve, maxToSend, cappedByPolicy, null, null);

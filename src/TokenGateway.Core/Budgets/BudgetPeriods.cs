@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 
 namespace TokenGateway.Core.Budgets;
 
@@ -15,8 +16,28 @@ public readonly record struct BudgetWindow(BudgetPeriod Period, DateTimeOffset S
 /// <summary>UTC calendar period math: day, ISO week (starting Monday) and month.</summary>
 public static class BudgetPeriods
 {
+    // The last window computed per period: admission asks for "now" on every request, and it rarely moves.
+    private static readonly StrongBox<BudgetWindow>?[] _last = new StrongBox<BudgetWindow>?[3];
+
     /// <summary>Returns the window of <paramref name="period"/> containing <paramref name="now"/>.</summary>
     public static BudgetWindow Current(BudgetPeriod period, DateTimeOffset now)
+    {
+        var index = (int)period;
+        if ((uint)index < (uint)_last.Length && Volatile.Read(ref _last[index]) is { } cached && cached.Value.Contains(now))
+        {
+            return cached.Value;
+        }
+
+        var window = Compute(period, now);
+        if ((uint)index < (uint)_last.Length)
+        {
+            Volatile.Write(ref _last[index], new StrongBox<BudgetWindow>(window));
+        }
+
+        return window;
+    }
+
+    private static BudgetWindow Compute(BudgetPeriod period, DateTimeOffset now)
     {
         var utc = now.ToUniversalTime();
         var day = new DateTimeOffset(utc.Year, utc.Month, utc.Day, 0, 0, 0, TimeSpan.Zero);

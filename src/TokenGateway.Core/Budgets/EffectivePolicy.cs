@@ -22,8 +22,11 @@ public readonly record struct RateLimits(int? RequestsPerMinute, long? TokensPer
 /// <summary>The model rules of a resolved policy: a model must match every allow set and no deny pattern.</summary>
 public sealed class ModelAccess
 {
+    private const int MaxCachedDecisions = 1024;
+
     private readonly ModelPatternSet[] _allow;
     private readonly ModelPatternSet _deny;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string?), bool> _decisions = new();
 
     /// <summary>Everything allowed, nothing denied.</summary>
     public static ModelAccess AllowAll { get; } = new([], []);
@@ -41,9 +44,27 @@ public sealed class ModelAccess
     public IReadOnlyList<string> Deny => _deny.Patterns;
 
     /// <summary>
-    /// True when any of <paramref name="names"/> (canonical name, alias the client used) is allowed and none is denied.
+    /// True when the canonical <paramref name="model"/> or the <paramref name="requestedName"/> the client used is
+    /// allowed and neither is denied.
     /// </summary>
-    public bool IsAllowed(params ReadOnlySpan<string?> names)
+    public bool IsAllowed(string model, string? requestedName = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (_decisions.TryGetValue((model, requestedName), out var known))
+        {
+            return known;
+        }
+
+        var allowed = Evaluate([model, requestedName]);
+        if (_decisions.Count < MaxCachedDecisions)
+        {
+            _decisions.TryAdd((model, requestedName), allowed);
+        }
+
+        return allowed;
+    }
+
+    private bool Evaluate(ReadOnlySpan<string?> names)
     {
         foreach (var name in names)
         {
