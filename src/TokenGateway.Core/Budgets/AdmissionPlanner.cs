@@ -1,0 +1,98 @@
+using TokenGateway.Core.Errors;
+using TokenGateway.Core.Models;
+
+namespace TokenGateway.Core.Budgets;
+
+/// <summary>The pure half of admission: model rules, effective <c>max_tokens</c> and the worst-case reservation.</summary>
+internal static class AdmissionPlanner
+{
+    // Decimal-to-micros conversion per price record, computed once (cards are immutable and long-lived).
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ModelPrices, Tuple<long, long>> _micros = [];
+
+    private static (long Input, long Output) Prices(ModelPrices prices, decimal? input, decimal? output)
+    {
+        if (prices.Input is null || prices.Output is null)
+        {
+            // Ceiling prices from options: not cached against the card.
+            return (UsdMicros.PricePerMillion(input ?? 0), UsdMicros.PricePerMillion(output ?? 0));
+        }
+
+        var cached = _micros.GetValue(prices, static p => Tuple.Create(UsdMicros.PricePerMillion(p.Input!.Value), UsdMicros.PricePerMillion(p.Output!.Value))); // IsPriced checked above
+        return (cached.Item1, cached.Item2);
+    }
+
+    public static AdmissionPlan Plan(AdmissionRequest request, AdmissionOptions options, TimeSpan ttl, DateTimeOffset now)
+    {
+        var policy = request.Policy;
+        var model = request.Model;
+        if (!policy.Models.IsAllowed(model.Name, request.RequestedModel))
+        {
+            var shown = request.RequestedModel ?? model.Name;
+            return AdmissionPlan.Rejected(GatewayError.PermissionDenied, $"Model '{shown}' is not allowed for this team. Ask an admin to update the team's model policy.");
+        }
+
+        var inputPrice = model.Prices.Input ?? options.UnpricedInputPricePerMillion;
+        var outputPrice = model.Prices.Output ?? options.UnpricedOutputPricePerMillion;
+        var hasUsdBudget = policy.TeamBudget.UsdMicros is not null || policy.KeyBudget?.UsdMicros is not null;
+        if ((inputPrice is null || outputPrice is null) && hasUsdBudget)
+        {
+            return AdmissionPlan.Rejected(GatewayError.ModelNotPriced, $"Model '{model.Name}' has no price, so its cost cannot be checked against the USD budget. Configure its price.");
+        }
+
+        int? maxToSend = null;
+        int output;
+        var cappedByPolicy = false;
+        if (model.Kind == ModelKind.Embedding)
+        {
+            output = 0;
+        }
+        else
+        {
+            var wanted = request.RequestedMaxTokens ?? policy.DefaultMaxTokens ?? model.MaxOutputTokens;
+            if (policy.MaxTokensCap is { } cap && wanted > cap)
+            {
+                wanted = cap;
+                cappedByPolicy = true;
+            }
+
+            if (cappedByPolicy || (request.RequestedMaxTokens is null && policy.DefaultMaxTokens is not null))
+            {
+                maxToSend = wanted;
+            }
+
+            // The provider never produces more than the model's maximum, so that bounds the worst case.
+            output = Math.Max(0, Math.Min(wanted, model.MaxOutputTokens));
+        }
+
+        var minimum = output;
+        if (options.LowerMaxTokens && output > 0)
+        {
+            var byFraction = (int)Math.Ceiling(output * Math.Clamp(options.MinimumOutputFraction, 0, 1));
+            minimum = Math.Min(output, Math.Max(Math.Max(1, options.MinimumOutputTokens), byFraction));
+        }
+
+        var (inputMicrosPerMillion, outputMicrosPerMillion) = Prices(model.Prices, inputPrice, outputPrice);
+        var reserve = new ReserveRequest
+        {
+            TeamId = policy.TeamId,
+            KeyId = policy.KeyId,
+            TeamBudget = new BudgetLine(BudgetPeriods.Current(policy.TeamBudget.Period, now), policy.TeamBudget),
+            KeyBudget = policy.KeyBudget is { } kb ? new BudgetLine(BudgetPeriods.Current(kb.Period, now), kb) : null,
+            TeamRate = policy.TeamRate,
+            KeyRate = policy.KeyRate,
+            InputTokens = Math.Max(0, request.InputTokens),
+            InputCostMicros = UsdMicros.CostOf(Math.Max(0, request.InputTokens), inputMicrosPerMillion),
+            MaxOutputTokens = output,
+            MinOutputTokens = minimum,
+            OutputMicrosPerMillion = outputMicrosPerMillion,
+            Ttl = ttl,
+        };
+        return new AdmissionPlan(reserve, maxToSend, cappedByPolicy, null, null);
+    }
+}
+
+/// <summary>The planner's answer: a reservation to attempt, or an immediate rejection.</summary>
+internal sealed record AdmissionPlan(ReserveRequest? Reserve, int? MaxTokensToSend, bool CappedByPolicy, GatewayError? Error, string? Message)
+{
+    public static AdmissionPlan Rejected(GatewayError error, string message) => new(null, null, false, error, message);
+}

@@ -1,0 +1,115 @@
+using System.Text.Json.Nodes;
+
+namespace TokenGateway.Core.Budgets;
+
+/// <summary>Combines partial policies: inheritance (absent fields come from the parent) and the stricter-wins rule.</summary>
+public static class PolicyMerge
+{
+    /// <summary>
+    /// Returns <paramref name="child"/> with every absent field taken from <paramref name="parent"/>. Lists
+    /// (models.allow, models.deny) are replaced, not concatenated; raw JSON sections are merged property by property.
+    /// </summary>
+    public static TeamPolicy Inherit(TeamPolicy child, TeamPolicy? parent)
+    {
+        ArgumentNullException.ThrowIfNull(child);
+        if (parent is null)
+        {
+            return child;
+        }
+
+        return new TeamPolicy
+        {
+            Budget = Inherit(child.Budget, parent.Budget),
+            RateLimits = Inherit(child.RateLimits, parent.RateLimits),
+            Models = Inherit(child.Models, parent.Models),
+            MaxTokens = Inherit(child.MaxTokens, parent.MaxTokens),
+            Optimization = MergeJson(child.Optimization, parent.Optimization),
+            StructuredOutput = MergeJson(child.StructuredOutput, parent.StructuredOutput),
+        };
+    }
+
+    /// <summary>Deep-merges two JSON objects; values in <paramref name="child"/> win, nested objects merge recursively.</summary>
+    public static JsonObject? MergeJson(JsonObject? child, JsonObject? parent)
+    {
+        if (child is null)
+        {
+            return parent?.DeepClone().AsObject();
+        }
+
+        if (parent is null)
+        {
+            return child.DeepClone().AsObject();
+        }
+
+        var result = parent.DeepClone().AsObject();
+        foreach (var (name, value) in child)
+        {
+            if (value is JsonObject childObject && result[name] is JsonObject parentObject)
+            {
+                result[name] = MergeJson(childObject, parentObject);
+            }
+            else
+            {
+                result[name] = value?.DeepClone();
+            }
+        }
+
+        return result;
+    }
+
+    private static BudgetPolicy? Inherit(BudgetPolicy? child, BudgetPolicy? parent) => (child, parent) switch
+    {
+        (null, _) => parent,
+        (_, null) => child,
+        _ => new BudgetPolicy
+        {
+            Usd = child.Usd ?? parent.Usd,
+            Tokens = child.Tokens ?? parent.Tokens,
+            Period = child.Period ?? parent.Period,
+            SoftAlertPercent = child.SoftAlertPercent ?? parent.SoftAlertPercent,
+            Hard = child.Hard ?? parent.Hard,
+        },
+    };
+
+    private static RateLimitPolicy? Inherit(RateLimitPolicy? child, RateLimitPolicy? parent) => (child, parent) switch
+    {
+        (null, _) => parent,
+        (_, null) => child,
+        _ => new RateLimitPolicy
+        {
+            RequestsPerMinute = child.RequestsPerMinute ?? parent.RequestsPerMinute,
+            TokensPerMinute = child.TokensPerMinute ?? parent.TokensPerMinute,
+        },
+    };
+
+    private static ModelAccessPolicy? Inherit(ModelAccessPolicy? child, ModelAccessPolicy? parent) => (child, parent) switch
+    {
+        (null, _) => parent,
+        (_, null) => child,
+        _ => new ModelAccessPolicy
+        {
+            Allow = child.Allow ?? parent.Allow,
+            Deny = child.Deny ?? parent.Deny,
+        },
+    };
+
+    private static MaxTokensPolicy? Inherit(MaxTokensPolicy? child, MaxTokensPolicy? parent) => (child, parent) switch
+    {
+        (null, _) => parent,
+        (_, null) => child,
+        _ => new MaxTokensPolicy
+        {
+            Default = child.Default ?? parent.Default,
+            Cap = child.Cap ?? parent.Cap,
+        },
+    };
+
+    internal static T? Min<T>(T? a, T? b)
+        where T : struct, IComparable<T>
+        => (a, b) switch
+        {
+            (null, _) => b,
+            (_, null) => a,
+            _ => a.Value.CompareTo(b.Value) <= 0 ? a : b,
+        };
+}

@@ -1,0 +1,169 @@
+using System.Collections.Concurrent;
+
+namespace TokenGateway.Core.Budgets;
+
+/// <summary>Serves effective policies on the hot path and applies admin changes without a restart.</summary>
+public interface IPolicyProvider
+{
+    /// <summary>The effective policy for a team and (optionally) key; cached, no store access on a hit.</summary>
+    ValueTask<EffectivePolicy> GetAsync(string teamId, string? keyId, CancellationToken cancellationToken);
+
+    /// <summary>The policy set for exactly this scope and id (store, else configuration), without inheritance.</summary>
+    ValueTask<TeamPolicy?> GetOwnAsync(PolicyScope scope, string id, CancellationToken cancellationToken);
+
+    /// <summary>Validates, stores and applies a policy immediately; returns the validation errors instead when invalid.</summary>
+    Task<PolicyWriteResult> SetAsync(PolicyScope scope, string id, TeamPolicy policy, CancellationToken cancellationToken);
+
+    /// <summary>Deletes a stored policy (the configured one, if any, applies again); false when none was stored.</summary>
+    Task<bool> RemoveAsync(PolicyScope scope, string id, CancellationToken cancellationToken);
+
+    /// <summary>Replaces the configured policies (configuration reload) and drops every cached entry.</summary>
+    void UpdateConfigured(ConfiguredPolicies configured);
+}
+
+/// <summary>The outcome of <see cref="IPolicyProvider.SetAsync"/>.</summary>
+public sealed record PolicyWriteResult(StoredPolicy? Stored, IReadOnlyList<PolicyError> Errors)
+{
+    /// <summary>True when stored.</summary>
+    public bool Succeeded => Stored is not null;
+}
+
+/// <summary>
+/// Caching <see cref="IPolicyProvider"/>: own policies and effective policies are cached in process and invalidated on
+/// every write through this provider; entries also expire after <c>refreshInterval</c> so changes made by other
+/// replicas are picked up.
+/// </summary>
+public sealed class PolicyProvider : IPolicyProvider
+{
+    private readonly ConcurrentDictionary<(PolicyScope Scope, string Id), CachedOwn> _own = new();
+    private readonly ConcurrentDictionary<(string TeamId, string? KeyId), CachedEffective> _effective = new();
+    private readonly IPolicyStore _store;
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _refreshInterval;
+    private ConfiguredPolicies _configured;
+    private long _generation;
+
+    /// <summary>Creates the provider.</summary>
+    /// <param name="store">Where admin-set policies live.</param>
+    /// <param name="configured">Policies from configuration (fallback per id, and the default).</param>
+    /// <param name="time">Clock for cache expiry.</param>
+    /// <param name="refreshInterval">How long cached entries live (default 1 minute); writes here apply at once.</param>
+    public PolicyProvider(IPolicyStore store, ConfiguredPolicies configured, TimeProvider time, TimeSpan? refreshInterval = null)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(configured);
+        ArgumentNullException.ThrowIfNull(time);
+        _store = store;
+        _configured = configured;
+        _time = time;
+        _refreshInterval = refreshInterval ?? TimeSpan.FromMinutes(1);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<EffectivePolicy> GetAsync(string teamId, string? keyId, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(teamId);
+        var generation = Volatile.Read(ref _generation);
+        if (_effective.TryGetValue((teamId, keyId), out var cached) && cached.Generation == generation && cached.ExpiresAt > _time.GetUtcNow())
+        {
+            return ValueTask.FromResult(cached.Policy);
+        }
+
+        return new ValueTask<EffectivePolicy>(ResolveAsync(teamId, keyId, generation, cancellationToken));
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<TeamPolicy?> GetOwnAsync(PolicyScope scope, string id, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        return await LoadOwnAsync(scope, id, cancellationToken) ?? _configured.Find(scope, id);
+    }
+
+    /// <inheritdoc />
+    public async Task<PolicyWriteResult> SetAsync(PolicyScope scope, string id, TeamPolicy policy, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        ArgumentNullException.ThrowIfNull(policy);
+        var errors = PolicyValidator.Validate(policy);
+        if (errors.Count > 0)
+        {
+            return new PolicyWriteResult(null, errors);
+        }
+
+        var stored = await _store.PutAsync(scope, id, policy, cancellationToken);
+        _own[(scope, id)] = new CachedOwn(Task.FromResult<TeamPolicy?>(policy), _time.GetUtcNow() + _refreshInterval);
+        Invalidate();
+        return new PolicyWriteResult(stored, []);
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> RemoveAsync(PolicyScope scope, string id, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        var removed = await _store.DeleteAsync(scope, id, cancellationToken);
+        _own[(scope, id)] = new CachedOwn(Task.FromResult<TeamPolicy?>(null), _time.GetUtcNow() + _refreshInterval);
+        Invalidate();
+        return removed;
+    }
+
+    /// <inheritdoc />
+    public void UpdateConfigured(ConfiguredPolicies configured)
+    {
+        ArgumentNullException.ThrowIfNull(configured);
+        _configured = configured;
+        Invalidate();
+    }
+
+    private void Invalidate()
+    {
+        Interlocked.Increment(ref _generation);
+
+        // Entries are re-validated by generation; clearing only frees memory of stale ones.
+        _effective.Clear();
+    }
+
+    private async Task<EffectivePolicy> ResolveAsync(string teamId, string? keyId, long generation, CancellationToken cancellationToken)
+    {
+        var configured = _configured;
+        var defaults = await LoadOwnAsync(PolicyScope.Default, PolicyStoreIds.Default, cancellationToken) ?? configured.Default;
+        var team = await LoadOwnAsync(PolicyScope.Team, teamId, cancellationToken) ?? configured.Find(PolicyScope.Team, teamId);
+        var key = keyId is null ? null : await LoadOwnAsync(PolicyScope.Key, keyId, cancellationToken) ?? configured.Find(PolicyScope.Key, keyId);
+        var effective = EffectivePolicy.Resolve(teamId, keyId, defaults, team, key);
+
+        // A write that raced with this resolution bumped the generation, so this entry is never served after it.
+        _effective[(teamId, keyId)] = new CachedEffective(effective, generation, _time.GetUtcNow() + _refreshInterval);
+        return effective;
+    }
+
+    private async Task<TeamPolicy?> LoadOwnAsync(PolicyScope scope, string id, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        var key = (scope, id);
+        if (!_own.TryGetValue(key, out var cached) || cached.ExpiresAt <= now || cached.Policy.IsFaulted || cached.Policy.IsCanceled)
+        {
+            var fresh = new CachedOwn(LoadFromStoreAsync(scope, id), now + _refreshInterval);
+            cached = cached is null ? _own.GetOrAdd(key, fresh) : _own.TryUpdate(key, fresh, cached) ? fresh : _own.GetValueOrDefault(key, fresh);
+        }
+
+        try
+        {
+            return await cached.Policy.WaitAsync(cancellationToken);
+        }
+        catch (Exception) when (cached.Policy.IsFaulted)
+        {
+            _own.TryRemove(new KeyValuePair<(PolicyScope, string), CachedOwn>(key, cached));
+            throw;
+        }
+    }
+
+    private async Task<TeamPolicy?> LoadFromStoreAsync(PolicyScope scope, string id)
+    {
+        // Shared by concurrent callers: not cancelled by any one of them.
+        var stored = await _store.GetAsync(scope, id, CancellationToken.None);
+        return stored?.Policy;
+    }
+
+    private sealed record CachedOwn(Task<TeamPolicy?> Policy, DateTimeOffset ExpiresAt);
+
+    private sealed record CachedEffective(EffectivePolicy Policy, long Generation, DateTimeOffset ExpiresAt);
+}

@@ -1,0 +1,107 @@
+using System.Text.Json.Nodes;
+using TokenGateway.Core.Budgets;
+
+namespace TokenGateway.Core.Tests.Budgets;
+
+public sealed class PolicyJsonTests
+{
+    private const string DesignExample = """
+        {"budget": {"usd": 50, "tokens": null, "period": "day", "softAlertPercent": 80, "hard": true},
+         "rateLimits": {"requestsPerMinute": 600, "tokensPerMinute": 200000},
+         "models": {"allow": ["*"], "deny": []},
+         "maxTokens": {"default": 1024, "cap": 4096},
+         "optimization": {"compact": {"enabled": true}}, "structuredOutput": {"mode": "strict"}}
+        """;
+
+    [Fact]
+    public void Parse_DesignExample_ReadsEveryField()
+    {
+        var result = PolicyJson.Parse(DesignExample);
+
+        Assert.True(result.IsValid, string.Join(", ", result.Errors));
+        var policy = result.Policy!;
+        Assert.Equal(50m, policy.Budget!.Usd);
+        Assert.Null(policy.Budget.Tokens);
+        Assert.Equal(BudgetPeriod.Day, policy.Budget.Period);
+        Assert.Equal(80, policy.Budget.SoftAlertPercent);
+        Assert.True(policy.Budget.Hard);
+        Assert.Equal(600, policy.RateLimits!.RequestsPerMinute);
+        Assert.Equal(200_000, policy.RateLimits.TokensPerMinute);
+        Assert.Equal(["*"], policy.Models!.Allow);
+        Assert.Empty(policy.Models.Deny!);
+        Assert.Equal(1024, policy.MaxTokens!.Default);
+        Assert.Equal(4096, policy.MaxTokens.Cap);
+        Assert.True(policy.Optimization!["compact"]!["enabled"]!.GetValue<bool>());
+        Assert.Equal("strict", policy.StructuredOutput!["mode"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void Serialize_RoundTrip_UsesCamelCaseAndLowercasePeriod()
+    {
+        var policy = PolicyJson.Parse(DesignExample).Policy!;
+
+        var json = PolicyJson.Serialize(policy);
+        var again = PolicyJson.Parse(json).Policy!;
+
+        Assert.Contains("\"period\":\"day\"", json, StringComparison.Ordinal);
+        Assert.Contains("\"softAlertPercent\":80", json, StringComparison.Ordinal);
+        Assert.Contains("\"requestsPerMinute\":600", json, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"tokens\":null", json, StringComparison.Ordinal);
+        Assert.Equal(policy.Budget, again.Budget);
+        Assert.Equal(policy.MaxTokens, again.MaxTokens);
+        Assert.True(JsonNode.DeepEquals(policy.Optimization, again.Optimization));
+    }
+
+    [Fact]
+    public void Parse_EmptyObject_IsValidAndInheritsEverything()
+    {
+        var result = PolicyJson.Parse("{}");
+
+        Assert.True(result.IsValid);
+        Assert.Equal(TeamPolicy.Empty, result.Policy);
+    }
+
+    [Theory]
+    [InlineData("""{"budjet": {}}""", "budjet", "Unknown field")]
+    [InlineData("""{"budget": {"usd": "fifty"}}""", "budget.usd", "a number")]
+    [InlineData("""{"budget": {"period": "year"}}""", "budget.period", "\"day\", \"week\", \"month\"")]
+    [InlineData("""{"budget": {"period": 1}}""", "budget.period", "\"day\", \"week\", \"month\"")]
+    [InlineData("""{"rateLimits": {"requestsPerMinute": 1.5}}""", "rateLimits.requestsPerMinute", "an integer")]
+    [InlineData("""{"models": {"allow": "gpt-4o"}}""", "models.allow", "an array")]
+    [InlineData("""[1, 2]""", "$", "JSON object")]
+    [InlineData("""{"budget": """, "$", "Malformed")]
+    public void Parse_WrongShape_ReportsFieldAndExpectation(string json, string field, string messagePart)
+    {
+        var result = PolicyJson.Parse(json);
+
+        Assert.False(result.IsValid);
+        var error = Assert.Single(result.Errors);
+        Assert.Equal(field, error.Field);
+        Assert.Contains(messagePart, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_SeveralInvalidValues_ReportsEachField()
+    {
+        var result = PolicyJson.Parse("""
+            {"budget": {"usd": -1, "tokens": -5, "softAlertPercent": 150},
+             "rateLimits": {"requestsPerMinute": 0, "tokensPerMinute": 0},
+             "models": {"allow": ["", "gpt 4"], "deny": ["ok-*"]},
+             "maxTokens": {"default": 5000, "cap": 4096}}
+            """);
+
+        Assert.False(result.IsValid);
+        Assert.Equal(
+            ["budget.usd", "budget.tokens", "budget.softAlertPercent", "rateLimits.requestsPerMinute", "rateLimits.tokensPerMinute", "models.allow[0]", "models.allow[1]", "maxTokens.default"],
+            result.Errors.Select(e => e.Field));
+        Assert.All(result.Errors, e => Assert.False(string.IsNullOrWhiteSpace(e.Message)));
+    }
+
+    [Fact]
+    public void Validate_ZeroCap_ReportsCap()
+    {
+        var errors = PolicyValidator.Validate(new TeamPolicy { MaxTokens = new MaxTokensPolicy { Cap = 0 } });
+
+        Assert.Equal("maxTokens.cap", Assert.Single(errors).Field);
+    }
+}
