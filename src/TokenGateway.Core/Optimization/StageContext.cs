@@ -22,8 +22,25 @@ internal sealed class StageContext(
     /// <summary>Prompt tokens of the request as received (counted once by the pipeline).</summary>
     public int TokensReceived { get; } = tokensReceived;
 
-    /// <summary>Counts text with the target model's tokenizer.</summary>
-    public int Count(string text) => tokenizers.Count(Model.Tokenizer, text);
+    // Stages count the same strings repeatedly (a slot before/after, candidates); memoize within one request.
+    private readonly Dictionary<string, int> _counts = new(StringComparer.Ordinal);
+
+    /// <summary>Counts text with the target model's tokenizer (memoized for the lifetime of this request).</summary>
+    public int Count(string text)
+    {
+        if (text.Length < 64)
+        {
+            return tokenizers.Count(Model.Tokenizer, text);
+        }
+
+        if (!_counts.TryGetValue(text, out var count))
+        {
+            count = tokenizers.Count(Model.Tokenizer, text);
+            _counts[text] = count;
+        }
+
+        return count;
+    }
 }
 
 /// <summary>One optimization stage: rewrites the request in place and returns the tokens it saved (≥ 0).</summary>
