@@ -1,2 +1,11 @@
-Console.Error.WriteLine("usage: tokengateway savings --input requests.jsonl --report report.json [--emit rewritten.jsonl] [--policy policy.json]");
-return 2;
+using TokenGateway.Cli;
+
+return args.Length > 0 && args[0] == "savings"
+    ? SavingsCommand.Run(args[1..], Console.Out, Console.Error)
+    : Usage();
+
+static int Usage()
+{
+    Console.Error.WriteLine(SavingsCommand.UsageText);
+    return 2;
+}

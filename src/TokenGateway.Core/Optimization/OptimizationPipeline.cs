@@ -1,0 +1,68 @@
+using TokenGateway.Core.Dialects;
+using TokenGateway.Core.Metering;
+using TokenGateway.Core.Models;
+using TokenGateway.Core.Optimization.Stages;
+using TokenGateway.Core.Tokenization;
+
+namespace TokenGateway.Core.Optimization;
+
+/// <summary>
+/// Runs the optimization stages in order — trim → compact → dedupe → curate → cache hints → output cap — rewriting
+/// <see cref="LlmRequest.Body"/> in place. Thread-safe and stateless: register once as a singleton.
+/// </summary>
+/// <remarks>
+/// Every stage is deterministic and idempotent and never increases the token count: each rewrite is counted with
+/// the target model's tokenizer and kept only when it is smaller. A request no stage changed stays unmodified and is
+/// forwarded byte-identical. Prompt tokens are counted once on entry and once more on exit, only if modified.
+/// </remarks>
+public sealed class OptimizationPipeline
+{
+    private static readonly IOptimizationStage[] _stages =
+    [
+        new TrimStage(),
+        new CompactStage(),
+        new DedupeStage(),
+        new CurateStage(),
+        new CacheHintStage(),
+        new OutputCapStage(),
+    ];
+
+    private readonly ITokenizerRegistry _tokenizers;
+    private readonly IRequestTokenCounter _counter;
+
+    /// <summary>Creates the pipeline over the shared tokenizers and the provider-faithful request counter.</summary>
+    public OptimizationPipeline(ITokenizerRegistry tokenizers, IRequestTokenCounter counter)
+    {
+        ArgumentNullException.ThrowIfNull(tokenizers);
+        ArgumentNullException.ThrowIfNull(counter);
+        _tokenizers = tokenizers;
+        _counter = counter;
+    }
+
+    /// <summary>Optimizes <paramref name="request"/> for <paramref name="model"/> under <paramref name="policy"/>.</summary>
+    public OptimizationResult Run(LlmRequest request, ModelCard model, OptimizationPolicy policy, OutputLimits limits)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(policy);
+
+        var received = _counter.CountInputTokens(request, model);
+        if (request.Dialect is LlmDialect.OpenAIEmbeddings or LlmDialect.AnthropicCountTokens)
+        {
+            return new OptimizationResult(received, received, []);
+        }
+
+        var context = new StageContext(request, model, policy, limits, _tokenizers, _counter, received);
+        var savings = new List<StageSaving>(_stages.Length);
+        foreach (var stage in _stages)
+        {
+            if (stage.IsEnabled(policy))
+            {
+                savings.Add(new StageSaving(stage.Name, stage.Apply(context)));
+            }
+        }
+
+        var sent = request.IsModified ? _counter.CountInputTokens(request, model) : received;
+        return new OptimizationResult(received, sent, savings);
+    }
+}
