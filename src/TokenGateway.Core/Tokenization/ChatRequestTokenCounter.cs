@@ -124,7 +124,7 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
             switch (key)
             {
                 case "role":
-                    tally.Value(value);
+                    tally.Role(value);
                     break;
                 case "content":
                     CountOpenAIContent(ref tally, value);
@@ -547,6 +547,8 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
         public int Fixed;
 
         public void Value(JsonNode? node) => _text += JsonTokenText.Count(_tokenizer, node);
+
+        public void Role(JsonNode? node) => _text += JsonTokenText.CountRole(_tokenizer, node);
 
         public void Json(JsonNode? node) => _text += JsonTokenText.Count(_tokenizer, node);
 
