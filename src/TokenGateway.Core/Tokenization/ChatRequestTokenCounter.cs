@@ -249,7 +249,7 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
                     }
 
                     tally.Text(Line(key, TypeOf(schema), TrimPeriod(JsonTokenText.GetString(schema?["description"]))));
-                    if (schema?["properties"] is JsonObject nested || schema?["items"]?["properties"] is JsonObject)
+                    if (schema?["properties"] is JsonObject || schema?["items"]?["properties"] is JsonObject)
                     {
                         // Nested objects are rendered inline; approximate them by their JSON text.
                         tally.Json(schema["properties"] ?? schema["items"]);
