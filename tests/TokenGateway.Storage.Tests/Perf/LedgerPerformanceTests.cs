@@ -49,6 +49,7 @@ public sealed class LedgerPerformanceTests(ITestOutputHelper output)
         const int total = 1_000_000;
         var batch = new List<UsageEvent>(500);
         var write = Stopwatch.StartNew();
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         for (var i = 0; i < total; i++)
         {
             batch.Add(Generated(i, random));
@@ -60,7 +61,9 @@ public sealed class LedgerPerformanceTests(ITestOutputHelper output)
         }
 
         write.Stop();
-        Report($"store: wrote {total:N0} events in {write.Elapsed.TotalSeconds:F1} s = {total / write.Elapsed.TotalSeconds:N0} events/s (500 per transaction)");
+        cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
+        Report($"store: wrote {total:N0} events in {write.Elapsed.TotalSeconds:F1} s = {total / write.Elapsed.TotalSeconds:N0} events/s wall, " +
+            $"{cpu.TotalSeconds:F1} s CPU = {total / cpu.TotalSeconds:N0} events per CPU-second (500 per transaction, generation included; load {LoadAverage()})");
         Report($"database: {new FileInfo(host.Database.Path).Length / 1024 / 1024} MiB, rollup rows: {await host.CountRowsAsync("usage_hourly"):N0}");
 
         var sut = host.CreateQueryService();
@@ -110,6 +113,7 @@ public sealed class LedgerPerformanceTests(ITestOutputHelper output)
         var events = Enumerable.Range(0, total).Select(i => Generated(i, random)).ToList();
 
         var sw = Stopwatch.StartNew();
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         var recordTicks = 0L;
         await Task.WhenAll(Enumerable.Range(0, 4).Select(t => Task.Run(() =>
         {
@@ -124,11 +128,16 @@ public sealed class LedgerPerformanceTests(ITestOutputHelper output)
         var recorded = sw.Elapsed;
         await ledger.FlushAsync(CancellationToken.None);
         sw.Stop();
+        cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
 
         Report($"ledger: {total:N0} events recorded by 4 threads in {recorded.TotalSeconds:F2} s, committed after {sw.Elapsed.TotalSeconds:F2} s " +
-            $"= {total / sw.Elapsed.TotalSeconds:N0} events/s sustained; overflowed to journal replay: {ledger.OverflowCount:N0}");
+            $"= {total / sw.Elapsed.TotalSeconds:N0} events/s sustained ({cpu.TotalSeconds:F1} s CPU = {total / cpu.TotalSeconds:N0} events per CPU-second); " +
+            $"overflowed to journal replay: {ledger.OverflowCount:N0}; load {LoadAverage()}");
         Assert.Equal(total, await host.CountRowsAsync());
     }
+
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 
     private void Report(string line)
     {
