@@ -1,0 +1,131 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.ML.Tokenizers;
+
+namespace TokenGateway.Core.Tokenization;
+
+/// <summary>
+/// Counts tokens of JSON values straight from a <see cref="JsonNode"/> tree, avoiding string materialisation.
+/// </summary>
+/// <remarks>
+/// A string value parsed from the request is backed by a <see cref="JsonElement"/>; its raw UTF-8 bytes are
+/// transcoded into a pooled char buffer and counted there unless the value contains escapes (then the BCL
+/// unescapes it into a string). Objects and arrays that must be counted as JSON text (tool arguments, schemas)
+/// are written once into a thread-local buffer rather than through <c>ToJsonString()</c>.
+/// </remarks>
+internal static class JsonTokenText
+{
+    private static readonly JsonWriterOptions _writerOptions = new()
+    {
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        Indented = false,
+        SkipValidation = true,
+    };
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? _scratch;
+
+    /// <summary>Tokens of the text of <paramref name="node"/>: a string's content, or the compact JSON of anything else.</summary>
+    public static int Count(Tokenizer tokenizer, JsonNode? node)
+    {
+        switch (node)
+        {
+            case null:
+                return 0;
+            case JsonValue value:
+                return CountValue(tokenizer, value);
+            default:
+                return CountJson(tokenizer, node);
+        }
+    }
+
+    /// <summary>The string content of <paramref name="node"/>, or null when it is not a JSON string.</summary>
+    public static string? GetString(JsonNode? node) =>
+        node is JsonValue v && v.GetValueKind() == JsonValueKind.String && v.TryGetValue<string>(out var s) ? s : null;
+
+    /// <summary>True when <paramref name="node"/> is a JSON string equal to <paramref name="expected"/> (ordinal).</summary>
+    public static bool StringEquals(JsonNode? node, string expected)
+    {
+        if (node is not JsonValue v)
+        {
+            return false;
+        }
+
+        if (v.TryGetValue<JsonElement>(out var element))
+        {
+            return element.ValueKind == JsonValueKind.String && element.ValueEquals(expected);
+        }
+
+        return v.TryGetValue<string>(out var s) && string.Equals(s, expected, StringComparison.Ordinal);
+    }
+
+    /// <summary>Tokens of <paramref name="text"/> (zero for empty).</summary>
+    public static int CountText(Tokenizer tokenizer, ReadOnlySpan<char> text) =>
+        text.IsEmpty ? 0 : tokenizer.CountTokens(text);
+
+    private static int CountValue(Tokenizer tokenizer, JsonValue value)
+    {
+        if (value.TryGetValue<JsonElement>(out var element))
+        {
+            var raw = JsonMarshal.GetRawUtf8Value(element);
+            if (element.ValueKind == JsonValueKind.String)
+            {
+                raw = raw[1..^1]; // strip the quotes
+                if (raw.IndexOf((byte)'\\') >= 0)
+                {
+                    return CountText(tokenizer, element.GetString());
+                }
+            }
+
+            return CountUtf8(tokenizer, raw);
+        }
+
+        if (value.TryGetValue<string>(out var s))
+        {
+            return CountText(tokenizer, s);
+        }
+
+        return CountJson(tokenizer, value);
+    }
+
+    private static int CountJson(Tokenizer tokenizer, JsonNode node)
+    {
+        var buffer = _scratch ??= new ArrayBufferWriter<byte>(4096);
+        buffer.ResetWrittenCount();
+        using (var writer = new Utf8JsonWriter(buffer, _writerOptions))
+        {
+            node.WriteTo(writer);
+        }
+
+        var count = CountUtf8(tokenizer, buffer.WrittenSpan);
+        if (buffer.Capacity > 1 << 20)
+        {
+            _scratch = null; // do not pin a huge buffer to the thread forever
+        }
+
+        return count;
+    }
+
+    private static int CountUtf8(Tokenizer tokenizer, ReadOnlySpan<byte> utf8)
+    {
+        if (utf8.IsEmpty)
+        {
+            return 0;
+        }
+
+        var chars = ArrayPool<char>.Shared.Rent(Encoding.UTF8.GetMaxCharCount(utf8.Length));
+        try
+        {
+            var n = Encoding.UTF8.GetChars(utf8, chars);
+            return tokenizer.CountTokens(chars.AsSpan(0, n));
+        }
+        finally
+        {
+            ArrayPool<char>.Shared.Return(chars);
+        }
+    }
+}
