@@ -208,7 +208,12 @@ public sealed class SdkCompatibilityTests : IAsyncLifetime
             Messages = [new UserMessageParam("Hello, Claude")],
         });
 
-        Assert.Equal(3 + Tokens.Claude("Hello, Claude"), count.InputTokens);
+        var body = new System.Text.Json.Nodes.JsonObject
+        {
+            ["model"] = "claude-sonnet-4-5",
+            ["messages"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject { ["role"] = "user", ["content"] = "Hello, Claude" }),
+        };
+        Assert.Equal(Tokens.Prompt(TokenGateway.Core.Dialects.LlmDialect.AnthropicCountTokens, body, "claude"), count.InputTokens);
     }
 
     private sealed class FaultHeaderPolicy(string fault) : System.ClientModel.Primitives.PipelinePolicy
