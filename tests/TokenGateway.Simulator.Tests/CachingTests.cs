@@ -1,3 +1,4 @@
+using TokenGateway.Core.Dialects;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Time.Testing;
 
@@ -107,7 +108,8 @@ public sealed class CachingTests : IAsyncLifetime
     {
         var system = Tokens.LongText(1200, nameof(Anthropic_CacheControl_WritesThenReadsPrefix));
         var systemTokens = Tokens.Claude(system);
-        var userTokens = 3 + Tokens.Claude("first question");
+        var total = Tokens.Prompt(LlmDialect.AnthropicMessages, Claude(system, "first question"), "claude");
+        var userTokens = total - systemTokens;
 
         var first = (await _sim.PostJsonAsync("/v1/messages", Claude(system, "first question")))["usage"]!;
         var second = (await _sim.PostJsonAsync("/v1/messages", Claude(system, "first question")))["usage"]!;
@@ -138,7 +140,7 @@ public sealed class CachingTests : IAsyncLifetime
         var first = (await _sim.PostJsonAsync("/v1/messages", Claude("short system", "q")))["usage"]!;
 
         Assert.Equal(0, (int)first["cache_creation_input_tokens"]!);
-        Assert.Equal(Tokens.Claude("short system") + 3 + Tokens.Claude("q"), (int)first["input_tokens"]!);
+        Assert.Equal(Tokens.Prompt(LlmDialect.AnthropicMessages, Claude("short system", "q"), "claude"), (int)first["input_tokens"]!);
     }
 
     [Fact]
@@ -160,9 +162,12 @@ public sealed class CachingTests : IAsyncLifetime
         var systemTokens = Tokens.Claude(system);
         Assert.Equal(systemTokens, (int)u1["cache_creation_input_tokens"]!);
         Assert.Equal(systemTokens, (int)u2["cache_read_input_tokens"]!);
+        // Everything after the system prompt up to the new breakpoint is written; the parts always add up to the
+        // gateway's own count of the request.
         var rest = 3 + Tokens.Claude("first") + 3 + Tokens.Claude("answer") + 3 + Tokens.Claude("second");
         Assert.Equal(rest, (int)u2["cache_creation_input_tokens"]!);
-        Assert.Equal(0, (int)u2["input_tokens"]!);
+        var total = Tokens.Prompt(LlmDialect.AnthropicMessages, turn2, "claude");
+        Assert.Equal(total, (int)u2["input_tokens"]! + (int)u2["cache_read_input_tokens"]! + (int)u2["cache_creation_input_tokens"]!);
     }
 
     [Fact]

@@ -59,6 +59,28 @@ public sealed class ChatCompletionsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Post_ToolsSchemaAndParts_PromptTokensEqualGatewayPreflightCount()
+    {
+        var body = JsonNode.Parse("""
+            {
+              "model": "gpt-4.1",
+              "messages": [
+                {"role": "developer", "content": "Answer with the tool."},
+                {"role": "user", "content": [{"type": "text", "text": "Weather in Paris?"}, {"type": "image_url", "image_url": {"url": "https://x/y.png", "detail": "low"}}]},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "18C and sunny"}
+              ],
+              "tools": [{"type": "function", "function": {"name": "weather", "description": "Current weather.", "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "City name"}, "unit": {"type": "string", "enum": ["c", "f"]}}, "required": ["city"]}}}],
+              "response_format": {"type": "json_schema", "json_schema": {"name": "w", "schema": {"type": "object", "properties": {"summary": {"type": "string"}}, "required": ["summary"]}}}
+            }
+            """)!.AsObject();
+
+        var result = await _sim.PostJsonAsync("/v1/chat/completions", body);
+
+        Assert.Equal(Tokens.Prompt(TokenGateway.Core.Dialects.LlmDialect.OpenAIChat, body, "o200k_base"), (int)result["usage"]!["prompt_tokens"]!);
+    }
+
+    [Fact]
     public async Task Post_SameBodyTwice_ReturnsSameText()
     {
         var a = await _sim.PostJsonAsync("/v1/chat/completions", Chat(content: "determinism"));

@@ -1,3 +1,4 @@
+using TokenGateway.Core.Dialects;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -33,7 +34,7 @@ public sealed class MessagesTests : IAsyncLifetime
         var usage = result["usage"]!;
         Assert.Equal(24, (int)usage["output_tokens"]!);
         Assert.Equal(Tokens.O200k(text), (int)usage["output_tokens"]!);
-        var expectedInput = Tokens.Claude("You are helpful.") + 3 + Tokens.Claude("Hello, Claude");
+        var expectedInput = Tokens.Prompt(LlmDialect.AnthropicMessages, Message(), "claude");
         Assert.Equal(expectedInput, (int)usage["input_tokens"]!);
         Assert.Equal(0, (int)usage["cache_creation_input_tokens"]!);
         Assert.Equal(0, (int)usage["cache_read_input_tokens"]!);

@@ -494,8 +494,14 @@ public sealed class SseStreamMeter : IDisposable
 
             var isChoices = reader.ValueTextEquals("choices"u8);
             var isUsage = reader.ValueTextEquals("usage"u8);
+            var isError = reader.ValueTextEquals("error"u8);
             reader.Read();
-            if (isChoices && reader.TokenType == JsonTokenType.StartArray)
+            if (isError && reader.TokenType == JsonTokenType.StartObject)
+            {
+                SawErrorEvent = true; // OpenAI reports a mid-stream failure as data: {"error":{…}}
+                reader.Skip();
+            }
+            else if (isChoices && reader.TokenType == JsonTokenType.StartArray)
             {
                 var depth = reader.CurrentDepth;
                 while (reader.Read() && reader.CurrentDepth > depth)

@@ -124,7 +124,7 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
             switch (key)
             {
                 case "role":
-                    tally.Value(value);
+                    tally.Role(value);
                     break;
                 case "content":
                     CountOpenAIContent(ref tally, value);
@@ -249,7 +249,7 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
                     }
 
                     tally.Text(Line(key, TypeOf(schema), TrimPeriod(JsonTokenText.GetString(schema?["description"]))));
-                    if (schema?["properties"] is JsonObject nested || schema?["items"]?["properties"] is JsonObject)
+                    if (schema?["properties"] is JsonObject || schema?["items"]?["properties"] is JsonObject)
                     {
                         // Nested objects are rendered inline; approximate them by their JSON text.
                         tally.Json(schema["properties"] ?? schema["items"]);
@@ -547,6 +547,8 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
         public int Fixed;
 
         public void Value(JsonNode? node) => _text += JsonTokenText.Count(_tokenizer, node);
+
+        public void Role(JsonNode? node) => _text += JsonTokenText.CountRole(_tokenizer, node);
 
         public void Json(JsonNode? node) => _text += JsonTokenText.Count(_tokenizer, node);
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Encodings.Web;
@@ -26,8 +27,37 @@ internal static class JsonTokenText
         SkipValidation = true,
     };
 
+    private static readonly string[] _roles = ["system", "user", "assistant", "developer", "tool", "function"];
+    private static readonly ConditionalWeakTable<Tokenizer, int[]> _roleCounts = [];
+
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? _scratch;
+
+    /// <summary>Tokens of a chat role; the standard roles are counted once per tokenizer and cached.</summary>
+    public static int CountRole(Tokenizer tokenizer, JsonNode? node)
+    {
+        if (node is JsonValue value && value.TryGetValue<JsonElement>(out var element) && element.ValueKind == JsonValueKind.String)
+        {
+            var raw = JsonMarshal.GetRawUtf8Value(element)[1..^1];
+            var index = raw switch
+            {
+                _ when raw.SequenceEqual("system"u8) => 0,
+                _ when raw.SequenceEqual("user"u8) => 1,
+                _ when raw.SequenceEqual("assistant"u8) => 2,
+                _ when raw.SequenceEqual("developer"u8) => 3,
+                _ when raw.SequenceEqual("tool"u8) => 4,
+                _ when raw.SequenceEqual("function"u8) => 5,
+                _ => -1,
+            };
+            if (index >= 0)
+            {
+                var counts = _roleCounts.GetValue(tokenizer, static t => Array.ConvertAll(_roles, r => t.CountTokens(r)));
+                return counts[index];
+            }
+        }
+
+        return Count(tokenizer, node);
+    }
 
     /// <summary>Tokens of the text of <paramref name="node"/>: a string's content, or the compact JSON of anything else.</summary>
     public static int Count(Tokenizer tokenizer, JsonNode? node)

@@ -11,7 +11,7 @@ namespace TokenGateway.Simulator.Generation;
 /// Supported: type (and type arrays), properties/required (every declared property is emitted), arrays with
 /// minItems/maxItems/prefixItems/uniqueItems, enum, const, string formats (date, date-time, time, email, uuid, uri,
 /// hostname, ipv4, ipv6, duration) and min/maxLength, numeric minimum/maximum/exclusive bounds/multipleOf, local
-/// <c>$ref</c> into <c>$defs</c>/<c>definitions</c>, anyOf/oneOf (first branch), allOf (merged). <c>pattern</c> is not
+/// <c>$ref</c> into <c>$defs</c>/<c>definitions</c>, anyOf/oneOf (first branch; past depth 6 the first branch without <c>$ref</c>), allOf (merged). <c>pattern</c> is not
 /// honoured. Recursive schemas stop recursing by emitting the fewest array items and optional properties allowed.
 /// </remarks>
 internal sealed class SchemaInstanceGenerator
@@ -93,7 +93,9 @@ internal sealed class SchemaInstanceGenerator
 
         if ((s["anyOf"] ?? s["oneOf"]) is JsonArray { Count: > 0 } branches)
         {
-            return Instance(branches[0], name, depth + 1, index);
+            // The first branch, except deep in a recursive schema, where a branch without a $ref (often null) ends the recursion.
+            var branch = depth >= ShrinkDepth ? branches.FirstOrDefault(b => b is JsonObject o && !o.ContainsKey("$ref")) ?? branches[0] : branches[0];
+            return Instance(branch, name, depth + 1, index);
         }
 
         if (s["allOf"] is JsonArray { Count: > 0 } all)
@@ -167,7 +169,7 @@ internal sealed class SchemaInstanceGenerator
         {
             "date" => new DateOnly(2024, 1, 15).AddDays(index).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
             "date-time" => new DateTime(2024, 1, 15, 9, 30, 0, DateTimeKind.Utc).AddDays(index).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture),
-            "time" => $"09:{30 + (index % 30):00}:00",
+            "time" => $"09:{30 + (index % 30):00}:00Z",
             "email" or "idn-email" => $"{Slug(name)}{(index == 0 ? string.Empty : index.ToString(CultureInfo.InvariantCulture))}@example.com",
             "uuid" => DeterministicGuid().ToString(),
             "uri" or "url" or "iri" or "uri-reference" => $"https://example.com/{Slug(name)}/{index + 1}",

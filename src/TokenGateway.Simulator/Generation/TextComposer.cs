@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text;
 using TokenGateway.Core.Tokenization;
 
@@ -31,8 +32,7 @@ internal static class TextComposer
         "strong", "better", "full", "open", "main", "final", "real", "true", "free", "easy", "short", "long", "high",
     ];
 
-    private static readonly Dictionary<string, string[]> _vocabularies = new(StringComparer.Ordinal);
-    private static readonly Lock _lock = new();
+    private static readonly ConcurrentDictionary<string, string[]> _vocabularies = new(StringComparer.Ordinal);
 
     /// <summary>Text of exactly <paramref name="tokens"/> tokens under <paramref name="encoding"/>, chosen by <paramref name="seed"/>.</summary>
     public static TokenizedText Compose(string encoding, int tokens, ulong seed)
@@ -98,29 +98,15 @@ internal static class TextComposer
         return current;
     }
 
-    private static string[] Vocabulary(string encoding)
+    private static string[] Vocabulary(string encoding) => _vocabularies.GetOrAdd(encoding, static e =>
     {
-        lock (_lock)
+        var tokenizer = TiktokenTokenizerRegistry.Shared.Get(e);
+        var words = _candidates.Distinct(StringComparer.Ordinal).Where(w =>
         {
-            if (_vocabularies.TryGetValue(encoding, out var cached))
-            {
-                return cached;
-            }
-
-            var tokenizer = TiktokenTokenizerRegistry.Shared.Get(encoding);
-            var words = _candidates.Distinct(StringComparer.Ordinal).Where(w =>
-            {
-                var cap = char.ToUpperInvariant(w[0]) + w[1..];
-                return tokenizer.CountTokens(" " + w) == 1 && tokenizer.CountTokens(cap) == 1 && tokenizer.CountTokens(" " + cap) == 1 &&
-                    tokenizer.CountTokens(w + ".") == 2;
-            }).ToArray();
-            if (words.Length == 0)
-            {
-                words = ["the"];
-            }
-
-            _vocabularies[encoding] = words;
-            return words;
-        }
-    }
+            var cap = char.ToUpperInvariant(w[0]) + w[1..];
+            return tokenizer.CountTokens(" " + w) == 1 && tokenizer.CountTokens(cap) == 1 && tokenizer.CountTokens(" " + cap) == 1 &&
+                tokenizer.CountTokens(w + ".") == 2;
+        }).ToArray();
+        return words.Length == 0 ? ["the"] : words;
+    });
 }

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using TokenGateway.Core.Dialects;
 using TokenGateway.Simulator.Generation;
 
 namespace TokenGateway.Simulator.Prompts;
@@ -7,17 +8,17 @@ namespace TokenGateway.Simulator.Prompts;
 internal sealed class AnthropicPromptException(string message) : Exception(message);
 
 /// <summary>
-/// Counts Anthropic Messages prompts and simulates <c>cache_control</c> breakpoints the way Anthropic bills them.
+/// Measures Anthropic Messages prompts and simulates <c>cache_control</c> breakpoints the way Anthropic bills them.
 /// </summary>
 /// <remarks>
-/// The prompt is a sequence of blocks in Anthropic's cache order: tools, then system blocks, then each message's
+/// The total is <see cref="PromptTotals"/> (the gateway's calibrated Claude estimate). For caching, the prompt is a sequence of blocks in Anthropic's cache order: tools, then system blocks, then each message's
 /// content blocks (a string content is one block). Each block costs the "claude" estimate of its text (tool: name +
 /// description + minified input_schema; tool_use: name + minified input; tool_result: its text; image: 1,600), and each
 /// message adds 3. A block with <c>cache_control</c> (or the last block, with a top-level <c>cache_control</c>) is a
 /// breakpoint; at most 4 are allowed. A breakpoint reads the cache when the prefix ending at it, or at one of the 20
 /// blocks before it, was written earlier for the same model; it writes every breakpoint prefix of at least the model's
 /// minimum (1,024 tokens; 2,048 for Haiku). The tokens between the read point and the last written breakpoint are cache
-/// creation (5m or 1h per breakpoint <c>ttl</c>); <c>input_tokens</c> is the rest.
+/// creation (5m or 1h per breakpoint <c>ttl</c>); <c>input_tokens</c> is the total minus both.
 /// </remarks>
 internal static class AnthropicPromptMeter
 {
@@ -113,9 +114,10 @@ internal static class AnthropicPromptMeter
             throw new AnthropicPromptException($"A maximum of {MaxBreakpoints} blocks with cache_control may be provided. Found {breakpoints.Count}.");
         }
 
+        var total = PromptTotals.Count(LlmDialect.AnthropicMessages, body, model, encoding);
         if (breakpoints.Count == 0 || cache is not { Enabled: true })
         {
-            return new PromptUsage(tokens);
+            return new PromptUsage(total);
         }
 
         var minimum = MinCacheableTokens(model);
@@ -158,7 +160,11 @@ internal static class AnthropicPromptMeter
             cache.Store(block.Hash, block.OneHour ? _oneHour : cache.DefaultTtl);
         }
 
-        return new PromptUsage(tokens, read, write5m, write1h);
+        // Block sizes estimate each fragment; the total is the gateway counter's. Keep the parts within the whole.
+        read = Math.Min(read, total);
+        write1h = Math.Min(write1h, total - read);
+        write5m = Math.Min(write5m, total - read - write1h);
+        return new PromptUsage(total, read, write5m, write1h);
     }
 
     private static (string? Text, int Extra) BlockText(JsonNode? block)

@@ -1,20 +1,19 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using TokenGateway.Core.Dialects;
 using TokenGateway.Core.Tokenization;
 using TokenGateway.Simulator.Generation;
 
 namespace TokenGateway.Simulator.Prompts;
 
 /// <summary>
-/// Counts OpenAI chat and Responses prompts with the cookbook rules and simulates OpenAI's automatic prefix caching.
+/// Measures OpenAI chat and Responses prompts and simulates OpenAI's automatic prefix caching.
 /// </summary>
 /// <remarks>
-/// Per message: 3 tokens + role + content (text parts; 85 per image) + name (+1) + tool calls (name + arguments);
-/// 3 more prime the reply. Tools: 7 once + per tool 3 + name + description + the minified parameters schema.
-/// Responses: <c>instructions</c> counts as a system message; input items as messages, function calls (3 + name +
-/// arguments) and function outputs (3 + output). Caching: prompts of ≥ 1024 tokens are hashed token by token (tools first,
-/// then messages in order, overhead tokens included); a request whose prefix was seen before for the same model reports
-/// <c>cached_tokens</c> = the longest shared prefix at a 1024 + 128·k token boundary.
+/// The total is <see cref="PromptTotals"/> (the gateway's counter: cookbook rules). For caching, prompts of ≥ 1024 tokens
+/// are rendered as a token stream — tools first, then per message 3 overhead tokens, role, content (85 per image), name,
+/// tool calls — and hashed at every 1024 + 128·k token boundary; a request whose prefix was seen before for the same model
+/// reports <c>cached_tokens</c> = the longest shared boundary (never more than the total).
 /// </remarks>
 internal static class OpenAIPromptMeter
 {
@@ -23,16 +22,13 @@ internal static class OpenAIPromptMeter
     private const int OverheadMarker = -1;
 
     public static PromptUsage MeasureChat(JsonObject body, string model, string encoding, PromptCache cache) =>
-        Measure(body, model, encoding, cache, static (b, sink) => WalkChat(b, sink));
+        Measure(PromptTotals.Count(LlmDialect.OpenAIChat, body, model, encoding), body, model, encoding, cache, static (b, sink) => WalkChat(b, sink));
 
     public static PromptUsage MeasureResponses(JsonObject body, string model, string encoding, PromptCache cache) =>
-        Measure(body, model, encoding, cache, static (b, sink) => WalkResponses(b, sink));
+        Measure(PromptTotals.Count(LlmDialect.OpenAIResponses, body, model, encoding), body, model, encoding, cache, static (b, sink) => WalkResponses(b, sink));
 
-    private static PromptUsage Measure(JsonObject body, string model, string encoding, PromptCache cache, Action<JsonObject, PromptSink> walk)
+    private static PromptUsage Measure(int total, JsonObject body, string model, string encoding, PromptCache cache, Action<JsonObject, PromptSink> walk)
     {
-        var counter = new PromptSink(encoding, hashSeed: null);
-        walk(body, counter);
-        var total = counter.Tokens;
         if (!cache.Enabled || total < MinCacheableTokens || TiktokenTokenizerRegistry.IsEstimate(encoding))
         {
             return new PromptUsage(total);
@@ -211,10 +207,10 @@ internal static class OpenAIPromptMeter
     internal static string? Str(JsonNode? node) =>
         node is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : null;
 
-    /// <summary>Accumulates a prompt's token count, and optionally its running prefix hash at cacheable boundaries.</summary>
-    private sealed class PromptSink(string encoding, ulong? hashSeed)
+    /// <summary>Renders a prompt as a token stream and records its running prefix hash at every cacheable boundary.</summary>
+    private sealed class PromptSink(string encoding, ulong seed)
     {
-        private ulong _hash = hashSeed ?? 0;
+        private ulong _hash = seed;
 
         public int Tokens { get; private set; }
 
@@ -227,12 +223,6 @@ internal static class OpenAIPromptMeter
                 return;
             }
 
-            if (hashSeed is null)
-            {
-                Tokens += TokenCounting.Count(encoding, text);
-                return;
-            }
-
             foreach (var id in TiktokenTokenizerRegistry.Shared.Get(encoding).EncodeToIds(text))
             {
                 Push(id);
@@ -241,12 +231,6 @@ internal static class OpenAIPromptMeter
 
         public void Overhead(int tokens)
         {
-            if (hashSeed is null)
-            {
-                Tokens += tokens;
-                return;
-            }
-
             for (var i = 0; i < tokens; i++)
             {
                 Push(OverheadMarker);

@@ -3,11 +3,11 @@ using TokenGateway.Storage.Sqlite;
 namespace TokenGateway.Storage.Ledger;
 
 /// <summary>
-/// Ledger tables: one row per request in <c>usage_events</c>, and an hourly rollup (<c>usage_hourly</c>) that the
-/// writer maintains in the same transaction, only for rows that were actually inserted.
+/// Ledger tables: one row per request in <c>usage_events</c>, and hourly and daily rollups (<c>usage_hourly</c>,
+/// <c>usage_daily</c>) that the writer maintains in the same transaction, only for rows that were actually inserted.
 /// </summary>
 /// <remarks>
-/// Times are Unix milliseconds (events) and Unix seconds of the hour start (rollup). Cost is stored as integer
+/// Times are Unix milliseconds (events) and Unix seconds of the hour or day start (rollups, UTC). Cost is stored as integer
 /// nano-dollars so sums are exact, plus the exact decimal text for single-event reads. The rollup uses '' for a
 /// missing team/key/model so they can be part of its primary key.
 /// </remarks>
@@ -67,6 +67,26 @@ internal static class LedgerSchema
         ) WITHOUT ROWID;
         CREATE INDEX ix_usage_hourly_team ON usage_hourly (team_id, hour);
         CREATE INDEX ix_usage_hourly_key ON usage_hourly (key_id, hour);
+
+        CREATE TABLE usage_daily (
+            day                   INTEGER NOT NULL,
+            team_id               TEXT    NOT NULL,
+            key_id                TEXT    NOT NULL,
+            model                 TEXT    NOT NULL,
+            status                TEXT    NOT NULL,
+            requests              INTEGER NOT NULL,
+            input_tokens_received INTEGER NOT NULL,
+            input_tokens_sent     INTEGER NOT NULL,
+            input_tokens          INTEGER NOT NULL,
+            output_tokens         INTEGER NOT NULL,
+            cached_input_tokens   INTEGER NOT NULL,
+            reasoning_tokens      INTEGER NOT NULL,
+            cost_nanos            INTEGER NOT NULL,
+            tokens_saved          INTEGER NOT NULL,
+            PRIMARY KEY (day, team_id, key_id, model, status)
+        ) WITHOUT ROWID;
+        CREATE INDEX ix_usage_daily_team ON usage_daily (team_id, day);
+        CREATE INDEX ix_usage_daily_key ON usage_daily (key_id, day);
         """);
 
     public static IEnumerable<SqliteMigration> All => [V1];

@@ -8,7 +8,7 @@ namespace TokenGateway.Storage.Ledger;
 
 /// <summary>
 /// Writes ledger batches to SQLite: one IMMEDIATE transaction per batch, <c>INSERT OR IGNORE</c> on the request id,
-/// and the hourly rollup updated only for rows that were new — so replaying a batch twice changes nothing.
+/// and the hourly and daily rollups updated only for rows that were new — so replaying a batch twice changes nothing.
 /// </summary>
 /// <remarks>Keeps one connection with prepared statements; the ledger has a single writer, the gate only guards misuse.</remarks>
 internal sealed class SqliteLedgerStore(SqliteDatabase database) : ILedgerStore, IDisposable
@@ -23,12 +23,23 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database) : ILedgerStore,
             $p18, $p19, $p20, $p21, $p22, $p23, $p24, $p25, $p26, $p27);
         """;
 
-    private const string UpsertSql = """
+    private const string UpsertHourlySql = """
         INSERT INTO usage_hourly (
             hour, team_id, key_id, model, status, requests, input_tokens_received, input_tokens_sent, input_tokens,
             output_tokens, cached_input_tokens, reasoning_tokens, cost_nanos, tokens_saved)
         VALUES ($p0, $p1, $p2, $p3, $p4, $p5, $p6, $p7, $p8, $p9, $p10, $p11, $p12, $p13)
         ON CONFLICT (hour, team_id, key_id, model, status) DO UPDATE SET
+        """ + RollupIncrements;
+
+    private const string UpsertDailySql = """
+        INSERT INTO usage_daily (
+            day, team_id, key_id, model, status, requests, input_tokens_received, input_tokens_sent, input_tokens,
+            output_tokens, cached_input_tokens, reasoning_tokens, cost_nanos, tokens_saved)
+        VALUES ($p0, $p1, $p2, $p3, $p4, $p5, $p6, $p7, $p8, $p9, $p10, $p11, $p12, $p13)
+        ON CONFLICT (day, team_id, key_id, model, status) DO UPDATE SET
+        """ + RollupIncrements;
+
+    private const string RollupIncrements = """
             requests = requests + excluded.requests,
             input_tokens_received = input_tokens_received + excluded.input_tokens_received,
             input_tokens_sent = input_tokens_sent + excluded.input_tokens_sent,
@@ -41,10 +52,12 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database) : ILedgerStore,
         """;
 
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly Dictionary<RollupKey, RollupTotals> _rollup = [];
+    private readonly Dictionary<RollupKey, RollupTotals> _hourly = [];
+    private readonly Dictionary<RollupKey, RollupTotals> _daily = [];
     private SqliteConnection? _connection;
     private SqliteCommand? _insert;
-    private SqliteCommand? _upsert;
+    private SqliteCommand? _upsertHourly;
+    private SqliteCommand? _upsertDaily;
 
     public async Task<int> WriteBatchAsync(IReadOnlyList<UsageEvent> events, CancellationToken cancellationToken)
     {
@@ -61,7 +74,8 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database) : ILedgerStore,
             {
                 _connection = await database.OpenAsync(cancellationToken);
                 _insert = Prepare(_connection, InsertSql, 28);
-                _upsert = Prepare(_connection, UpsertSql, 14);
+                _upsertHourly = Prepare(_connection, UpsertHourlySql, 14);
+                _upsertDaily = Prepare(_connection, UpsertDailySql, 14);
             }
 
             cancellationToken.ThrowIfCancellationRequested();
@@ -84,11 +98,10 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database) : ILedgerStore,
     private int WriteCore(IReadOnlyList<UsageEvent> events)
     {
         var insert = _insert!; // set together with _connection above
-        var upsert = _upsert!;
         using var transaction = _connection!.BeginTransaction(deferred: false);
         insert.Transaction = transaction;
-        upsert.Transaction = transaction;
-        _rollup.Clear();
+        _hourly.Clear();
+        _daily.Clear();
         var inserted = 0;
         foreach (var e in events)
         {
@@ -128,21 +141,36 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database) : ILedgerStore,
             }
 
             inserted++;
-            var key = new RollupKey(
-                e.Timestamp.ToUnixTimeSeconds() / 3600 * 3600, e.TeamId ?? string.Empty, e.KeyId ?? string.Empty, e.Model ?? string.Empty, e.Status ?? string.Empty);
-            if (!_rollup.TryGetValue(key, out var totals))
-            {
-                totals = new RollupTotals();
-                _rollup[key] = totals;
-            }
-
-            totals.Add(e, costNanos);
+            var hour = e.Timestamp.ToUnixTimeSeconds() / 3600 * 3600;
+            var hourKey = new RollupKey(hour, e.TeamId ?? string.Empty, e.KeyId ?? string.Empty, e.Model ?? string.Empty, e.Status ?? string.Empty);
+            Accumulate(_hourly, hourKey, e, costNanos);
+            Accumulate(_daily, hourKey with { Bucket = hour / 86400 * 86400 }, e, costNanos);
         }
 
-        foreach (var (key, totals) in _rollup)
+        Upsert(_upsertHourly!, transaction, _hourly); // prepared together with _insert
+        Upsert(_upsertDaily!, transaction, _daily);
+        transaction.Commit();
+        return inserted;
+    }
+
+    private static void Accumulate(Dictionary<RollupKey, RollupTotals> rollup, RollupKey key, UsageEvent e, long costNanos)
+    {
+        if (!rollup.TryGetValue(key, out var totals))
         {
-            var p = upsert.Parameters;
-            p[0].Value = key.Hour;
+            totals = new RollupTotals();
+            rollup[key] = totals;
+        }
+
+        totals.Add(e, costNanos);
+    }
+
+    private static void Upsert(SqliteCommand upsert, SqliteTransaction transaction, Dictionary<RollupKey, RollupTotals> rollup)
+    {
+        upsert.Transaction = transaction;
+        var p = upsert.Parameters;
+        foreach (var (key, totals) in rollup)
+        {
+            p[0].Value = key.Bucket;
             p[1].Value = key.TeamId;
             p[2].Value = key.KeyId;
             p[3].Value = key.Model;
@@ -158,9 +186,6 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database) : ILedgerStore,
             p[13].Value = totals.TokensSaved;
             upsert.ExecuteNonQuery();
         }
-
-        transaction.Commit();
-        return inserted;
     }
 
     private static SqliteCommand Prepare(SqliteConnection connection, string sql, int parameters)
@@ -178,14 +203,16 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database) : ILedgerStore,
     private void ResetConnection()
     {
         _insert?.Dispose();
-        _upsert?.Dispose();
+        _upsertHourly?.Dispose();
+        _upsertDaily?.Dispose();
         _connection?.Dispose();
         _insert = null;
-        _upsert = null;
+        _upsertHourly = null;
+        _upsertDaily = null;
         _connection = null;
     }
 
-    private readonly record struct RollupKey(long Hour, string TeamId, string KeyId, string Model, string Status);
+    private readonly record struct RollupKey(long Bucket, string TeamId, string KeyId, string Model, string Status);
 
     private sealed class RollupTotals
     {

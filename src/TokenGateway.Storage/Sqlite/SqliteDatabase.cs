@@ -32,7 +32,9 @@ internal sealed partial class SqliteDatabase
         _time = time;
         _connectionString = _options.ConnectionString;
         var busyMs = (long)_options.BusyTimeout.TotalMilliseconds;
-        _pragmas = string.Create(CultureInfo.InvariantCulture, $"PRAGMA busy_timeout = {busyMs}; PRAGMA synchronous = NORMAL;");
+
+        // 16 MiB page cache per connection keeps the ledger's index pages hot on a multi-GB file.
+        _pragmas = string.Create(CultureInfo.InvariantCulture, $"PRAGMA busy_timeout = {busyMs}; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384;");
     }
 
     /// <summary>Absolute path of the database file.</summary>

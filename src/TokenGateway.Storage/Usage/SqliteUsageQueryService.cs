@@ -10,8 +10,8 @@ using TokenGateway.Storage.Sqlite;
 namespace TokenGateway.Storage.Usage;
 
 /// <summary>
-/// Usage queries over the ledger. Whole hours are answered from the hourly rollup; only the partial hours at the
-/// edges of a time range (if any) touch the per-request table, through its timestamp index.
+/// Usage queries over the ledger. Whole days come from the daily rollup, whole hours from the hourly rollup, and only
+/// the partial hours at the edges of a time range (if any) touch the per-request table, through its timestamp index.
 /// </summary>
 /// <remarks>
 /// Group keys: team/key/model ids ('' when the event had none), <c>yyyy-MM-dd</c> for day and
@@ -24,6 +24,8 @@ internal sealed class SqliteUsageQueryService(SqliteDatabase database) : IUsageQ
 
     private const long MsPerHour = 3_600_000;
 
+    private const long MsPerDay = 86_400_000;
+
     private const string EventColumns = """
         request_id, ts, team_id, key_id, route, provider, model, stream, status, http_status, error_code,
         input_tokens_received, input_tokens_sent, input_tokens, output_tokens, cached_input_tokens,
@@ -35,34 +37,53 @@ internal sealed class SqliteUsageQueryService(SqliteDatabase database) : IUsageQ
     {
         ArgumentNullException.ThrowIfNull(query);
         var groupBy = NormalizeGroupBy(query.GroupBy);
-        var fromMs = query.From?.ToUnixTimeMilliseconds();
-        var toMs = query.To?.ToUnixTimeMilliseconds();
         var groups = new SortedDictionary<string, Accumulator>(StringComparer.Ordinal);
-        if (fromMs is { } f0 && toMs is { } t0 && f0 >= t0)
+        var lo = query.From?.ToUnixTimeMilliseconds() ?? long.MinValue;
+        var hi = query.To?.ToUnixTimeMilliseconds() ?? long.MaxValue;
+        if (lo >= hi)
         {
             return new UsageReport(new UsageTotals(), []);
         }
 
-        // Whole hours [firstHour, endHour) come from the rollup; the partial hours around them from raw events.
-        long? firstHourMs = fromMs is { } f ? CeilHour(f) : null;
-        long? endHourMs = toMs is { } t ? FloorHour(t) : null;
-
+        // Split [lo, hi) into whole days (daily rollup), whole hours (hourly rollup) and the partial hours at the
+        // edges (raw events). long.MinValue/MaxValue stand for an open bound.
         await using var connection = await database.OpenAsync(cancellationToken);
-        if (firstHourMs is { } a && endHourMs is { } b && a >= b)
+        var hourLo = lo == long.MinValue ? lo : Ceil(lo, MsPerHour);
+        var hourHi = hi == long.MaxValue ? hi : Floor(hi, MsPerHour);
+        if (hourLo >= hourHi)
         {
-            await AggregateRawAsync(connection, query, groupBy, fromMs, toMs, groups, cancellationToken);
+            await AggregateRawAsync(connection, query, groupBy, lo, hi, groups, cancellationToken);
         }
         else
         {
-            await AggregateRollupAsync(connection, query, groupBy, firstHourMs / 1000, endHourMs / 1000, groups, cancellationToken);
-            if (fromMs is { } from && firstHourMs is { } first && from < first)
+            if (lo < hourLo)
             {
-                await AggregateRawAsync(connection, query, groupBy, from, first, groups, cancellationToken);
+                await AggregateRawAsync(connection, query, groupBy, lo, hourLo, groups, cancellationToken);
             }
 
-            if (toMs is { } to && endHourMs is { } end && end < to)
+            if (hourHi < hi)
             {
-                await AggregateRawAsync(connection, query, groupBy, end, to, groups, cancellationToken);
+                await AggregateRawAsync(connection, query, groupBy, hourHi, hi, groups, cancellationToken);
+            }
+
+            var dayLo = hourLo == long.MinValue ? hourLo : Ceil(hourLo, MsPerDay);
+            var dayHi = hourHi == long.MaxValue ? hourHi : Floor(hourHi, MsPerDay);
+            if (groupBy == "hour" || dayLo >= dayHi)
+            {
+                await AggregateRollupAsync(connection, Rollup.Hourly, query, groupBy, hourLo, hourHi, groups, cancellationToken);
+            }
+            else
+            {
+                await AggregateRollupAsync(connection, Rollup.Daily, query, groupBy, dayLo, dayHi, groups, cancellationToken);
+                if (hourLo < dayLo)
+                {
+                    await AggregateRollupAsync(connection, Rollup.Hourly, query, groupBy, hourLo, dayLo, groups, cancellationToken);
+                }
+
+                if (dayHi < hourHi)
+                {
+                    await AggregateRollupAsync(connection, Rollup.Hourly, query, groupBy, dayHi, hourHi, groups, cancellationToken);
+                }
             }
         }
 
@@ -114,22 +135,23 @@ internal sealed class SqliteUsageQueryService(SqliteDatabase database) : IUsageQ
     }
 
     private static async Task AggregateRollupAsync(
-        SqliteConnection connection, UsageQuery query, string? groupBy, long? fromHour, long? toHour,
+        SqliteConnection connection, Rollup rollup, UsageQuery query, string? groupBy, long loMs, long hiMs,
         SortedDictionary<string, Accumulator> groups, CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();
+        var (table, bucket) = rollup == Rollup.Daily ? ("usage_daily", "day") : ("usage_hourly", "hour");
         var where = new StringBuilder("1 = 1");
         AddFilters(command, where, query);
-        if (fromHour is { } from)
+        if (loMs != long.MinValue)
         {
-            where.Append(" AND hour >= $fromHour");
-            command.Parameters.AddWithValue("$fromHour", from);
+            where.Append(CultureInfo.InvariantCulture, $" AND {bucket} >= $lo");
+            command.Parameters.AddWithValue("$lo", loMs / 1000);
         }
 
-        if (toHour is { } to)
+        if (hiMs != long.MaxValue)
         {
-            where.Append(" AND hour < $toHour");
-            command.Parameters.AddWithValue("$toHour", to);
+            where.Append(CultureInfo.InvariantCulture, $" AND {bucket} < $hi");
+            command.Parameters.AddWithValue("$hi", hiMs / 1000);
         }
 
         var group = groupBy switch
@@ -137,26 +159,26 @@ internal sealed class SqliteUsageQueryService(SqliteDatabase database) : IUsageQ
             "team" => "team_id",
             "key" => "key_id",
             "model" => "model",
-            "day" => "(hour / 86400) * 86400",
-            "hour" => "hour",
+            "day" => $"({bucket} / 86400) * 86400",
+            "hour" => bucket, // only ever the hourly table
             _ => "0",
         };
         command.CommandText = $"""
             SELECT {group} AS g, SUM(requests), SUM(input_tokens_received), SUM(input_tokens_sent), SUM(input_tokens),
                 SUM(output_tokens), SUM(cached_input_tokens), SUM(reasoning_tokens), SUM(cost_nanos), SUM(tokens_saved)
-            FROM usage_hourly WHERE {where} GROUP BY g;
+            FROM {table} WHERE {where} GROUP BY g;
             """;
         await ReadGroupsAsync(command, groupBy, groups, cancellationToken);
     }
 
     private static async Task AggregateRawAsync(
-        SqliteConnection connection, UsageQuery query, string? groupBy, long? fromMs, long? toMs,
+        SqliteConnection connection, UsageQuery query, string? groupBy, long loMs, long hiMs,
         SortedDictionary<string, Accumulator> groups, CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();
         var where = new StringBuilder("1 = 1");
         AddFilters(command, where, query);
-        AddTimeRange(command, where, fromMs, toMs);
+        AddTimeRange(command, where, loMs == long.MinValue ? null : loMs, hiMs == long.MaxValue ? null : hiMs);
         var group = groupBy switch
         {
             "team" => "COALESCE(team_id, '')",
@@ -257,16 +279,16 @@ internal sealed class SqliteUsageQueryService(SqliteDatabase database) : IUsageQ
         throw new ArgumentException($"groupBy must be one of {string.Join(", ", GroupByValues)}.", nameof(groupBy));
     }
 
-    private static long FloorHour(long ms) => Math.DivRem(ms, MsPerHour) switch
+    private static long Floor(long ms, long unit)
     {
-        (var q, < 0) => (q - 1) * MsPerHour,
-        (var q, _) => q * MsPerHour,
-    };
+        var (quotient, remainder) = Math.DivRem(ms, unit);
+        return (remainder < 0 ? quotient - 1 : quotient) * unit;
+    }
 
-    private static long CeilHour(long ms)
+    private static long Ceil(long ms, long unit)
     {
-        var floor = FloorHour(ms);
-        return floor == ms ? ms : floor + MsPerHour;
+        var floor = Floor(ms, unit);
+        return floor == ms ? ms : floor + unit;
     }
 
     private static UsageEvent ReadEvent(SqliteDataReader r)
@@ -306,6 +328,12 @@ internal sealed class SqliteUsageQueryService(SqliteDatabase database) : IUsageQ
             ParentRequestId = r.IsDBNull(26) ? null : r.GetString(26),
             Attempt = r.IsDBNull(27) ? null : r.GetString(27),
         };
+    }
+
+    private enum Rollup
+    {
+        Hourly,
+        Daily,
     }
 
     private sealed class Accumulator

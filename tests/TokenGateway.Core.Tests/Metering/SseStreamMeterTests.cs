@@ -191,6 +191,18 @@ public sealed class SseStreamMeterTests
     }
 
     [Fact]
+    public void Process_OpenAIErrorChunk_Flagged()
+    {
+        var input = "data: {\"error\":{\"message\":\"The server had an error\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n"u8.ToArray();
+
+        var (output, meter) = Run(LlmDialect.OpenAIChat, suppress: true, input);
+
+        Assert.Equal(input, output);
+        Assert.True(meter.SawErrorEvent);
+        Assert.False(meter.SawTerminalEvent);
+    }
+
+    [Fact]
     public void DeliveredOutputTokens_Counts_TextUnderEncoding()
     {
         var (_, meter) = Run(LlmDialect.OpenAIChat, suppress: false, FixtureFiles.Read("openai-chat-stream.sse"));
