@@ -40,13 +40,18 @@ public sealed class OptimizationPipeline
     }
 
     /// <summary>Optimizes <paramref name="request"/> for <paramref name="model"/> under <paramref name="policy"/>.</summary>
-    public OptimizationResult Run(LlmRequest request, ModelCard model, OptimizationPolicy policy, OutputLimits limits)
+    /// <param name="request">The parsed request; rewritten in place.</param>
+    /// <param name="model">The target model (its tokenizer counts the savings).</param>
+    /// <param name="policy">Stage switches and options.</param>
+    /// <param name="limits">Output defaults and caps.</param>
+    /// <param name="tokensReceived">The pre-flight count when the caller already has it (the gateway counts once).</param>
+    public OptimizationResult Run(LlmRequest request, ModelCard model, OptimizationPolicy policy, OutputLimits limits, int? tokensReceived = null)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(policy);
 
-        var received = _counter.CountInputTokens(request, model);
+        var received = tokensReceived ?? _counter.CountInputTokens(request, model);
         if (request.Dialect is LlmDialect.OpenAIEmbeddings or LlmDialect.AnthropicCountTokens)
         {
             return new OptimizationResult(received, received, []);

@@ -1,4 +1,5 @@
 using TokenGateway.Auth;
+using TokenGateway.Core.Budgets;
 using TokenGateway.Core.Dialects;
 using TokenGateway.Core.Errors;
 using TokenGateway.Core.Models;
@@ -15,7 +16,7 @@ internal static class ModelsEndpoint
         return endpoints;
     }
 
-    private static async Task ListAsync(HttpContext context, VirtualKeyAuthenticator authenticator, ModelCatalog catalog, ModelAccess access)
+    private static async Task ListAsync(HttpContext context, VirtualKeyAuthenticator authenticator, ModelCatalog catalog, CallerModelAccess access)
     {
         var anthropic = context.Request.Headers.ContainsKey("anthropic-version");
         var dialect = anthropic ? LlmDialect.AnthropicMessages : LlmDialect.OpenAIChat;
@@ -57,9 +58,12 @@ internal static class ModelsEndpoint
     }
 }
 
-/// <summary>Decides whether a caller may use a model (team/key policy allow and deny lists).</summary>
-internal class ModelAccess
+/// <summary>Decides whether a caller may use a model (the effective team/key policy's allow and deny lists).</summary>
+internal sealed class CallerModelAccess(IPolicyProvider policies)
 {
-    public virtual ValueTask<bool> IsAllowedAsync(CallerIdentity caller, ModelCard card, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(true);
+    public async ValueTask<bool> IsAllowedAsync(CallerIdentity caller, ModelCard card, CancellationToken cancellationToken)
+    {
+        var policy = await policies.GetAsync(caller.TeamId, caller.KeyId, cancellationToken);
+        return policy.Models.IsAllowed(card.Name);
+    }
 }

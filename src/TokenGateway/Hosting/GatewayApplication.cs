@@ -4,6 +4,10 @@ using Serilog;
 using Serilog.Events;
 using Serilog.Formatting.Compact;
 using TokenGateway.Auth;
+using TokenGateway.Core.Budgets;
+using TokenGateway.Core.Optimization;
+using TokenGateway.Storage;
+using TokenGateway.Storage.Policies;
 using TokenGateway.Core.Models;
 using TokenGateway.Core.Tokenization;
 using TokenGateway.Endpoints;
@@ -73,11 +77,16 @@ public static class GatewayApplication
         services.AddSingleton<VirtualKeyAuthenticator>();
         services.AddSingleton<AdminKeyService>();
         services.AddHostedService(sp => sp.GetRequiredService<AdminKeyService>());
-        services.AddSingleton<ModelAccess>();
+        services.AddSingleton<CallerModelAccess>();
         services.AddSingleton<ReadinessProbe>();
         services.AddSingleton<ExchangeCompletion>();
         services.AddSingleton<LlmResponseHandler>();
         services.AddGatewayMetering();
+        services.AddSingleton<IPolicyStore>(sp => new SqlitePolicyStore(
+            sp.GetRequiredService<IOptions<StorageOptions>>().Value.ConnectionString, sp.GetRequiredService<TimeProvider>()));
+        services.AddTokenGatewayBudgets(builder.Configuration);
+        services.AddSingleton<OptimizationPipeline>();
+        services.AddSingleton<OptimizationPolicies>();
 
         services.AddSingleton<IProxyConfigProvider, GatewayProxyConfigProvider>();
         services.AddReverseProxy().AddTransforms(context =>
@@ -105,7 +114,8 @@ public static class GatewayApplication
         app.MapGet("/readyz", async (ReadinessProbe probe, CancellationToken ct) =>
             await probe.IsReadyAsync(ct) ? Results.Ok(new { status = "ready" }) : Results.Json(new { status = "not_ready" }, statusCode: 503));
         app.MapModelsEndpoint();
-        app.MapGroup("/admin").AddEndpointFilter<AdminAuthFilter>().MapAdminTeams().MapAdminUsage();
+        app.MapOptimizeDryRun();
+        app.MapGroup("/admin").AddEndpointFilter<AdminAuthFilter>().MapAdminTeams().MapAdminUsage().MapAdminPolicies();
 
         app.MapReverseProxy(proxy =>
         {
@@ -113,6 +123,8 @@ public static class GatewayApplication
             proxy.UseMiddleware<VirtualKeyAuthMiddleware>();
             proxy.UseMiddleware<LlmParseMiddleware>();
             proxy.UseMiddleware<MeteringMiddleware>();
+            proxy.UseMiddleware<AdmissionMiddleware>();
+            proxy.UseMiddleware<OptimizationMiddleware>();
             proxy.UseMiddleware<ForwardPreparationMiddleware>();
             proxy.UseSessionAffinity();
             proxy.UseLoadBalancing();

@@ -27,7 +27,7 @@ internal sealed class ExchangeCompletion(IUsageLedger ledger, CostCalculator cos
         return exchange.CostUsd;
     }
 
-    public void Complete(HttpContext context, LlmExchange exchange)
+    public async Task CompleteAsync(HttpContext context, LlmExchange exchange)
     {
         var status = exchange.Status ?? (context.RequestAborted.IsCancellationRequested ? UsageStatus.ClientAborted : UsageStatus.Ok);
         var cost = ComputeCost(exchange) ?? 0m;
@@ -42,6 +42,20 @@ internal sealed class ExchangeCompletion(IUsageLedger ledger, CostCalculator cos
         diagnostics.Set("InputTokensSent", exchange.InputTokensSent);
         diagnostics.Set("OutputTokens", usage.OutputTokens);
         diagnostics.Set("CostUsd", cost);
+
+        if (exchange.Lease is { } lease)
+        {
+            // Settle to what was actually spent (aborted and failed streams included: their delivered tokens cost
+            // money); release when nothing was billed. Either happens once; the lease ignores repeats.
+            if (exchange.Usage is { } billed && (billed.InputTokens > 0 || billed.OutputTokens > 0))
+            {
+                await lease.SettleAsync(cost, billed, CancellationToken.None);
+            }
+            else
+            {
+                await lease.ReleaseAsync(CancellationToken.None);
+            }
+        }
 
         if (exchange.TeamId is null)
         {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using TokenGateway.Core.Budgets;
 using TokenGateway.Core.Dialects;
 using TokenGateway.Core.Metering;
 using TokenGateway.Core.Models;
@@ -35,6 +36,10 @@ internal sealed class LlmExchange
     public LlmRequest? Request { get; set; }
     public ModelCard? Model { get; set; }
     public ResolvedProvider? Provider { get; set; }
+
+    // Set by admission: the effective policy and the budget/quota reservation to settle or release.
+    public EffectivePolicy? Policy { get; set; }
+    public AdmissionLease? Lease { get; set; }
 
     // Set by metering and optimization (pre-flight counts; counted once).
     public int InputTokensReceived { get; set; }

@@ -45,7 +45,7 @@ internal sealed partial class LlmExchangeMiddleware(
         }
         finally
         {
-            completion.Complete(context, exchange);
+            await completion.CompleteAsync(context, exchange);
         }
     }
 

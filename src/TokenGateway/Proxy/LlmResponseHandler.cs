@@ -195,7 +195,13 @@ internal sealed partial class LlmResponseHandler(
             return;
         }
 
-        if (meterUsage)
+        if (meterUsage && exchange.Dialect == Core.Dialects.LlmDialect.AnthropicCountTokens)
+        {
+            // Counting tokens is free at the provider: metered as a request, billed nothing.
+            exchange.Usage = default(TokenUsage);
+            exchange.Status = UsageStatus.Ok;
+        }
+        else if (meterUsage)
         {
             if (ResponseUsageReader.TryRead(exchange.Dialect, body.WrittenSpan, out var usage))
             {

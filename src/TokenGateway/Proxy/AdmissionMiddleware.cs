@@ -1,0 +1,65 @@
+using TokenGateway.Core.Budgets;
+using TokenGateway.Core.Dialects;
+using TokenGateway.Core.Errors;
+
+namespace TokenGateway.Proxy;
+
+/// <summary>
+/// Resolves the caller's effective policy and reserves the request's worst-case cost and rate-limit quota atomically
+/// (<see cref="AdmissionController"/>); rejects with 429/403 in the caller's dialect, or lowers <c>max_tokens</c> to
+/// what the budget can still afford. The reservation is settled or released by <see cref="ExchangeCompletion"/>.
+/// </summary>
+internal sealed class AdmissionMiddleware(RequestDelegate next, IPolicyProvider policies, AdmissionController admission)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var exchange = context.GetLlmExchange();
+        var request = exchange.Request!; // set by LlmParseMiddleware
+        var policy = await policies.GetAsync(exchange.TeamId!, exchange.KeyId, context.RequestAborted);
+        exchange.Policy = policy;
+
+        if (exchange.Dialect == LlmDialect.AnthropicCountTokens)
+        {
+            // Free to call: only model access applies, no budget or quota is consumed.
+            if (!policy.Models.IsAllowed(exchange.Model!.Name, request.Model))
+            {
+                await GatewayErrorWriter.WriteAsync(context, exchange.Dialect, GatewayError.PermissionDenied,
+                    $"Your team's policy does not allow the model '{exchange.Model.Name}'.", "model");
+                return;
+            }
+
+            await next(context);
+            return;
+        }
+
+        var decision = await admission.AdmitAsync(new AdmissionRequest
+        {
+            Policy = policy,
+            Model = exchange.Model!,
+            RequestedModel = request.Model,
+            InputTokens = exchange.InputTokensReceived,
+            RequestedMaxTokens = request.Dialect == LlmDialect.OpenAIEmbeddings ? null : request.MaxTokens,
+        }, context.RequestAborted);
+
+        foreach (var (name, value) in decision.Headers)
+        {
+            context.Response.Headers[name] = value;
+        }
+
+        if (!decision.IsAdmitted)
+        {
+            await GatewayErrorWriter.WriteAsync(context, exchange.Dialect, decision.Error ?? GatewayError.BudgetExceeded,
+                decision.Message ?? "The request was not admitted by your team's policy.", decision.Error == GatewayError.PermissionDenied ? "model" : null,
+                decision.RetryAfter);
+            return;
+        }
+
+        exchange.Lease = decision.Lease;
+        if (decision.MaxTokensToSend is { } maxTokens && request.Dialect != LlmDialect.OpenAIEmbeddings)
+        {
+            request.SetMaxTokens(maxTokens);
+        }
+
+        await next(context);
+    }
+}

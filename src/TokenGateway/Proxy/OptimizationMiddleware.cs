@@ -1,0 +1,50 @@
+using System.Runtime.CompilerServices;
+using System.Text.Json.Nodes;
+using TokenGateway.Core.Budgets;
+using TokenGateway.Core.Optimization;
+
+namespace TokenGateway.Proxy;
+
+/// <summary>
+/// Runs the token-optimization stages configured by the caller's policy (skipped for one request with
+/// <c>x-tokengateway-optimize: off</c>, except the output cap, which is a team limit) and records the tokens sent and
+/// the savings per stage for the headers and the ledger.
+/// </summary>
+internal sealed class OptimizationMiddleware(RequestDelegate next, OptimizationPipeline pipeline, OptimizationPolicies policies)
+{
+    public const string OptOutHeader = "x-tokengateway-optimize";
+
+    public Task InvokeAsync(HttpContext context)
+    {
+        var exchange = context.GetLlmExchange();
+        var effective = exchange.Policy!; // set by AdmissionMiddleware
+        var policy = policies.For(effective);
+        if (string.Equals(context.Request.Headers[OptOutHeader], "off", StringComparison.OrdinalIgnoreCase))
+        {
+            policy = policy with { Enabled = false };
+        }
+
+        var result = pipeline.Run(exchange.Request!, exchange.Model!, policy,
+            new OutputLimits(effective.DefaultMaxTokens, effective.MaxTokensCap, 0), exchange.InputTokensReceived);
+        exchange.InputTokensSent = result.TokensSent;
+        exchange.Stages = result.Stages;
+        return next(context);
+    }
+}
+
+/// <summary>Parses each policy's raw <c>optimization</c> section once and caches it by section instance.</summary>
+internal sealed class OptimizationPolicies
+{
+    private readonly ConditionalWeakTable<JsonObject, OptimizationPolicy> _parsed = [];
+
+    public OptimizationPolicy For(EffectivePolicy policy)
+    {
+        if (policy.Optimization is not { } section)
+        {
+            return OptimizationPolicy.Default;
+        }
+
+        // Errors were reported when the policy was written; unknown fields are ignored here.
+        return _parsed.GetValue(section, static s => OptimizationPolicy.FromJson(s, out _));
+    }
+}

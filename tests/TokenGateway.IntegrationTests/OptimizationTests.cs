@@ -1,0 +1,80 @@
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using TokenGateway.IntegrationTests.Infrastructure;
+
+namespace TokenGateway.IntegrationTests;
+
+/// <summary>The optimization pipeline through the gateway: the upstream gets fewer tokens and the ledger shows the savings.</summary>
+public sealed class OptimizationTests(GatewayFixture fixture) : IClassFixture<GatewayFixture>
+{
+    private GatewayServer Server => fixture.Server;
+
+    private static string DataRequest()
+    {
+        var records = Enumerable.Range(1, 40).Select(i => new { id = i, name = $"repo-{i}", stars = i * 37, language = i % 2 == 0 ? "C#" : "Go", archived = false }).ToArray();
+        var pretty = JsonSerializer.Serialize(records, new JsonSerializerOptions { WriteIndented = true });
+        return JsonSerializer.Serialize(new
+        {
+            model = "gpt-4o",
+            messages = new[] { new { role = "user", content = "Which repos have more than 500 stars?\n\n" + pretty } },
+        });
+    }
+
+    [Fact]
+    public async Task JsonHeavyRequest_UpstreamReceivesFewerTokensAndLedgerRecordsSavings()
+    {
+        using var http = Server.CreateClient();
+
+        using var response = await http.PostAsync("/v1/chat/completions", new StringContent(DataRequest(), Encoding.UTF8, "application/json"));
+
+        response.EnsureSuccessStatusCode();
+        var original = int.Parse(response.Headers.GetValues("x-tokengateway-prompt-tokens-original").Single(), System.Globalization.CultureInfo.InvariantCulture);
+        var sent = int.Parse(response.Headers.GetValues("x-tokengateway-prompt-tokens-sent").Single(), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(sent < original * 0.7, $"sent {sent} of {original}");
+        var requestId = response.Headers.GetValues("x-tokengateway-request-id").Single();
+        var upstream = Server.Simulator.Recorder.FindByHeader("x-tokengateway-request-id", requestId)!;
+        Assert.Equal(upstream.Body.Length.ToString(System.Globalization.CultureInfo.InvariantCulture), upstream.Headers["Content-Length"]);
+        Assert.DoesNotContain("\n    \"stars\"", upstream.BodyText, StringComparison.Ordinal);
+        var usage = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("usage");
+        Assert.Equal(sent, usage.GetProperty("prompt_tokens").GetInt32());
+
+        var e = await Server.WaitForEventAsync(requestId);
+        Assert.Equal(original, e.GetProperty("inputTokensReceived").GetInt32());
+        Assert.Equal(sent, e.GetProperty("inputTokensSent").GetInt32());
+        Assert.True(e.GetProperty("tokensSaved").GetInt32() > 0);
+        Assert.Contains(e.GetProperty("stages").EnumerateArray(), s => s.GetProperty("name").GetString() == "compact" && s.GetProperty("tokensSaved").GetInt32() > 0);
+    }
+
+    [Fact]
+    public async Task OptimizeOffHeader_ForwardsByteIdentical()
+    {
+        var body = DataRequest();
+        using var http = Server.CreateClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        request.Headers.Add("x-tokengateway-optimize", "off");
+
+        using var response = await http.SendAsync(request);
+
+        response.EnsureSuccessStatusCode();
+        var upstream = Server.Simulator.Recorder.FindByHeader("x-tokengateway-request-id", response.Headers.GetValues("x-tokengateway-request-id").Single())!;
+        Assert.Equal(body, upstream.BodyText);
+        Assert.Equal(response.Headers.GetValues("x-tokengateway-prompt-tokens-original").Single(), response.Headers.GetValues("x-tokengateway-prompt-tokens-sent").Single());
+    }
+
+    [Fact]
+    public async Task DryRun_ReturnsRewrittenBodyAndStagesWithoutForwarding()
+    {
+        using var http = Server.CreateClient();
+        var before = Server.Simulator.Recorder.Count;
+
+        using var response = await http.PostAsync("/v1/tokengateway/optimize", new StringContent(DataRequest(), Encoding.UTF8, "application/json"));
+
+        response.EnsureSuccessStatusCode();
+        var result = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.True(result.GetProperty("tokensSent").GetInt32() < result.GetProperty("tokensReceived").GetInt32());
+        Assert.Equal("gpt-4o", result.GetProperty("body").GetProperty("model").GetString());
+        Assert.Contains(result.GetProperty("stages").EnumerateArray(), s => s.GetProperty("tokensSaved").GetInt32() > 0);
+        Assert.Equal(before, Server.Simulator.Recorder.Count);
+    }
+}
