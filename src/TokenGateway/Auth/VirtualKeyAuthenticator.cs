@@ -39,6 +39,10 @@ internal sealed class VirtualKeyAuthenticator(ITeamStore store, TimeProvider tim
         return entry.Key is { } k && k.IsActive(now) ? new CallerIdentity(k.TeamId, k.Id) : null;
     }
 
+    /// <summary>Authenticates the key presented in <paramref name="request"/>'s headers, if any.</summary>
+    public ValueTask<CallerIdentity?> AuthenticateAsync(HttpRequest request, CancellationToken cancellationToken) =>
+        ApiKeys.TryRead(request, out var key) ? AuthenticateAsync(key, cancellationToken) : ValueTask.FromResult<CallerIdentity?>(null);
+
     /// <summary>Forgets every cached lookup (after a revocation).</summary>
     public void Invalidate() => _cache.Clear();
 }

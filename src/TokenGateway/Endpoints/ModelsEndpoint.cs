@@ -16,27 +16,19 @@ internal static class ModelsEndpoint
         return endpoints;
     }
 
-    private static async Task ListAsync(HttpContext context, VirtualKeyAuthenticator authenticator, ModelCatalog catalog, CallerModelAccess access)
+    private static async Task ListAsync(HttpContext context, VirtualKeyAuthenticator authenticator, ModelCatalog catalog, IPolicyProvider policies)
     {
         var anthropic = context.Request.Headers.ContainsKey("anthropic-version");
         var dialect = anthropic ? LlmDialect.AnthropicMessages : LlmDialect.OpenAIChat;
-        CallerIdentity? identity = ApiKeys.TryRead(context.Request, out var key)
-            ? await authenticator.AuthenticateAsync(key, context.RequestAborted)
-            : null;
+        var identity = await authenticator.AuthenticateAsync(context.Request, context.RequestAborted);
         if (identity is not { } caller)
         {
             await GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.InvalidApiKey, "Invalid or missing API key.");
             return;
         }
 
-        var models = new List<ModelCard>();
-        foreach (var card in catalog.Models)
-        {
-            if (await access.IsAllowedAsync(caller, card, context.RequestAborted))
-            {
-                models.Add(card);
-            }
-        }
+        var policy = await policies.GetAsync(caller.TeamId, caller.KeyId, context.RequestAborted);
+        var models = catalog.Models.Where(card => policy.Models.IsAllowed(card.Name)).ToList();
 
         if (anthropic)
         {
@@ -55,15 +47,5 @@ internal static class ModelsEndpoint
             @object = "list",
             data = models.Select(m => new { id = m.Name, @object = "model", created = 1_735_689_600, owned_by = m.Provider }),
         }, context.RequestAborted);
-    }
-}
-
-/// <summary>Decides whether a caller may use a model (the effective team/key policy's allow and deny lists).</summary>
-internal sealed class CallerModelAccess(IPolicyProvider policies)
-{
-    public async ValueTask<bool> IsAllowedAsync(CallerIdentity caller, ModelCard card, CancellationToken cancellationToken)
-    {
-        var policy = await policies.GetAsync(caller.TeamId, caller.KeyId, cancellationToken);
-        return policy.Models.IsAllowed(card.Name);
     }
 }

@@ -28,7 +28,7 @@ internal static class OptimizeDryRunEndpoint
     {
         var anthropic = context.Request.Headers.ContainsKey("anthropic-version") || context.Request.Query["dialect"] == "anthropic";
         var dialect = anthropic ? LlmDialect.AnthropicMessages : LlmDialect.OpenAIChat;
-        CallerIdentity? identity = ApiKeys.TryRead(context.Request, out var key) ? await authenticator.AuthenticateAsync(key, context.RequestAborted) : null;
+        var identity = await authenticator.AuthenticateAsync(context.Request, context.RequestAborted);
         if (identity is not { } caller)
         {
             await GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.InvalidApiKey, "Invalid or missing API key.");

@@ -77,7 +77,6 @@ public static class GatewayApplication
         services.AddSingleton<VirtualKeyAuthenticator>();
         services.AddSingleton<AdminKeyService>();
         services.AddHostedService(sp => sp.GetRequiredService<AdminKeyService>());
-        services.AddSingleton<CallerModelAccess>();
         services.AddSingleton<ReadinessProbe>();
         services.AddSingleton<ExchangeCompletion>();
         services.AddSingleton<LlmResponseHandler>();

@@ -59,9 +59,6 @@ internal sealed partial class ProviderRegistry : IAsyncDisposable
     /// <summary>True when the built-in simulator serves every model.</summary>
     public bool UsesSimulator { get; }
 
-    /// <summary>The embedded simulator's base address, when it runs.</summary>
-    public string? SimulatorAddress => _simulator?.Address;
-
     public IEnumerable<ResolvedProvider> All => _providers.Values;
 
     public bool TryGet(string id, out ResolvedProvider provider) => _providers.TryGetValue(id, out provider!);

@@ -1,6 +1,6 @@
 using System.Globalization;
-using System.Text.Json.Nodes;
-using TokenGateway.Core.Dialects;
+using System.Runtime.InteropServices;
+using TokenGateway.Core.Metering;
 
 namespace TokenGateway.Proxy;
 
@@ -22,73 +22,21 @@ internal sealed class ForwardPreparationMiddleware(RequestDelegate next)
             request.MarkModified();
         }
 
-        if (request.Dialect == LlmDialect.OpenAIChat && request.Stream)
-        {
-            var options = request.Body["stream_options"] as JsonObject;
-            var asked = options?["include_usage"] is JsonValue v && v.TryGetValue<bool>(out var b) && b;
-            exchange.ClientRequestedUsage = asked;
-            if (!asked)
-            {
-                if (options is null)
-                {
-                    options = new JsonObject();
-                    request.Body["stream_options"] = options;
-                }
-
-                options["include_usage"] = true;
-                request.MarkModified();
-            }
-        }
+        // True when the gateway had to ask for usage itself: the usage-only chunk is then hidden from the client.
+        exchange.ClientRequestedUsage = !StreamUsageRequest.ForceIncludeUsage(request);
 
         var headers = context.Response.Headers;
         headers["x-tokengateway-prompt-tokens-original"] = exchange.InputTokensReceived.ToString(CultureInfo.InvariantCulture);
         headers["x-tokengateway-prompt-tokens-sent"] = exchange.InputTokensSent.ToString(CultureInfo.InvariantCulture);
 
-        if (request.IsModified)
-        {
-            var bytes = request.GetBytesToSend();
-            context.Request.Body = new ReadOnlyMemoryStream(bytes);
-            context.Request.ContentLength = bytes.Length;
-        }
-        else
-        {
-            context.Request.Body = new ReadOnlyMemoryStream(request.OriginalBytes);
-            context.Request.ContentLength = request.OriginalBytes.Length;
-        }
+        // The original bytes when no stage changed the body, else the one serialization of the rewritten body.
+        // Both are array-backed; a successful TryGetArray always yields a non-null Array.
+        var bytes = request.GetBytesToSend();
+        context.Request.Body = MemoryMarshal.TryGetArray(bytes, out var segment)
+            ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
+            : new MemoryStream(bytes.ToArray(), writable: false);
+        context.Request.ContentLength = bytes.Length;
 
         return next(context);
     }
-}
-
-/// <summary>A read-only stream over memory without copying it.</summary>
-internal sealed class ReadOnlyMemoryStream(ReadOnlyMemory<byte> memory) : Stream
-{
-    private int _position;
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => memory.Length;
-    public override long Position { get => _position; set => throw new NotSupportedException(); }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override int Read(Span<byte> buffer)
-    {
-        var n = Math.Min(buffer.Length, memory.Length - _position);
-        memory.Span.Slice(_position, n).CopyTo(buffer);
-        _position += n;
-        return n;
-    }
-
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-        ValueTask.FromResult(Read(buffer.Span));
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        Task.FromResult(Read(buffer.AsSpan(offset, count)));
-
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

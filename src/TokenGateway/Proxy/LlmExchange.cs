@@ -57,9 +57,6 @@ internal sealed class LlmExchange
     public double? TtftMs { get; set; }
     public decimal? CostUsd { get; set; }
 
-    /// <summary>True once the upstream sent a response (any status).</summary>
-    public bool UpstreamResponded { get; set; }
-
     public double ElapsedMs => Stopwatch.GetElapsedTime(StartTimestamp).TotalMilliseconds;
 }
 

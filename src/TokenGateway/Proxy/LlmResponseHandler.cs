@@ -28,7 +28,6 @@ internal sealed partial class LlmResponseHandler(
             return; // no response: LlmExchangeMiddleware maps the forwarder error
         }
 
-        exchange.UpstreamResponded = true;
         context.SuppressResponseBody = true;
         var isSse = string.Equals(upstream.Content.Headers.ContentType?.MediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase);
         var status = (int)upstream.StatusCode;
@@ -128,23 +127,15 @@ internal sealed partial class LlmResponseHandler(
             ArrayPool<byte>.Shared.Return(buffer);
         }
 
-        if (meter.Usage is { } usage)
-        {
-            exchange.Usage = usage;
-        }
-        else
-        {
-            // No usage from the provider (stream cut, abandoned, or sent without it): bill what was delivered, once.
-            var encoding = exchange.Model!.Tokenizer;
-            exchange.Usage = new TokenUsage(exchange.InputTokensSent, meter.DeliveredOutputTokens(tokenizers, encoding));
-            exchange.Estimated = true;
-        }
-
+        // Without provider usage (stream cut, abandoned, or sent without it) this bills what was delivered, once.
+        var metered = UsageEstimator.ForStream(meter, exchange.InputTokensSent, tokenizers, exchange.Model!.Tokenizer);
+        exchange.Usage = metered.Usage;
+        exchange.Estimated = metered.Estimated;
         exchange.Status = clientGone ? UsageStatus.ClientAborted
             : upstreamFailed || (!meter.SawTerminalEvent && meter.Usage is null) ? UsageStatus.UpstreamError
             : UsageStatus.Ok;
 
-        if (upstreamFailed || (clientGone is false && exchange.Status == UsageStatus.UpstreamError))
+        if (exchange.Status == UsageStatus.UpstreamError)
         {
             // The client must see an abnormal end (no clean chunked terminator), never a truncated "success".
             http.Abort();
@@ -195,24 +186,12 @@ internal sealed partial class LlmResponseHandler(
             return;
         }
 
-        if (meterUsage && exchange.Dialect == Core.Dialects.LlmDialect.AnthropicCountTokens)
+        if (meterUsage)
         {
-            // Counting tokens is free at the provider: metered as a request, billed nothing.
-            exchange.Usage = default(TokenUsage);
-            exchange.Status = UsageStatus.Ok;
-        }
-        else if (meterUsage)
-        {
-            if (ResponseUsageReader.TryRead(exchange.Dialect, body.WrittenSpan, out var usage))
-            {
-                exchange.Usage = usage;
-            }
-            else
-            {
-                exchange.Usage = new TokenUsage(exchange.InputTokensSent, 0);
-                exchange.Estimated = true;
-            }
-
+            // count_tokens answers are recognised and billed nothing; a body without usage is estimated.
+            var metered = UsageEstimator.ForBody(exchange.Dialect, body.WrittenSpan, exchange.InputTokensSent, tokenizers, exchange.Model!.Tokenizer);
+            exchange.Usage = metered.Usage;
+            exchange.Estimated = metered.Estimated;
             exchange.Status = UsageStatus.Ok;
             var cost = completion.ComputeCost(exchange);
             if (cost is { } c)
