@@ -63,6 +63,26 @@ public sealed class OptimizationTests(GatewayFixture fixture) : IClassFixture<Ga
     }
 
     [Fact]
+    public async Task PolicyModelOverride_EnablesCompactionForOneModelOnly()
+    {
+        var (teamId, key) = await Server.CreateTeamWithKeyAsync("override-team");
+        (await Server.Admin.PutAsJsonAsync($"/admin/teams/{teamId}/policy",
+            new { optimization = new Dictionary<string, object> { ["compact"] = false, ["models"] = new Dictionary<string, object> { ["gpt-4o-mini"] = new { compact = true } } } }))
+            .EnsureSuccessStatusCode();
+        using var http = Server.CreateClient(key);
+        var forGpt4o = DataRequest();
+        var forMini = forGpt4o.Replace("\"gpt-4o\"", "\"gpt-4o-mini\"", StringComparison.Ordinal);
+
+        using var plain = await http.PostAsync("/v1/chat/completions", new StringContent(forGpt4o, Encoding.UTF8, "application/json"));
+        using var compacted = await http.PostAsync("/v1/chat/completions", new StringContent(forMini, Encoding.UTF8, "application/json"));
+
+        var plainUpstream = Server.Simulator.Recorder.FindByHeader("x-tokengateway-request-id", plain.Headers.GetValues("x-tokengateway-request-id").Single())!;
+        var compactedUpstream = Server.Simulator.Recorder.FindByHeader("x-tokengateway-request-id", compacted.Headers.GetValues("x-tokengateway-request-id").Single())!;
+        Assert.Equal(forGpt4o, plainUpstream.BodyText);
+        Assert.True(compactedUpstream.Body.Length < forMini.Length * 0.7);
+    }
+
+    [Fact]
     public async Task DryRun_ReturnsRewrittenBodyAndStagesWithoutForwarding()
     {
         using var http = Server.CreateClient();

@@ -52,7 +52,7 @@ internal static class AdminPolicyEndpoints
         var errors = parsed.Errors.ToList();
         if (parsed.Policy?.Optimization is { } optimization)
         {
-            OptimizationPolicy.FromJson(optimization, out var optimizationErrors);
+            ScopedOptimizationPolicy.Parse(optimization, out var optimizationErrors);
             errors.AddRange(optimizationErrors.Select(e => new PolicyError("optimization", e)));
         }
 

@@ -51,7 +51,8 @@ internal static class OptimizeDryRunEndpoint
 
         var effective = await policies.GetAsync(caller.TeamId, caller.KeyId, context.RequestAborted);
         var received = counter.CountInputTokens(request, card);
-        var result = pipeline.Run(request, card, optimizationPolicies.For(effective),
+        var route = dialect == LlmDialect.AnthropicMessages ? "/v1/messages" : "/v1/chat/completions";
+        var result = pipeline.Run(request, card, optimizationPolicies.For(effective).Resolve(card.Name, route),
             new OutputLimits(effective.DefaultMaxTokens, effective.MaxTokensCap, 0), received);
 
         var response = new JsonObject

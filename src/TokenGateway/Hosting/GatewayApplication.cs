@@ -4,6 +4,7 @@ using Serilog;
 using Serilog.Events;
 using Serilog.Formatting.Compact;
 using TokenGateway.Auth;
+using TokenGateway.Budgets;
 using TokenGateway.Core.Budgets;
 using TokenGateway.Core.Optimization;
 using TokenGateway.Storage;
@@ -83,6 +84,11 @@ public static class GatewayApplication
         services.AddGatewayMetering();
         services.AddSingleton<IPolicyStore>(sp => new SqlitePolicyStore(
             sp.GetRequiredService<IOptions<StorageOptions>>().Value.ConnectionString, sp.GetRequiredService<TimeProvider>()));
+        services.AddOptions<AlertOptions>().BindConfiguration(AlertOptions.SectionName);
+        services.AddHttpClient(WebhookSoftAlertSink.HttpClientName);
+        services.AddSingleton<WebhookSoftAlertSink>();
+        services.AddSingleton<ISoftAlertSink>(sp => sp.GetRequiredService<WebhookSoftAlertSink>());
+        services.AddHostedService(sp => sp.GetRequiredService<WebhookSoftAlertSink>());
         services.AddTokenGatewayBudgets(builder.Configuration);
         services.AddSingleton<OptimizationPipeline>();
         services.AddSingleton<OptimizationPolicies>();

@@ -48,6 +48,12 @@ internal sealed class AdmissionMiddleware(RequestDelegate next, IPolicyProvider 
 
         if (!decision.IsAdmitted)
         {
+            if (decision.Error == GatewayError.BudgetExceeded && decision.RetryAfter > TimeSpan.FromMinutes(1))
+            {
+                // Retry-After runs to the period reset (hours): tell SDKs that honour it not to sleep-and-retry.
+                context.Response.Headers["x-should-retry"] = "false";
+            }
+
             await GatewayErrorWriter.WriteAsync(context, exchange.Dialect, decision.Error ?? GatewayError.BudgetExceeded,
                 decision.Message ?? "The request was not admitted by your team's policy.", decision.Error == GatewayError.PermissionDenied ? "model" : null,
                 decision.RetryAfter);

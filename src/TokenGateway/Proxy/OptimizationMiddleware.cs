@@ -18,7 +18,7 @@ internal sealed class OptimizationMiddleware(RequestDelegate next, OptimizationP
     {
         var exchange = context.GetLlmExchange();
         var effective = exchange.Policy!; // set by AdmissionMiddleware
-        var policy = policies.For(effective);
+        var policy = policies.For(effective).Resolve(exchange.Model!.Name, exchange.Route);
         if (string.Equals(context.Request.Headers[OptOutHeader], "off", StringComparison.OrdinalIgnoreCase))
         {
             policy = policy with { Enabled = false };
@@ -35,16 +35,16 @@ internal sealed class OptimizationMiddleware(RequestDelegate next, OptimizationP
 /// <summary>Parses each policy's raw <c>optimization</c> section once and caches it by section instance.</summary>
 internal sealed class OptimizationPolicies
 {
-    private readonly ConditionalWeakTable<JsonObject, OptimizationPolicy> _parsed = [];
+    private readonly ConditionalWeakTable<JsonObject, ScopedOptimizationPolicy> _parsed = [];
 
-    public OptimizationPolicy For(EffectivePolicy policy)
+    public ScopedOptimizationPolicy For(EffectivePolicy policy)
     {
         if (policy.Optimization is not { } section)
         {
-            return OptimizationPolicy.Default;
+            return ScopedOptimizationPolicy.Default;
         }
 
         // Errors were reported when the policy was written; unknown fields are ignored here.
-        return _parsed.GetValue(section, static s => OptimizationPolicy.FromJson(s, out _));
+        return _parsed.GetValue(section, static s => ScopedOptimizationPolicy.Parse(s, out _));
     }
 }
