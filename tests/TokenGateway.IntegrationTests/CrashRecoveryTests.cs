@@ -113,6 +113,63 @@ public sealed class CrashRecoveryTests
         }
     }
 
+    [Fact]
+    public async Task Sigterm_LetsInFlightStreamFinishAndFlushesItsUsageEvent()
+    {
+        await using var simulator = await SimulatorServer.StartAsync(GatewayServer.ProviderKey);
+        var data = Path.Combine(Path.GetTempPath(), "tg-term-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(data);
+        var port = FreePort();
+        var address = $"http://127.0.0.1:{port}/";
+        using var admin = new HttpClient { BaseAddress = new Uri(address) };
+        admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", GatewayServer.AdminKey);
+
+        string requestId;
+        using (var gateway = StartGateway(simulator.Address, data, port))
+        {
+            await WaitUntilReadyAsync(admin);
+            var team = await (await admin.PostAsJsonAsync("/admin/teams", new { name = "term" })).Content.ReadFromJsonAsync<JsonElement>();
+            var key = await (await admin.PostAsJsonAsync($"/admin/teams/{team.GetProperty("id").GetString()}/keys", new { name = "k" })).Content.ReadFromJsonAsync<JsonElement>();
+            using var client = new HttpClient { BaseAddress = new Uri(address) };
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key.GetProperty("key").GetString());
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+            {
+                Content = new StringContent("{\"model\":\"gpt-4o\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"drain me\"}]}", Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Add("x-simulator-fault", "latency=100ms,output-tokens=20");
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            requestId = response.Headers.GetValues("x-tokengateway-request-id").Single();
+            await using var stream = await response.Content.ReadAsStreamAsync();
+            var first = new byte[64];
+            Assert.True(await stream.ReadAsync(first) > 0);
+
+            using (var term = Process.Start("kill", $"-TERM {gateway.Id}"))
+            {
+                await term!.WaitForExitAsync();
+            }
+
+            using var reader = new StreamReader(stream);
+            var rest = await reader.ReadToEndAsync();
+            Assert.Contains("data: [DONE]", rest, StringComparison.Ordinal);
+            await gateway.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+            Assert.Equal(0, gateway.ExitCode);
+        }
+
+        using var restarted = StartGateway(simulator.Address, data, port);
+        try
+        {
+            await WaitUntilReadyAsync(admin);
+            var e = await admin.GetFromJsonAsync<JsonElement>($"/admin/usage/{requestId}");
+            Assert.Equal("ok", e.GetProperty("status").GetString());
+            Assert.Equal(20, e.GetProperty("outputTokens").GetInt32());
+        }
+        finally
+        {
+            restarted.Kill(entireProcessTree: true);
+            await restarted.WaitForExitAsync();
+        }
+    }
+
     private static Process StartGateway(string simulatorAddress, string dataDirectory, int port)
     {
         var dll = Path.Combine(RepoPaths.GatewayOutputDirectory(), "TokenGateway.dll");
