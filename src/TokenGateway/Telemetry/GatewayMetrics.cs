@@ -47,7 +47,7 @@ internal sealed class GatewayMetrics
             "Time from arrival at the gateway to the first response chunk sent to the client (streamed requests).",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = _durationBuckets });
         _requests = meter.CreateCounter<long>("tokengateway.requests", "{request}", "Proxied LLM requests by outcome.");
-        _cost = meter.CreateCounter<double>("tokengateway.cost", "USD", "Cost of proxied requests in US dollars (catalogue prices).");
+        _cost = meter.CreateCounter<double>("tokengateway.cost.usd", "{USD}", "Cost of proxied requests in US dollars (catalogue prices).");
         _tokensSaved = meter.CreateCounter<long>("tokengateway.tokens.saved", "{token}", "Prompt tokens removed by optimization, by stage.");
         _cacheReadTokens = meter.CreateCounter<long>("tokengateway.tokens.cache_read", "{token}", "Input tokens served from the provider's prompt cache.");
         _rejections = meter.CreateCounter<long>("tokengateway.rejections", "{request}", "Requests the gateway refused, by error code.");
