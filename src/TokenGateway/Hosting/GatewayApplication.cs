@@ -87,6 +87,7 @@ public static class GatewayApplication
         services.AddSingleton<OptimizationPipeline>();
         services.AddSingleton<OptimizationPolicies>();
         services.AddGatewayTelemetry(builder.Configuration);
+        services.AddGatewayDashboard();
 
         services.AddSingleton<IProxyConfigProvider, GatewayProxyConfigProvider>();
         services.AddReverseProxy().AddTransforms(context =>
@@ -116,7 +117,8 @@ public static class GatewayApplication
         app.MapPrometheusScrapingEndpoint();
         app.MapModelsEndpoint();
         app.MapOptimizeDryRun();
-        app.MapGroup("/admin").AddEndpointFilter<AdminAuthFilter>().MapAdminTeams().MapAdminUsage().MapAdminPolicies();
+        app.MapGroup("/admin").AddEndpointFilter<AdminAuthFilter>().MapAdminTeams().MapAdminUsage().MapAdminPolicies().MapAdminDashboardData();
+        app.MapDashboard();
 
         app.MapReverseProxy(proxy =>
         {
