@@ -39,6 +39,12 @@ internal sealed partial class AdminKeyService(IConfiguration configuration, ITea
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
+    /// <summary>
+    /// A value that changes whenever the admin key changes (a hash of its digest): dashboard sessions carry it, so
+    /// rotating the key ends every session.
+    /// </summary>
+    public string? SessionFingerprint => _digest is null ? null : ApiKeys.Hash("dashboard-session:" + _digest)[..32];
+
     /// <summary>True when <paramref name="presented"/> is the admin key.</summary>
     public bool IsAdminKey(string presented) =>
         _digest is not null && presented.Length is > 0 and <= 64 && ApiKeys.DigestEquals(ApiKeys.Hash(presented), _digest);

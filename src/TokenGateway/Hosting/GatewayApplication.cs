@@ -92,6 +92,8 @@ public static class GatewayApplication
         services.AddTokenGatewayBudgets(builder.Configuration);
         services.AddSingleton<OptimizationPipeline>();
         services.AddSingleton<OptimizationPolicies>();
+        services.AddGatewayTelemetry(builder.Configuration);
+        services.AddGatewayDashboard();
 
         services.AddSingleton<IProxyConfigProvider, GatewayProxyConfigProvider>();
         services.AddReverseProxy().AddTransforms(context =>
@@ -118,9 +120,11 @@ public static class GatewayApplication
         app.MapGet("/healthz", () => Results.Ok(new { status = "ok" }));
         app.MapGet("/readyz", async (ReadinessProbe probe, CancellationToken ct) =>
             await probe.IsReadyAsync(ct) ? Results.Ok(new { status = "ready" }) : Results.Json(new { status = "not_ready" }, statusCode: 503));
+        app.MapPrometheusScrapingEndpoint();
         app.MapModelsEndpoint();
         app.MapOptimizeDryRun();
-        app.MapGroup("/admin").AddEndpointFilter<AdminAuthFilter>().MapAdminTeams().MapAdminUsage().MapAdminPolicies();
+        app.MapGroup("/admin").AddEndpointFilter<AdminAuthFilter>().MapAdminTeams().MapAdminUsage().MapAdminPolicies().MapAdminDashboardData();
+        app.MapDashboard();
 
         app.MapReverseProxy(proxy =>
         {

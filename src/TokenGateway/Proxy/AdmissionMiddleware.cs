@@ -1,6 +1,7 @@
 using TokenGateway.Core.Budgets;
 using TokenGateway.Core.Dialects;
 using TokenGateway.Core.Errors;
+using TokenGateway.Telemetry;
 
 namespace TokenGateway.Proxy;
 
@@ -15,6 +16,22 @@ internal sealed class AdmissionMiddleware(RequestDelegate next, IPolicyProvider 
     {
         var exchange = context.GetLlmExchange();
         var request = exchange.Request!; // set by LlmParseMiddleware
+        bool admitted;
+        using (var span = GatewayActivities.Start(GatewayActivities.AdmissionSpan))
+        {
+            admitted = await AdmitAsync(context, exchange, request);
+            span?.SetTag("tokengateway.admitted", admitted);
+        }
+
+        if (admitted)
+        {
+            await next(context);
+        }
+    }
+
+    /// <summary>False when the request was refused (the error is written).</summary>
+    private async Task<bool> AdmitAsync(HttpContext context, LlmExchange exchange, LlmRequest request)
+    {
         var policy = await policies.GetAsync(exchange.TeamId!, exchange.KeyId, context.RequestAborted);
         exchange.Policy = policy;
 
@@ -25,11 +42,10 @@ internal sealed class AdmissionMiddleware(RequestDelegate next, IPolicyProvider 
             {
                 await GatewayErrorWriter.WriteAsync(context, exchange.Dialect, GatewayError.PermissionDenied,
                     $"Your team's policy does not allow the model '{exchange.Model.Name}'.", "model");
-                return;
+                return false;
             }
 
-            await next(context);
-            return;
+            return true;
         }
 
         var decision = await admission.AdmitAsync(new AdmissionRequest
@@ -57,7 +73,7 @@ internal sealed class AdmissionMiddleware(RequestDelegate next, IPolicyProvider 
             await GatewayErrorWriter.WriteAsync(context, exchange.Dialect, decision.Error ?? GatewayError.BudgetExceeded,
                 decision.Message ?? "The request was not admitted by your team's policy.", decision.Error == GatewayError.PermissionDenied ? "model" : null,
                 decision.RetryAfter);
-            return;
+            return false;
         }
 
         exchange.Lease = decision.Lease;
@@ -66,6 +82,6 @@ internal sealed class AdmissionMiddleware(RequestDelegate next, IPolicyProvider 
             request.SetMaxTokens(maxTokens);
         }
 
-        await next(context);
+        return true;
     }
 }

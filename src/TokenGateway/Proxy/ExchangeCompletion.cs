@@ -1,5 +1,8 @@
+using System.Diagnostics;
 using Serilog;
+using TokenGateway.Core.Budgets;
 using TokenGateway.Core.Metering;
+using TokenGateway.Telemetry;
 
 namespace TokenGateway.Proxy;
 
@@ -8,7 +11,8 @@ namespace TokenGateway.Proxy;
 /// event (authenticated requests only: anonymous garbage must not be able to fill the ledger) and enriches the
 /// request-completion log event.
 /// </summary>
-internal sealed class ExchangeCompletion(IUsageLedger ledger, CostCalculator costs, IDiagnosticContext diagnostics)
+internal sealed class ExchangeCompletion(
+    IUsageLedger ledger, CostCalculator costs, IDiagnosticContext diagnostics, GatewayMetrics metrics, IBudgetCounterStore budgets)
 {
     /// <summary>Prices the exchange's usage once and caches it on the exchange; null when there is no usage.</summary>
     public decimal? ComputeCost(LlmExchange exchange)
@@ -42,6 +46,17 @@ internal sealed class ExchangeCompletion(IUsageLedger ledger, CostCalculator cos
         diagnostics.Set("InputTokensSent", exchange.InputTokensSent);
         diagnostics.Set("OutputTokens", usage.OutputTokens);
         diagnostics.Set("CostUsd", cost);
+        var saved = 0;
+        foreach (var s in exchange.Stages)
+        {
+            saved += s.TokensSaved;
+        }
+
+        var elapsedMs = exchange.ElapsedMs;
+        diagnostics.Set("TokensSaved", saved);
+        diagnostics.Set("ErrorCode", exchange.ErrorCode);
+        diagnostics.Set("DurationMs", Math.Round(elapsedMs, 1));
+        RecordTelemetry(exchange, status, cost, saved, elapsedMs);
 
         if (exchange.Lease is { } lease)
         {
@@ -50,6 +65,7 @@ internal sealed class ExchangeCompletion(IUsageLedger ledger, CostCalculator cos
             if (exchange.Usage is { } billed && (billed.InputTokens > 0 || billed.OutputTokens > 0))
             {
                 await lease.SettleAsync(cost, billed, CancellationToken.None);
+                await RecordBudgetUtilizationAsync(exchange, lease);
             }
             else
             {
@@ -63,12 +79,6 @@ internal sealed class ExchangeCompletion(IUsageLedger ledger, CostCalculator cos
         }
 
         var stages = exchange.Stages;
-        var saved = 0;
-        foreach (var s in stages)
-        {
-            saved += s.TokensSaved;
-        }
-
         ledger.Record(new UsageEvent
         {
             RequestId = exchange.RequestId,
@@ -89,8 +99,67 @@ internal sealed class ExchangeCompletion(IUsageLedger ledger, CostCalculator cos
             TokensSaved = saved,
             Stages = stages,
             Estimated = exchange.Estimated,
-            LatencyMs = exchange.ElapsedMs,
+            LatencyMs = elapsedMs,
             TtftMs = exchange.TtftMs,
         });
+    }
+
+    private void RecordTelemetry(LlmExchange exchange, string status, decimal cost, int saved, double elapsedMs)
+    {
+        var model = exchange.Model?.Name; // catalogue names only: the raw requested model is client input (unbounded)
+        var provider = GatewayMetrics.ProviderName(exchange.Provider);
+        metrics.RecordCompletion(new CompletedRequest(exchange.TeamId, model, provider, status, exchange.ErrorCode,
+            exchange.Request?.Stream ?? false, exchange.Usage, cost, exchange.Stages, elapsedMs, exchange.TtftMs));
+
+        if (Activity.Current is not { OperationName: GatewayActivities.RequestSpan } span || !span.IsAllDataRequested)
+        {
+            return;
+        }
+
+        span.DisplayName = model is null ? "tokengateway " + exchange.Route : exchange.Route + " " + model;
+        span.SetTag("tokengateway.request_id", exchange.RequestId);
+        span.SetTag("tokengateway.team", exchange.TeamId);
+        span.SetTag("tokengateway.key_id", exchange.KeyId);
+        span.SetTag("gen_ai.request.model", model);
+        span.SetTag("gen_ai.provider.name", provider);
+        span.SetTag("tokengateway.status", status);
+        span.SetTag("tokengateway.input_tokens.received", exchange.InputTokensReceived);
+        span.SetTag("tokengateway.input_tokens.sent", exchange.InputTokensSent);
+        span.SetTag("tokengateway.tokens_saved", saved);
+        span.SetTag("tokengateway.cost_usd", (double)cost);
+        if (exchange.Usage is { } usage)
+        {
+            span.SetTag("gen_ai.usage.input_tokens", usage.InputTokens);
+            span.SetTag("gen_ai.usage.output_tokens", usage.OutputTokens);
+        }
+
+        if (exchange.ErrorCode is { } error)
+        {
+            span.SetTag("error.type", error);
+            span.SetStatus(ActivityStatusCode.Error);
+        }
+    }
+
+    private async ValueTask RecordBudgetUtilizationAsync(LlmExchange exchange, AdmissionLease lease)
+    {
+        if (exchange.Policy?.TeamBudget is not { } limits || (limits.UsdMicros is not > 0 && limits.Tokens is not > 0))
+        {
+            return;
+        }
+
+        var reservation = lease.Reservation;
+        var counters = await budgets.GetSnapshotAsync(reservation.TeamId, null, reservation.TeamWindow.Key, CancellationToken.None);
+        var ratio = 0d;
+        if (limits.UsdMicros is { } usd && usd > 0)
+        {
+            ratio = (double)counters.SpentUsdMicros / usd;
+        }
+
+        if (limits.Tokens is { } tokens && tokens > 0)
+        {
+            ratio = Math.Max(ratio, (double)counters.SpentTokens / tokens);
+        }
+
+        metrics.SetBudgetUtilization(reservation.TeamId, ratio);
     }
 }

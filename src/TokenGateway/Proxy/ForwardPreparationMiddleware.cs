@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using TokenGateway.Core.Metering;
+using TokenGateway.Telemetry;
 
 namespace TokenGateway.Proxy;
 
@@ -10,7 +11,7 @@ namespace TokenGateway.Proxy;
 /// </summary>
 internal sealed class ForwardPreparationMiddleware(RequestDelegate next)
 {
-    public Task InvokeAsync(HttpContext context)
+    public async Task InvokeAsync(HttpContext context)
     {
         var exchange = context.GetLlmExchange();
         var request = exchange.Request!; // set by LlmParseMiddleware, which short-circuits otherwise
@@ -37,6 +38,9 @@ internal sealed class ForwardPreparationMiddleware(RequestDelegate next)
             : new MemoryStream(bytes.ToArray(), writable: false);
         context.Request.ContentLength = bytes.Length;
 
-        return next(context);
+        // The forwarder's HTTP client span (which carries traceparent upstream) and the response copy nest under it.
+        using var span = GatewayActivities.Start(GatewayActivities.UpstreamSpan);
+        span?.SetTag("server.address", exchange.Provider?.Id);
+        await next(context);
     }
 }

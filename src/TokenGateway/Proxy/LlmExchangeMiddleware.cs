@@ -1,6 +1,7 @@
 using TokenGateway.Core.Dialects;
 using TokenGateway.Core.Errors;
 using TokenGateway.Core.Metering;
+using TokenGateway.Telemetry;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace TokenGateway.Proxy;
@@ -10,7 +11,7 @@ namespace TokenGateway.Proxy;
 /// 502/504, and — in a finally block, so on every exit path exactly once — settles and records the usage event.
 /// </summary>
 internal sealed partial class LlmExchangeMiddleware(
-    RequestDelegate next, ExchangeCompletion completion, TimeProvider time, ILogger<LlmExchangeMiddleware> logger)
+    RequestDelegate next, ExchangeCompletion completion, GatewayMetrics metrics, TimeProvider time, ILogger<LlmExchangeMiddleware> logger)
 {
     public async Task InvokeAsync(HttpContext context)
     {
@@ -19,6 +20,8 @@ internal sealed partial class LlmExchangeMiddleware(
         var exchange = new LlmExchange(RequestIds.New(), dialect, path, time.GetUtcNow());
         context.Features.Set(exchange);
         context.Response.Headers["x-tokengateway-request-id"] = exchange.RequestId;
+        using var span = GatewayActivities.Start(GatewayActivities.RequestSpan);
+        metrics.RequestStarted();
 
         try
         {
@@ -45,6 +48,7 @@ internal sealed partial class LlmExchangeMiddleware(
         }
         finally
         {
+            metrics.RequestEnded();
             await completion.CompleteAsync(context, exchange);
         }
     }

@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using TokenGateway.Core.Budgets;
 using TokenGateway.Core.Optimization;
+using TokenGateway.Telemetry;
 
 namespace TokenGateway.Proxy;
 
@@ -24,10 +25,15 @@ internal sealed class OptimizationMiddleware(RequestDelegate next, OptimizationP
             policy = policy with { Enabled = false };
         }
 
-        var result = pipeline.Run(exchange.Request!, exchange.Model!, policy,
-            new OutputLimits(effective.DefaultMaxTokens, effective.MaxTokensCap, 0), exchange.InputTokensReceived);
-        exchange.InputTokensSent = result.TokensSent;
-        exchange.Stages = result.Stages;
+        using (var span = GatewayActivities.Start(GatewayActivities.OptimizationSpan))
+        {
+            var result = pipeline.Run(exchange.Request!, exchange.Model!, policy,
+                new OutputLimits(effective.DefaultMaxTokens, effective.MaxTokensCap, 0), exchange.InputTokensReceived);
+            exchange.InputTokensSent = result.TokensSent;
+            exchange.Stages = result.Stages;
+            span?.SetTag("tokengateway.input_tokens.sent", result.TokensSent);
+        }
+
         return next(context);
     }
 }
