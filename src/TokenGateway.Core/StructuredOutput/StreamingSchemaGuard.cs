@@ -51,8 +51,11 @@ public sealed class StreamingSchemaGuard
         }
     }
 
-    /// <summary>Ends the stream: flushes what remains, validates and writes the terminal or an error event.</summary>
-    public void Complete(IBufferWriter<byte> output)
+    /// <summary>
+    /// Ends the stream: flushes what remains, validates and writes the terminal event, or an error event instead when the
+    /// answer is invalid and <paramref name="errorOnFailure"/> is true (policy <c>onFailure: passthrough</c> passes false).
+    /// </summary>
+    public void Complete(IBufferWriter<byte> output, bool errorOnFailure = true)
     {
         ArgumentNullException.ThrowIfNull(output);
         if (_pending.Count > 0)
@@ -74,7 +77,7 @@ public sealed class StreamingSchemaGuard
             Result = _schema.Validate(_answer.ToString());
         }
 
-        if (Result is { IsValid: false } invalid)
+        if (errorOnFailure && Result is { IsValid: false } invalid)
         {
             WriteError(output, invalid.Errors);
             return;

@@ -13,6 +13,7 @@ using TokenGateway.Core.Tokenization;
 using TokenGateway.Endpoints;
 using TokenGateway.Providers;
 using TokenGateway.Proxy;
+using TokenGateway.StructuredOutput;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Transforms;
 
@@ -86,6 +87,7 @@ public static class GatewayApplication
         services.AddTokenGatewayBudgets(builder.Configuration);
         services.AddSingleton<OptimizationPipeline>();
         services.AddSingleton<OptimizationPolicies>();
+        services.AddStructuredOutput();
 
         services.AddSingleton<IProxyConfigProvider, GatewayProxyConfigProvider>();
         services.AddReverseProxy().AddTransforms(context =>
@@ -114,7 +116,7 @@ public static class GatewayApplication
             await probe.IsReadyAsync(ct) ? Results.Ok(new { status = "ready" }) : Results.Json(new { status = "not_ready" }, statusCode: 503));
         app.MapModelsEndpoint();
         app.MapOptimizeDryRun();
-        app.MapGroup("/admin").AddEndpointFilter<AdminAuthFilter>().MapAdminTeams().MapAdminUsage().MapAdminPolicies();
+        app.MapGroup("/admin").AddEndpointFilter<AdminAuthFilter>().MapAdminTeams().MapAdminUsage().MapAdminPolicies().MapAdminSchemas();
 
         app.MapReverseProxy(proxy =>
         {
@@ -124,6 +126,7 @@ public static class GatewayApplication
             proxy.UseMiddleware<MeteringMiddleware>();
             proxy.UseMiddleware<AdmissionMiddleware>();
             proxy.UseMiddleware<OptimizationMiddleware>();
+            proxy.UseMiddleware<StructuredOutputMiddleware>();
             proxy.UseMiddleware<ForwardPreparationMiddleware>();
             proxy.UseSessionAffinity();
             proxy.UseLoadBalancing();
