@@ -123,7 +123,7 @@ public static class SseReplay
         started["output"] = new JsonArray();
         started["usage"] = null;
         Emit("response.created", new JsonObject { ["response"] = started });
-        Emit("response.in_progress", new JsonObject { ["response"] = started });
+        Emit("response.in_progress", new JsonObject { ["response"] = started.DeepClone() });
 
         var outputIndex = 0;
         foreach (var item in response["output"] as JsonArray ?? [])
