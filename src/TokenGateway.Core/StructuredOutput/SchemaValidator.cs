@@ -19,7 +19,8 @@ public sealed record SchemaValidation(bool IsValid, IReadOnlyList<SchemaError> E
 public sealed class CompiledSchema
 {
     private const int MaxErrors = 20;
-    private static readonly EvaluationOptions _options = new() { OutputFormat = OutputFormat.List, RequireFormatValidation = true };
+    private static readonly EvaluationOptions _flag = new() { OutputFormat = OutputFormat.Flag, RequireFormatValidation = true };
+    private static readonly EvaluationOptions _list = new() { OutputFormat = OutputFormat.List, RequireFormatValidation = true };
     private static readonly ConcurrentDictionary<string, CompiledSchema> _cache = new(StringComparer.Ordinal);
     private const int MaxCached = 512;
 
@@ -99,11 +100,13 @@ public sealed class CompiledSchema
     /// <summary>Validates a parsed answer.</summary>
     public SchemaValidation Validate(JsonElement answer)
     {
-        var results = _schema.Evaluate(answer, _options);
-        if (results.IsValid)
+        // Most answers are valid: the flag pass is cheap; error details are collected only when they are needed.
+        if (_schema.Evaluate(answer, _flag).IsValid)
         {
             return SchemaValidation.Valid;
         }
+
+        var results = _schema.Evaluate(answer, _list);
 
         var errors = new List<SchemaError>();
         Collect(results, errors);
