@@ -56,6 +56,12 @@ internal static class AdminPolicyEndpoints
             errors.AddRange(optimizationErrors.Select(e => new PolicyError("optimization", e)));
         }
 
+        if (parsed.Policy?.StructuredOutput is { } structured)
+        {
+            Core.StructuredOutput.StructuredOutputPolicy.FromJson(structured, out var structuredErrors);
+            errors.AddRange(structuredErrors.Select(e => new PolicyError("structuredOutput", e)));
+        }
+
         if (parsed.Policy is null || errors.Count > 0)
         {
             return Invalid(errors);

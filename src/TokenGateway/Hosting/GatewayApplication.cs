@@ -14,6 +14,7 @@ using TokenGateway.Core.Tokenization;
 using TokenGateway.Endpoints;
 using TokenGateway.Providers;
 using TokenGateway.Proxy;
+using TokenGateway.StructuredOutput;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Transforms;
 
@@ -94,6 +95,7 @@ public static class GatewayApplication
         services.AddSingleton<OptimizationPolicies>();
         services.AddGatewayTelemetry(builder.Configuration);
         services.AddGatewayDashboard();
+        services.AddStructuredOutput();
 
         services.AddSingleton<IProxyConfigProvider, GatewayProxyConfigProvider>();
         services.AddReverseProxy().AddTransforms(context =>
@@ -123,7 +125,8 @@ public static class GatewayApplication
         app.MapPrometheusScrapingEndpoint();
         app.MapModelsEndpoint();
         app.MapOptimizeDryRun();
-        app.MapGroup("/admin").AddEndpointFilter<AdminAuthFilter>().MapAdminTeams().MapAdminUsage().MapAdminPolicies().MapAdminDashboardData();
+        app.MapGroup("/admin").AddEndpointFilter<AdminAuthFilter>()
+            .MapAdminTeams().MapAdminUsage().MapAdminPolicies().MapAdminSchemas().MapAdminDashboardData();
         app.MapDashboard();
 
         app.MapReverseProxy(proxy =>
@@ -134,6 +137,7 @@ public static class GatewayApplication
             proxy.UseMiddleware<MeteringMiddleware>();
             proxy.UseMiddleware<AdmissionMiddleware>();
             proxy.UseMiddleware<OptimizationMiddleware>();
+            proxy.UseMiddleware<StructuredOutputMiddleware>();
             proxy.UseMiddleware<ForwardPreparationMiddleware>();
             proxy.UseSessionAffinity();
             proxy.UseLoadBalancing();

@@ -62,9 +62,10 @@ internal sealed class ExchangeCompletion(
         {
             // Settle to what was actually spent (aborted and failed streams included: their delivered tokens cost
             // money); release when nothing was billed. Either happens once; the lease ignores repeats.
+            // Repair calls (structured output) are part of what this request spent.
             if (exchange.Usage is { } billed && (billed.InputTokens > 0 || billed.OutputTokens > 0))
             {
-                await lease.SettleAsync(cost, billed, CancellationToken.None);
+                await lease.SettleAsync(cost + exchange.RepairCostUsd, billed + exchange.RepairUsage, CancellationToken.None);
                 await RecordBudgetUtilizationAsync(exchange, lease);
             }
             else

@@ -57,6 +57,10 @@ internal sealed class LlmExchange
     public double? TtftMs { get; set; }
     public decimal? CostUsd { get; set; }
 
+    // Structured-output repair calls: recorded as their own ledger events, billed to the team with this request.
+    public TokenUsage RepairUsage { get; set; }
+    public decimal RepairCostUsd { get; set; }
+
     public double ElapsedMs => Stopwatch.GetElapsedTime(StartTimestamp).TotalMilliseconds;
 }
 

@@ -14,8 +14,11 @@ namespace TokenGateway.Proxy;
 /// bodies are buffered (bounded) so the cost can be sent as a header before the body.
 /// </summary>
 internal sealed partial class LlmResponseHandler(
-    IOptionsMonitor<GatewayOptions> options, ITokenizerRegistry tokenizers, ExchangeCompletion completion, ILogger<LlmResponseHandler> logger)
+    IOptionsMonitor<GatewayOptions> options, ITokenizerRegistry tokenizers, ExchangeCompletion completion, IEnumerable<IResponseBodyHook> hooks,
+    ILogger<LlmResponseHandler> logger)
 {
+    private readonly IResponseBodyHook[] _hooks = [.. hooks];
+
     private const int ReadBufferSize = 16 * 1024;
 
     public async ValueTask HandleAsync(ResponseTransformContext context)
@@ -62,6 +65,8 @@ internal sealed partial class LlmResponseHandler(
 
         using var meter = new SseStreamMeter(exchange.Dialect, suppressUsageOnlyChunk: !exchange.ClientRequestedUsage);
         var output = new ArrayBufferWriter<byte>(ReadBufferSize);
+        var transforms = CreateTransforms(http, exchange);
+        var metered = transforms.Length == 0 ? output : new ArrayBufferWriter<byte>(ReadBufferSize);
         var buffer = ArrayPool<byte>.Shared.Rent(ReadBufferSize);
         var idle = options.CurrentValue.UpstreamIdleTimeout;
         using var idleCts = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
@@ -92,11 +97,16 @@ internal sealed partial class LlmResponseHandler(
 
                 if (read == 0)
                 {
-                    meter.Complete(output);
+                    meter.Complete(metered);
                 }
                 else
                 {
-                    meter.Process(buffer.AsSpan(0, read), output);
+                    meter.Process(buffer.AsSpan(0, read), metered);
+                }
+
+                if (transforms.Length > 0)
+                {
+                    Transform(transforms, metered, output, complete: read == 0);
                 }
 
                 if (output.WrittenCount > 0)
@@ -128,11 +138,12 @@ internal sealed partial class LlmResponseHandler(
         }
 
         // Without provider usage (stream cut, abandoned, or sent without it) this bills what was delivered, once.
-        var metered = UsageEstimator.ForStream(meter, exchange.InputTokensSent, tokenizers, exchange.Model!.Tokenizer);
-        exchange.Usage = metered.Usage;
-        exchange.Estimated = metered.Estimated;
+        var streamUsage = UsageEstimator.ForStream(meter, exchange.InputTokensSent, tokenizers, exchange.Model!.Tokenizer);
+        exchange.Usage = streamUsage.Usage;
+        exchange.Estimated = streamUsage.Estimated;
         exchange.Status = clientGone ? UsageStatus.ClientAborted
             : upstreamFailed || (!meter.SawTerminalEvent && meter.Usage is null) ? UsageStatus.UpstreamError
+            : exchange.Status == UsageStatus.SchemaInvalid ? UsageStatus.SchemaInvalid // set by a stream transform
             : UsageStatus.Ok;
 
         if (exchange.Status == UsageStatus.UpstreamError)
@@ -193,23 +204,81 @@ internal sealed partial class LlmResponseHandler(
             exchange.Usage = metered.Usage;
             exchange.Estimated = metered.Estimated;
             exchange.Status = UsageStatus.Ok;
+        }
+
+        var toWrite = body.WrittenMemory;
+        if (meterUsage)
+        {
+            foreach (var hook in _hooks)
+            {
+                if (await hook.OnBufferedBodyAsync(http, exchange, toWrite) is not { } next)
+                {
+                    return; // the hook wrote the response itself
+                }
+
+                toWrite = next;
+            }
+
             var cost = completion.ComputeCost(exchange);
             if (cost is { } c)
             {
-                http.Response.Headers["x-tokengateway-cost-usd"] = c.ToString("0.##########", CultureInfo.InvariantCulture);
+                http.Response.Headers["x-tokengateway-cost-usd"] = (c + exchange.RepairCostUsd).ToString("0.##########", CultureInfo.InvariantCulture);
             }
         }
 
-        http.Response.ContentLength = body.WrittenCount;
+        http.Response.ContentLength = toWrite.Length;
         exchange.TtftMs ??= exchange.ElapsedMs;
         try
         {
-            await http.Response.Body.WriteAsync(body.WrittenMemory, http.RequestAborted);
+            await http.Response.Body.WriteAsync(toWrite, http.RequestAborted);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException)
         {
             exchange.Status = UsageStatus.ClientAborted;
         }
+    }
+
+    private ISseTransform[] CreateTransforms(HttpContext http, LlmExchange exchange)
+    {
+        if (_hooks.Length == 0)
+        {
+            return [];
+        }
+
+        var list = new List<ISseTransform>();
+        foreach (var hook in _hooks)
+        {
+            if (hook.CreateStreamTransform(http, exchange) is { } t)
+            {
+                list.Add(t);
+            }
+        }
+
+        return [.. list];
+    }
+
+    private static void Transform(ISseTransform[] transforms, ArrayBufferWriter<byte> metered, ArrayBufferWriter<byte> output, bool complete)
+    {
+        // Chained: each transform's output feeds the next; the last writes into the client buffer.
+        var input = metered;
+        for (var i = 0; i < transforms.Length; i++)
+        {
+            var target = i == transforms.Length - 1 ? output : new ArrayBufferWriter<byte>(Math.Max(256, input.WrittenCount));
+            transforms[i].Process(input.WrittenSpan, target);
+            if (complete)
+            {
+                transforms[i].Complete(target);
+            }
+
+            if (!ReferenceEquals(input, metered))
+            {
+                input.Clear();
+            }
+
+            input = target;
+        }
+
+        metered.ResetWrittenCount();
     }
 
     [LoggerMessage(2300, LogLevel.Warning, "Upstream response body failed for request {RequestId}: {Reason}")]

@@ -35,6 +35,23 @@ internal static class ProviderRequestTransform
         headers.TryAddWithoutValidation("Accept-Encoding", "identity");
         headers.TryAddWithoutValidation("x-tokengateway-request-id", exchange.RequestId);
 
+        if (ApplyProviderHeaders(headers, provider, exchange) is { } azure)
+        {
+            context.Path = azure.Path;
+            context.Query.Collection.Clear();
+            context.Query.Collection["api-version"] = azure.ApiVersion;
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// Adds the provider's credential in its header style and the headers it requires; for Azure returns the
+    /// deployment path and api-version the request must go to. Shared by the proxy and the gateway's own calls
+    /// (structured-output repairs).
+    /// </summary>
+    public static (string Path, string ApiVersion)? ApplyProviderHeaders(System.Net.Http.Headers.HttpHeaders headers, ResolvedProvider provider, LlmExchange exchange)
+    {
         var key = provider.ApiKey;
         switch (provider.Type)
         {
@@ -49,7 +66,7 @@ internal static class ProviderRequestTransform
                     headers.TryAddWithoutValidation("anthropic-version", provider.Options.AnthropicVersion);
                 }
 
-                break;
+                return null;
             case ProviderType.AzureOpenAI:
                 if (key is not null)
                 {
@@ -57,10 +74,7 @@ internal static class ProviderRequestTransform
                 }
 
                 var surface = exchange.Dialect == LlmDialect.OpenAIEmbeddings ? "embeddings" : "chat/completions";
-                context.Path = $"/openai/deployments/{Uri.EscapeDataString(exchange.Model!.Name)}/{surface}";
-                context.Query.Collection.Clear();
-                context.Query.Collection["api-version"] = provider.Options.ApiVersion;
-                break;
+                return ($"/openai/deployments/{Uri.EscapeDataString(exchange.Model!.Name)}/{surface}", provider.Options.ApiVersion);
             default:
                 if (key is not null)
                 {
@@ -72,9 +86,10 @@ internal static class ProviderRequestTransform
                     headers.TryAddWithoutValidation("anthropic-version", provider.Options.AnthropicVersion);
                 }
 
-                break;
+                return null;
         }
-
-        return ValueTask.CompletedTask;
     }
+
+    /// <summary>True for client headers that must never reach a provider (credentials, cookies, gateway controls).</summary>
+    public static bool IsStripped(string name) => _strippedHeaders.Contains(name, StringComparer.OrdinalIgnoreCase);
 }
