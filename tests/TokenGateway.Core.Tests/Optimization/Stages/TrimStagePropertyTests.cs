@@ -38,9 +38,9 @@ public sealed class TrimStagePropertyTests
                 AssertOrderKept(original, trimmed);
                 var sent = Count(trimmed);
                 Assert.True(sent <= budget || sent <= pinnedFloor, $"{sent} tokens over budget {budget} (floor {pinnedFloor})");
-            }, iter: 60, threads: 1);
+            }, iter: 150, threads: 1); // ~15% of random histories exceed their budget: 150 samples make "fewer than 10 trimmed" vanishingly rare
 
-        Assert.True(trimmedCount >= 10, $"only {trimmedCount} of 60 histories needed trimming");
+        Assert.True(trimmedCount >= 10, $"only {trimmedCount} of 150 histories needed trimming");
     }
 
     /// <summary>Kept messages are a subsequence of the original, in order (tool results may be shortened).</summary>
