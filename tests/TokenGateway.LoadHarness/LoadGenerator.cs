@@ -188,13 +188,17 @@ internal sealed class LoadGenerator(HarnessOptions options)
             var read = await body.ReadAsync(buffer);
             var firstByte = Stopwatch.GetTimestamp();
             var total = 0L;
-            var sawDone = false;
+            var tail = new byte[16];
+            var tailLength = 0;
             while (read > 0)
             {
                 total += read;
-                sawDone |= payload.Stream && buffer.AsSpan(0, read).IndexOf("[DONE]"u8) >= 0;
+                tailLength = KeepTail(tail, tailLength, buffer.AsSpan(0, read));
                 read = await body.ReadAsync(buffer);
             }
+
+            // An SSE stream ends with "data: [DONE]": look in its last bytes (the marker may straddle two reads).
+            var sawDone = payload.Stream && tail.AsSpan(0, tailLength).IndexOf("[DONE]"u8) >= 0;
 
             if (!response.IsSuccessStatusCode)
             {
@@ -216,6 +220,20 @@ internal sealed class LoadGenerator(HarnessOptions options)
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    private static int KeepTail(byte[] tail, int tailLength, ReadOnlySpan<byte> chunk)
+    {
+        if (chunk.Length >= tail.Length)
+        {
+            chunk[^tail.Length..].CopyTo(tail);
+            return tail.Length;
+        }
+
+        var keep = Math.Min(tailLength, tail.Length - chunk.Length);
+        tail.AsSpan(tailLength - keep, keep).CopyTo(tail);
+        chunk.CopyTo(tail.AsSpan(keep));
+        return keep + chunk.Length;
     }
 
     private static void WaitUntil(long timestamp)

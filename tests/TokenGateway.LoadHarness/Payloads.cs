@@ -12,6 +12,8 @@ internal static class Payloads
 {
     private const string Model = "gpt-4o-mini";
 
+    private static readonly System.Text.Json.JsonSerializerOptions _indented = new() { WriteIndented = true };
+
     private static readonly string[] _words =
     [
         "the", "quarterly", "report", "shows", "revenue", "growth", "across", "regions", "while", "costs", "remained",
@@ -53,11 +55,12 @@ internal static class Payloads
 
     private static byte[] Rag(int size)
     {
+        // Records are added until the whole body (the indented JSON escaped inside a message string) reaches the size.
         var records = new JsonArray();
         string[] categories = ["hardware", "software", "services", "training"];
         string[] regions = ["emea", "amer", "apac"];
-        var json = 0;
-        for (var i = 0; json < size - 600; i++)
+        byte[] body = [];
+        for (var i = 0; i < 10_000; i++)
         {
             var record = new JsonObject
             {
@@ -71,11 +74,22 @@ internal static class Payloads
                 ["updated"] = string.Create(CultureInfo.InvariantCulture, $"2026-{1 + (i % 12):00}-{1 + (i % 28):00}"),
                 ["note"] = Prose(60, seed: i),
             };
-            json += record.ToJsonString().Length + 6;
             records.Add(record);
+            var candidate = RagBody(records);
+            if (candidate.Length > size)
+            {
+                break;
+            }
+
+            body = candidate;
         }
 
-        var context = "Retrieved records (JSON):\n" + records.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
+        return body;
+    }
+
+    private static byte[] RagBody(JsonArray records)
+    {
+        var context = "Retrieved records (JSON):\n" + records.ToJsonString(_indented);
         var body = new JsonObject
         {
             ["model"] = Model,
