@@ -1,0 +1,73 @@
+namespace TokenGateway.LoadHarness;
+
+/// <summary>Durations, rates and paths of one harness run; <c>--smoke</c> shrinks every phase to keep CI short.</summary>
+internal sealed record HarnessOptions
+{
+    public bool Smoke { get; init; }
+
+    /// <summary>Open-loop warm-up before measuring (same rate, not recorded).</summary>
+    public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Open-loop measured phase per payload.</summary>
+    public TimeSpan Measure { get; init; } = TimeSpan.FromSeconds(12);
+
+    /// <summary>Closed-loop warm-up, then measured phase, at <see cref="Connections"/> connections.</summary>
+    public TimeSpan ThroughputWarmup { get; init; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan ThroughputMeasure { get; init; } = TimeSpan.FromSeconds(5);
+
+    public int Connections { get; init; } = 32;
+
+    /// <summary>Closed-loop warm-up per payload right after a target starts (JIT, pools, caches), not recorded.</summary>
+    public TimeSpan TargetWarmup { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Open-loop rate multiplier applied to each payload's base rate.</summary>
+    public double RateScale { get; init; } = 1.0;
+
+    /// <summary>A request slower than this counts as an error (and bounds every wait).</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Hard stop for the whole run: later phases are skipped once it has passed.</summary>
+    public TimeSpan Deadline { get; init; } = TimeSpan.FromMinutes(20);
+
+    public TimeSpan NpmInstallTimeout { get; init; } = TimeSpan.FromMinutes(3);
+
+    public bool SkipPeer { get; init; }
+
+    public string? OutputPath { get; init; }
+
+    public string? PeerDirectory { get; init; }
+
+    public static HarnessOptions Parse(string[] args)
+    {
+        var options = new HarnessOptions();
+        for (var i = 0; i < args.Length; i++)
+        {
+            var arg = args[i];
+            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{arg} needs a value.");
+            options = arg switch
+            {
+                "--smoke" => options with
+                {
+                    Smoke = true,
+                    Warmup = TimeSpan.FromSeconds(0.5),
+                    Measure = TimeSpan.FromSeconds(1.5),
+                    ThroughputWarmup = TimeSpan.FromSeconds(0.3),
+                    ThroughputMeasure = TimeSpan.FromSeconds(1),
+                    TargetWarmup = TimeSpan.FromSeconds(0.5),
+                    RequestTimeout = TimeSpan.FromSeconds(5),
+                    Deadline = TimeSpan.FromSeconds(100),
+                    NpmInstallTimeout = TimeSpan.FromSeconds(60),
+                },
+                "--out" => options with { OutputPath = Next() },
+                "--peer-dir" => options with { PeerDirectory = Next() },
+                "--skip-peer" => options with { SkipPeer = true },
+                "--measure-seconds" => options with { Measure = TimeSpan.FromSeconds(double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture)) },
+                "--rate-scale" => options with { RateScale = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture) },
+                _ => throw new ArgumentException($"Unknown option '{arg}'. Options: --smoke --out FILE --peer-dir DIR --skip-peer --measure-seconds N --rate-scale X"),
+            };
+        }
+
+        return options;
+    }
+}

@@ -1,0 +1,135 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace TokenGateway.LoadHarness;
+
+/// <summary>One request body sent identically to every target, with the open-loop rate it is measured at.</summary>
+internal sealed record Payload(string Name, byte[] Body, bool Stream, double BaseRate, IReadOnlyDictionary<string, string> Headers);
+
+/// <summary>Deterministic request bodies: 1 KB chat, 20 KB RAG with JSON records, 100 KB conversation, 500-token stream.</summary>
+internal static class Payloads
+{
+    private const string Model = "gpt-4o-mini";
+
+    private static readonly System.Text.Json.JsonSerializerOptions _indented = new() { WriteIndented = true };
+
+    private static readonly string[] _words =
+    [
+        "the", "quarterly", "report", "shows", "revenue", "growth", "across", "regions", "while", "costs", "remained",
+        "stable", "customers", "asked", "about", "delivery", "times", "and", "pricing", "for", "enterprise", "plans",
+        "support", "tickets", "dropped", "after", "release", "of", "new", "onboarding", "flow", "team", "will", "review",
+        "metrics", "next", "week", "with", "finance", "operations", "product", "leads",
+    ];
+
+    public static IReadOnlyList<Payload> All()
+    {
+        var none = new Dictionary<string, string>(StringComparer.Ordinal);
+        return
+        [
+            new("chat-1k", Chat(1024, stream: false), Stream: false, BaseRate: 100, none),
+            new("rag-20k", Rag(20 * 1024), Stream: false, BaseRate: 20, none),
+            new("conv-100k", Conversation(100 * 1024), Stream: false, BaseRate: 5, none),
+            new("stream-500", Chat(1024, stream: true), Stream: true, BaseRate: 20,
+                new Dictionary<string, string>(StringComparer.Ordinal) { ["x-simulator-fault"] = "output-tokens=500" }),
+        ];
+    }
+
+    private static byte[] Chat(int size, bool stream)
+    {
+        var body = new JsonObject
+        {
+            ["model"] = Model,
+            ["messages"] = new JsonArray(
+                Message("system", "You are a concise assistant for an operations team. Answer in one paragraph."),
+                Message("user", "Summarize the following notes for the weekly meeting: " + Prose(size - 260, seed: 1))),
+        };
+        if (stream)
+        {
+            body["stream"] = true;
+            body["max_tokens"] = 600;
+        }
+
+        return Encoding.UTF8.GetBytes(body.ToJsonString());
+    }
+
+    private static byte[] Rag(int size)
+    {
+        // Records are added until the whole body (the indented JSON escaped inside a message string) reaches the size.
+        var records = new JsonArray();
+        string[] categories = ["hardware", "software", "services", "training"];
+        string[] regions = ["emea", "amer", "apac"];
+        byte[] body = [];
+        for (var i = 0; i < 10_000; i++)
+        {
+            var record = new JsonObject
+            {
+                ["id"] = i + 1,
+                ["sku"] = string.Create(CultureInfo.InvariantCulture, $"SKU-{10000 + (i * 37 % 9000)}"),
+                ["name"] = string.Create(CultureInfo.InvariantCulture, $"Product {i + 1} {_words[i % _words.Length]}"),
+                ["category"] = categories[i % categories.Length],
+                ["region"] = regions[i % regions.Length],
+                ["price"] = Math.Round(9.99 + (i * 13 % 500), 2),
+                ["stock"] = i * 7 % 120,
+                ["updated"] = string.Create(CultureInfo.InvariantCulture, $"2026-{1 + (i % 12):00}-{1 + (i % 28):00}"),
+                ["note"] = Prose(60, seed: i),
+            };
+            records.Add(record);
+            var candidate = RagBody(records);
+            if (candidate.Length > size)
+            {
+                break;
+            }
+
+            body = candidate;
+        }
+
+        return body;
+    }
+
+    private static byte[] RagBody(JsonArray records)
+    {
+        var context = "Retrieved records (JSON):\n" + records.ToJsonString(_indented);
+        var body = new JsonObject
+        {
+            ["model"] = Model,
+            ["messages"] = new JsonArray(
+                Message("system", "Answer strictly from the retrieved records. Cite record ids."),
+                Message("user", context + "\n\nQuestion: which hardware products in emea are low on stock?")),
+        };
+        return Encoding.UTF8.GetBytes(body.ToJsonString());
+    }
+
+    private static byte[] Conversation(int size)
+    {
+        var messages = new JsonArray(Message("system", "You are a helpful planning assistant. Keep track of decisions."));
+        var total = 200;
+        for (var turn = 0; total < size - 200; turn++)
+        {
+            var text = Prose(1500, seed: turn + 100);
+            messages.Add(Message(turn % 2 == 0 ? "user" : "assistant", text));
+            total += text.Length + 40;
+        }
+
+        messages.Add(Message("user", "Given everything above, list the three open decisions."));
+        return Encoding.UTF8.GetBytes(new JsonObject { ["model"] = Model, ["messages"] = messages }.ToJsonString());
+    }
+
+    private static JsonObject Message(string role, string content) => new() { ["role"] = role, ["content"] = content };
+
+    private static string Prose(int length, int seed)
+    {
+        var builder = new StringBuilder(length + 16);
+        var state = (uint)(seed * 2654435761u) | 1;
+        while (builder.Length < length)
+        {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            builder.Append(_words[state % (uint)_words.Length]);
+            builder.Append(state % 11 == 0 ? ". " : " ");
+        }
+
+        return builder.ToString(0, Math.Max(1, length)).TrimEnd();
+    }
+}

@@ -1,0 +1,184 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace TokenGateway.LoadHarness;
+
+/// <summary>Results of one payload against one target, with the comparisons taken in the same run.</summary>
+internal sealed record PayloadReport(string Payload, int BodyBytes, OpenLoopResult? OpenLoop, ThroughputResult? Throughput)
+{
+    public long? AddedP50Us { get; init; }
+
+    public long? AddedP99Us { get; init; }
+
+    public long? AddedP999Us { get; init; }
+
+    public long? TtftOverheadP50Us { get; init; }
+
+    public long? TtftOverheadP99Us { get; init; }
+
+    public double? ThroughputVsYarp { get; init; }
+
+    public double? ThroughputVsPeer { get; init; }
+
+    public double? CpuVsYarp { get; init; }
+
+    public double? CpuVsPeer { get; init; }
+}
+
+/// <summary>One target: what it is, whether it ran, its peak RSS and its per-payload results.</summary>
+internal sealed record TargetReport(string Name, string Description, string Status, string? Note, long? PeakRssBytes,
+    IReadOnlyList<PayloadReport> Payloads);
+
+/// <summary>One of issue #8's targets, evaluated on this run (Met is null when it could not be evaluated).</summary>
+internal sealed record TargetCheck(string Goal, bool? Met, string Measured);
+
+/// <summary>The whole run: machine, settings, targets and the goal checks; written as JSON and printed as a table.</summary>
+internal sealed record HarnessReport(
+    DateTimeOffset StartedAt, string Mode, IReadOnlyDictionary<string, string> Machine, IReadOnlyDictionary<string, string> Settings,
+    IReadOnlyList<TargetReport> Targets, IReadOnlyList<TargetCheck> Checks)
+{
+    public const string Direct = "direct";
+    public const string Yarp = "yarp";
+    public const string Passthrough = "tokengateway-passthrough";
+    public const string Full = "tokengateway-full";
+    public const string Peer = "portkey";
+
+    private static readonly JsonSerializerOptions _json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    /// <summary>Adds the comparisons (over direct, against YARP and the peer) and evaluates the goals.</summary>
+    public static HarnessReport Compare(DateTimeOffset startedAt, string mode, IReadOnlyDictionary<string, string> machine,
+        IReadOnlyDictionary<string, string> settings, IReadOnlyList<TargetReport> targets)
+    {
+        PayloadReport? Find(string target, string payload) =>
+            targets.FirstOrDefault(t => t.Name == target)?.Payloads.FirstOrDefault(p => p.Payload == payload);
+
+        var compared = targets.Select(target => target with
+        {
+            Payloads = target.Payloads.Select(p =>
+            {
+                var direct = Find(Direct, p.Payload);
+                var yarp = Find(Yarp, p.Payload);
+                var peer = Find(Peer, p.Payload);
+                return p with
+                {
+                    AddedP50Us = Diff(p.OpenLoop?.P50Us, direct?.OpenLoop?.P50Us),
+                    AddedP99Us = Diff(p.OpenLoop?.P99Us, direct?.OpenLoop?.P99Us),
+                    AddedP999Us = Diff(p.OpenLoop?.P999Us, direct?.OpenLoop?.P999Us),
+                    TtftOverheadP50Us = Diff(p.OpenLoop?.TtftP50Us, direct?.OpenLoop?.TtftP50Us),
+                    TtftOverheadP99Us = Diff(p.OpenLoop?.TtftP99Us, direct?.OpenLoop?.TtftP99Us),
+                    ThroughputVsYarp = Ratio(Rps(p.Throughput), Rps(yarp?.Throughput)),
+                    ThroughputVsPeer = Ratio(Rps(p.Throughput), Rps(peer?.Throughput)),
+                    CpuVsYarp = Ratio(p.Throughput?.CpuUsPerRequest, yarp?.Throughput?.CpuUsPerRequest),
+                    CpuVsPeer = Ratio(p.Throughput?.CpuUsPerRequest, peer?.Throughput?.CpuUsPerRequest),
+                };
+            }).ToList(),
+        }).ToList();
+
+        return new HarnessReport(startedAt, mode, machine, settings, compared, Evaluate(compared));
+    }
+
+    public string ToJson() => JsonSerializer.Serialize(this, _json);
+
+    public string ToTable()
+    {
+        var text = new StringBuilder();
+        text.AppendLine(CultureInfo.InvariantCulture,
+            $"{"target",-26}{"payload",-11}{"p50",9}{"p99",10}{"p99.9",10}{"+p50",9}{"+p99",10}{"+p99.9",10}{"ttft+99",9}{"rps@32",9}{"xYARP",7}{"xPeer",7}{"cpu/req",9}{"err",6}");
+        text.AppendLine(CultureInfo.InvariantCulture, $"{"",-37}{"(latency µs, open loop at a fixed rate; cpu µs of the target process)",0}");
+        foreach (var target in Targets)
+        {
+            if (target.Status != "ok")
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"{target.Name,-26}{target.Status}: {target.Note}");
+                continue;
+            }
+
+            foreach (var p in target.Payloads)
+            {
+                var o = p.OpenLoop;
+                var t = p.Throughput;
+                text.AppendLine(CultureInfo.InvariantCulture,
+                    $"{target.Name,-26}{p.Payload,-11}{F(o?.P50Us),9}{F(o?.P99Us),10}{F(o?.P999Us),10}{F(p.AddedP50Us),9}{F(p.AddedP99Us),10}{F(p.AddedP999Us),10}{F(p.TtftOverheadP99Us),9}{F(t is { Requests: > 0 } ? t.Rps : null),9}{R(p.ThroughputVsYarp),7}{R(p.ThroughputVsPeer),7}{F(t?.CpuUsPerRequest),9}{(o?.Errors ?? 0) + (t?.Errors ?? 0),6}");
+            }
+
+            text.AppendLine(CultureInfo.InvariantCulture, $"{"",-26}peak RSS {F(target.PeakRssBytes / 1048576.0)} MiB{(target.Note is null ? "" : "; " + target.Note)}");
+        }
+
+        text.AppendLine();
+        foreach (var check in Checks)
+        {
+            var verdict = check.Met switch { true => "MET   ", false => "MISSED", null => "n/a   " };
+            text.AppendLine(CultureInfo.InvariantCulture, $"{verdict} {check.Goal}: {check.Measured}");
+        }
+
+        return text.ToString();
+    }
+
+    private static List<TargetCheck> Evaluate(IReadOnlyList<TargetReport> targets)
+    {
+        PayloadReport? Find(string target, string payload) =>
+            targets.FirstOrDefault(t => t.Name == target && t.Status == "ok")?.Payloads.FirstOrDefault(p => p.Payload == payload);
+
+        var checks = new List<TargetCheck>();
+        foreach (var payload in new[] { "chat-1k", "rag-20k", "conv-100k" })
+        {
+            var pass = Find(Passthrough, payload);
+            checks.Add(new($"pass-through adds ≤ 150 µs at p50 ({payload})", AtMost(pass?.AddedP50Us, 150), Added(pass?.AddedP50Us)));
+            checks.Add(new($"pass-through adds ≤ 1 ms at p99 ({payload})", AtMost(pass?.AddedP99Us, 1000), Added(pass?.AddedP99Us)));
+            checks.Add(new($"pass-through ≥ 80% of YARP throughput ({payload})", pass?.ThroughputVsYarp is { } r ? r >= 0.8 : null,
+                $"{P(pass?.ThroughputVsYarp)} ({F(pass?.Throughput?.Rps)} vs {F(Find(Yarp, payload)?.Throughput?.Rps)} req/s)"));
+        }
+
+        var full1k = Find(Full, "chat-1k");
+        checks.Add(new("full pipeline ≥ 10× the peer's throughput (chat-1k)", full1k?.ThroughputVsPeer is { } x ? x >= 10 : null,
+            $"{R(full1k?.ThroughputVsPeer)}× ({F(full1k?.Throughput?.Rps)} vs {F(Find(Peer, "chat-1k")?.Throughput?.Rps)} req/s)"));
+
+        var full20k = Find(Full, "rag-20k");
+        double? perKb = full1k?.Throughput is { } small && full20k?.Throughput is { } large && full20k.BodyBytes > full1k.BodyBytes
+            && large.CpuUsPerRequest is { } largeCpu && small.CpuUsPerRequest is { } smallCpu
+            ? (largeCpu - smallCpu) / ((full20k.BodyBytes - full1k.BodyBytes) / 1024.0)
+            : null;
+        checks.Add(new("full pipeline CPU ≤ 30 µs per KB (rag-20k vs chat-1k)", perKb is { } k ? k <= 30 : null,
+            $"{F(perKb)} µs/KB ({F(full1k?.Throughput?.CpuUsPerRequest)} → {F(full20k?.Throughput?.CpuUsPerRequest)} µs/request)"));
+
+        foreach (var name in new[] { Passthrough, Full })
+        {
+            var stream = Find(name, "stream-500");
+            checks.Add(new($"{name}: time-to-first-token overhead ≤ 1 ms at p99", AtMost(stream?.TtftOverheadP99Us, 1000),
+                $"{Added(stream?.TtftOverheadP99Us)} (p50 {Added(stream?.TtftOverheadP50Us)})"));
+        }
+
+        return checks;
+    }
+
+    /// <summary>A negative overhead means the direct run was disturbed (the machine, not the proxy): inconclusive, not met.</summary>
+    private static bool? AtMost(long? added, long limit) => added is { } a && a >= 0 ? a <= limit : null;
+
+    private static string Added(long? added) => added switch
+    {
+        null => "-",
+        < 0 => $"{F(added)} µs (negative: the direct run was slower, inconclusive)",
+        _ => $"+{F(added)} µs",
+    };
+
+    private static long? Diff(long? value, long? baseline) => value is { } v && baseline is { } b ? v - b : null;
+
+    private static double? Rps(ThroughputResult? result) => result is { Requests: > 0 } ? result.Rps : null;
+
+    private static double? Ratio(double? value, double? baseline) => value is { } v && baseline is { } b && b > 0 ? v / b : null;
+
+    private static string F(double? value) => value is { } v ? v.ToString("N0", CultureInfo.InvariantCulture) : "-";
+
+    private static string F(long? value) => value is { } v ? v.ToString("N0", CultureInfo.InvariantCulture) : "-";
+
+    private static string R(double? value) => value is { } v ? v.ToString("0.00", CultureInfo.InvariantCulture) : "-";
+
+    private static string P(double? value) => value is { } v ? v.ToString("P0", CultureInfo.InvariantCulture) : "-";
+}
