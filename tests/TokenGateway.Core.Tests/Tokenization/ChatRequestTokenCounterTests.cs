@@ -1,10 +1,12 @@
 using System.Text;
 using TokenGateway.Core.Dialects;
 using TokenGateway.Core.Models;
+using TokenGateway.Core.Tests.Infrastructure;
 using TokenGateway.Core.Tokenization;
 
 namespace TokenGateway.Core.Tests.Tokenization;
 
+[Collection(nameof(AllocationSensitiveCollection))]
 public sealed class ChatRequestTokenCounterTests
 {
     // The example conversation from the OpenAI cookbook "How to count tokens with tiktoken" (section 6).
@@ -211,14 +213,17 @@ public sealed class ChatRequestTokenCounterTests
         }
 
         var request = Parse(LlmDialect.OpenAIChat, sb.Append("]}").ToString());
-        // A private registry: the shared tokenizer's word cache is churned by tests running in parallel, and
-        // re-filling it would be counted here.
         var sut = new ChatRequestTokenCounter(new TiktokenTokenizerRegistry());
         sut.CountInputTokens(request, Card()); // warm up
 
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        sut.CountInputTokens(request, Card());
-        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        // The least of a few runs: a GC or tiered-JIT event inside one run is not the counter's allocation.
+        var allocated = long.MaxValue;
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            sut.CountInputTokens(request, Card());
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
 
         // O(messages), not O(bytes): the tokenizer's own per-call bookkeeping dominates (~100 B per CountTokens).
         Assert.True(allocated < 100 * 400, $"allocated {allocated} bytes for 100 messages ({request.OriginalBytes.Length}-byte body)");
