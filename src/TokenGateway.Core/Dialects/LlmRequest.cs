@@ -10,14 +10,17 @@ namespace TokenGateway.Core.Dialects;
 /// The original bytes are kept so that a request no stage changed is forwarded byte-identical; a stage that
 /// changes <see cref="Body"/> must call <see cref="MarkModified"/> so the body is serialized (once) before forwarding.
 /// </remarks>
-public sealed class LlmRequest
+public sealed class LlmRequest : IDisposable
 {
-    internal LlmRequest(LlmDialect dialect, JsonObject body, ReadOnlyMemory<byte> originalBytes)
+    private readonly JsonDocument? _document;
+
+    internal LlmRequest(LlmDialect dialect, JsonObject body, ReadOnlyMemory<byte> originalBytes, JsonDocument? document = null)
     {
         Dialect = dialect;
         Body = body;
         OriginalBytes = originalBytes;
         Model = (string)body["model"]!;
+        _document = document;
     }
 
     /// <summary>The API surface the request came to.</summary>
@@ -73,6 +76,9 @@ public sealed class LlmRequest
     /// <summary>The bytes to forward: the original when untouched, else the serialized body.</summary>
     public ReadOnlyMemory<byte> GetBytesToSend() =>
         IsModified ? JsonSerializer.SerializeToUtf8Bytes(Body, LlmRequestParser.WriteOptions) : OriginalBytes;
+
+    /// <summary>Returns the pooled parse metadata of a request from <see cref="LlmRequestParser.TryParseBorrowed"/>; a no-op otherwise.</summary>
+    public void Dispose() => _document?.Dispose();
 
     private int? ReadInt(string name) => Body[name] is JsonValue v && v.TryGetValue<int>(out var i) ? i : null;
 }

@@ -34,11 +34,48 @@ public static class LlmRequestParser
         }
         catch (JsonException ex)
         {
-            error = new($"The request body is not valid JSON: {ex.Message.Split('.')[0]}.", null);
+            error = InvalidJson(ex);
             return false;
         }
 
-        if (node is not JsonObject obj)
+        return TryCreate(dialect, node as JsonObject, body, document: null, out request, out error);
+    }
+
+    /// <summary>
+    /// Parses <paramref name="body"/> without copying it: the tree reads straight from <paramref name="body"/>, which
+    /// must stay unchanged until the returned request is disposed (disposing returns the parser's pooled metadata;
+    /// the tree must not be read afterwards). The proxy uses this for bodies it owns for the request's lifetime.
+    /// </summary>
+    public static bool TryParseBorrowed(LlmDialect dialect, ReadOnlyMemory<byte> body, out LlmRequest? request, out RequestParseError error)
+    {
+        request = null;
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(body, _documentOptions);
+        }
+        catch (JsonException ex)
+        {
+            error = InvalidJson(ex);
+            return false;
+        }
+
+        var root = document.RootElement.ValueKind == JsonValueKind.Object ? JsonObject.Create(document.RootElement, _nodeOptions) : null;
+        if (!TryCreate(dialect, root, body, document, out request, out error))
+        {
+            document.Dispose();
+            return false;
+        }
+
+        return true;
+    }
+
+    private static RequestParseError InvalidJson(JsonException ex) => new($"The request body is not valid JSON: {ex.Message.Split('.')[0]}.", null);
+
+    private static bool TryCreate(LlmDialect dialect, JsonObject? obj, ReadOnlyMemory<byte> body, JsonDocument? document, out LlmRequest? request, out RequestParseError error)
+    {
+        request = null;
+        if (obj is null)
         {
             error = new("The request body must be a JSON object.", null);
             return false;
@@ -75,7 +112,7 @@ public static class LlmRequestParser
             return false;
         }
 
-        request = new LlmRequest(dialect, obj, body);
+        request = new LlmRequest(dialect, obj, body, document);
         error = default;
         return true;
     }

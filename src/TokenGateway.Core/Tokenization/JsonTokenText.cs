@@ -93,9 +93,23 @@ internal static class JsonTokenText
         return v.TryGetValue<string>(out var s) && string.Equals(s, expected, StringComparison.Ordinal);
     }
 
-    /// <summary>Tokens of <paramref name="text"/> (zero for empty).</summary>
-    public static int CountText(Tokenizer tokenizer, ReadOnlySpan<char> text) =>
-        text.IsEmpty ? 0 : tokenizer.CountTokens(text);
+    /// <summary>Tokens of <paramref name="text"/> (zero for empty); long texts go through <see cref="TokenCountCache"/>.</summary>
+    public static int CountText(Tokenizer tokenizer, ReadOnlySpan<char> text)
+    {
+        if (text.IsEmpty)
+        {
+            return 0;
+        }
+
+        if (TokenCountCache.TryGet(tokenizer, text, out var key, out var cached))
+        {
+            return cached;
+        }
+
+        var count = tokenizer.CountTokens(text);
+        TokenCountCache.Add(key, count);
+        return count;
+    }
 
     private static int CountValue(Tokenizer tokenizer, JsonValue value)
     {
@@ -107,7 +121,14 @@ internal static class JsonTokenText
                 raw = raw[1..^1]; // strip the quotes
                 if (raw.IndexOf((byte)'\\') >= 0)
                 {
-                    return CountText(tokenizer, element.GetString());
+                    if (TokenCountCache.TryGet(tokenizer, raw, TokenCountCache.SegmentKind.JsonEscaped, out var key, out var cached))
+                    {
+                        return cached;
+                    }
+
+                    var count = CountUncached(tokenizer, element.GetString());
+                    TokenCountCache.Add(key, count);
+                    return count;
                 }
             }
 
@@ -121,6 +142,9 @@ internal static class JsonTokenText
 
         return CountJson(tokenizer, value);
     }
+
+    private static int CountUncached(Tokenizer tokenizer, string? text) =>
+        string.IsNullOrEmpty(text) ? 0 : tokenizer.CountTokens(text);
 
     private static int CountJson(Tokenizer tokenizer, JsonNode node)
     {
@@ -147,11 +171,18 @@ internal static class JsonTokenText
             return 0;
         }
 
+        if (TokenCountCache.TryGet(tokenizer, utf8, TokenCountCache.SegmentKind.Utf8, out var key, out var cached))
+        {
+            return cached;
+        }
+
         var chars = ArrayPool<char>.Shared.Rent(Encoding.UTF8.GetMaxCharCount(utf8.Length));
         try
         {
             var n = Encoding.UTF8.GetChars(utf8, chars);
-            return tokenizer.CountTokens(chars.AsSpan(0, n));
+            var count = tokenizer.CountTokens(chars.AsSpan(0, n));
+            TokenCountCache.Add(key, count);
+            return count;
         }
         finally
         {

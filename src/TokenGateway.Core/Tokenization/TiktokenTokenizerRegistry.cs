@@ -32,7 +32,7 @@ public sealed class TiktokenTokenizerRegistry : ITokenizerRegistry
             return 0;
         }
 
-        var count = Get(encoding).CountTokens(text);
+        var count = JsonTokenText.CountText(Get(encoding), text); // long texts hit TokenCountCache
         return IsEstimate(encoding) ? (int)Math.Ceiling(count * ClaudeCalibration) : count;
     }
 

@@ -47,12 +47,15 @@ internal sealed class LlmParseMiddleware(
             return;
         }
 
-        if (!LlmRequestParser.TryParse(dialect, body, out var request, out var parseError))
+        // The pooled body and the parse metadata live until the response is done (the body is forwarded from them).
+        context.Response.RegisterForDispose(body);
+        if (!LlmRequestParser.TryParseBorrowed(dialect, body.Memory, out var request, out var parseError))
         {
             await GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.InvalidRequest, parseError.Message, parseError.Param);
             return;
         }
 
+        context.Response.RegisterForDispose(request!);
         exchange.Request = request;
         if (!catalog.TryResolve(request!.Model, out var card))
         {
@@ -106,7 +109,7 @@ internal sealed class LlmParseMiddleware(
     private static string Truncate(string value) => value.Length <= 100 ? value : value[..100] + "…";
 
     /// <summary>Reads the whole body, or returns null as soon as it exceeds <paramref name="cap"/> bytes.</summary>
-    private static async Task<byte[]?> ReadBodyAsync(PipeReader reader, long cap, CancellationToken cancellationToken)
+    private static async Task<PooledBody?> ReadBodyAsync(PipeReader reader, long cap, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -120,12 +123,31 @@ internal sealed class LlmParseMiddleware(
 
             if (result.IsCompleted)
             {
-                var bytes = buffer.ToArray();
+                var body = new PooledBody((int)buffer.Length);
+                buffer.CopyTo(body.Array);
                 reader.AdvanceTo(buffer.End);
-                return bytes;
+                return body;
             }
 
             reader.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+}
+
+/// <summary>A request body in an array rented from the shared pool; returned when the response is done.</summary>
+internal sealed class PooledBody(int length) : IDisposable
+{
+    private byte[]? _array = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
+
+    public byte[] Array => _array ?? throw new ObjectDisposedException(nameof(PooledBody));
+
+    public ReadOnlyMemory<byte> Memory => Array.AsMemory(0, length);
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _array, null) is { } array)
+        {
+            ArrayPool<byte>.Shared.Return(array);
         }
     }
 }

@@ -64,9 +64,10 @@ internal sealed partial class LlmResponseHandler(
         http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
 
         using var meter = new SseStreamMeter(exchange.Dialect, suppressUsageOnlyChunk: !exchange.ClientRequestedUsage);
-        var output = new ArrayBufferWriter<byte>(ReadBufferSize);
+        using var output = new PooledBufferWriter(ReadBufferSize);
         var transforms = CreateTransforms(http, exchange);
-        var metered = transforms.Length == 0 ? output : new ArrayBufferWriter<byte>(ReadBufferSize);
+        using var transformInput = transforms.Length == 0 ? null : new PooledBufferWriter(ReadBufferSize);
+        var metered = transformInput ?? output;
         var buffer = ArrayPool<byte>.Shared.Rent(ReadBufferSize);
         var idle = options.CurrentValue.UpstreamIdleTimeout;
         using var idleCts = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
@@ -156,13 +157,15 @@ internal sealed partial class LlmResponseHandler(
     private async Task CopyBufferedAsync(HttpContext http, LlmExchange exchange, HttpResponseMessage upstream, bool meterUsage)
     {
         var cap = options.CurrentValue.MaxResponseBodyBytes;
-        var body = new ArrayBufferWriter<byte>(ReadBufferSize);
+        // Sized from Content-Length when the provider sends one (+1 so the end is seen without growing).
+        var expected = upstream.Content.Headers.ContentLength is { } length && length < cap ? (int)length + 1 : ReadBufferSize;
+        using var body = new PooledBufferWriter(expected);
         try
         {
             await using var source = await upstream.Content.ReadAsStreamAsync(http.RequestAborted);
             while (true)
             {
-                var memory = body.GetMemory(ReadBufferSize);
+                var memory = body.GetMemory(Math.Min(ReadBufferSize, expected));
                 var read = await source.ReadAsync(memory, http.RequestAborted);
                 if (read == 0)
                 {
@@ -257,13 +260,13 @@ internal sealed partial class LlmResponseHandler(
         return [.. list];
     }
 
-    private static void Transform(ISseTransform[] transforms, ArrayBufferWriter<byte> metered, ArrayBufferWriter<byte> output, bool complete)
+    private static void Transform(ISseTransform[] transforms, PooledBufferWriter metered, PooledBufferWriter output, bool complete)
     {
         // Chained: each transform's output feeds the next; the last writes into the client buffer.
         var input = metered;
         for (var i = 0; i < transforms.Length; i++)
         {
-            var target = i == transforms.Length - 1 ? output : new ArrayBufferWriter<byte>(Math.Max(256, input.WrittenCount));
+            var target = i == transforms.Length - 1 ? output : new PooledBufferWriter(Math.Max(256, input.WrittenCount));
             transforms[i].Process(input.WrittenSpan, target);
             if (complete)
             {
@@ -272,7 +275,7 @@ internal sealed partial class LlmResponseHandler(
 
             if (!ReferenceEquals(input, metered))
             {
-                input.Clear();
+                input.Dispose();
             }
 
             input = target;

@@ -6,7 +6,7 @@ using TokenGateway.Core.Tokenization;
 
 namespace TokenGateway.Core.Tests.Tokenization;
 
-[Collection(nameof(AllocationSensitiveCollection))]
+[Collection(nameof(SerialCollection))]
 public sealed class ChatRequestTokenCounterTests
 {
     // The example conversation from the OpenAI cookbook "How to count tokens with tiktoken" (section 6).
