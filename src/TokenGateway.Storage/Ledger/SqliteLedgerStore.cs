@@ -1,6 +1,9 @@
+using System.Buffers;
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 using TokenGateway.Core.Metering;
 using TokenGateway.Storage.Sqlite;
 
@@ -55,7 +58,7 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database) : ILedgerStore,
     private readonly Dictionary<RollupKey, RollupTotals> _hourly = [];
     private readonly Dictionary<RollupKey, RollupTotals> _daily = [];
     private SqliteConnection? _connection;
-    private SqliteCommand? _insert;
+    private RawStatement? _insert;
     private SqliteCommand? _upsertHourly;
     private SqliteCommand? _upsertDaily;
 
@@ -73,7 +76,7 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database) : ILedgerStore,
             if (_connection is null)
             {
                 _connection = await database.OpenAsync(cancellationToken);
-                _insert = Prepare(_connection, InsertSql, 28);
+                _insert = new RawStatement(_connection, InsertSql, 28);
                 _upsertHourly = Prepare(_connection, UpsertHourlySql, 14);
                 _upsertDaily = Prepare(_connection, UpsertDailySql, 14);
             }
@@ -99,43 +102,41 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database) : ILedgerStore,
     {
         var insert = _insert!; // set together with _connection above
         using var transaction = _connection!.BeginTransaction(deferred: false);
-        insert.Transaction = transaction;
         _hourly.Clear();
         _daily.Clear();
         var inserted = 0;
         foreach (var e in events)
         {
             var costNanos = LedgerSchema.ToNanos(e.CostUsd);
-            var p = insert.Parameters;
-            p[0].Value = e.RequestId;
-            p[1].Value = e.Timestamp.ToUnixTimeMilliseconds();
-            p[2].Value = (object?)e.TeamId ?? DBNull.Value;
-            p[3].Value = (object?)e.KeyId ?? DBNull.Value;
-            p[4].Value = e.Route ?? string.Empty;
-            p[5].Value = (object?)e.Provider ?? DBNull.Value;
-            p[6].Value = (object?)e.Model ?? DBNull.Value;
-            p[7].Value = e.Stream ? 1 : 0;
-            p[8].Value = e.Status ?? string.Empty;
-            p[9].Value = e.HttpStatus;
-            p[10].Value = (object?)e.ErrorCode ?? DBNull.Value;
-            p[11].Value = e.InputTokensReceived;
-            p[12].Value = e.InputTokensSent;
-            p[13].Value = e.Usage.InputTokens;
-            p[14].Value = e.Usage.OutputTokens;
-            p[15].Value = e.Usage.CachedInputTokens;
-            p[16].Value = e.Usage.CacheWriteTokens;
-            p[17].Value = e.Usage.CacheWrite1hTokens;
-            p[18].Value = e.Usage.ReasoningTokens;
-            p[19].Value = costNanos;
-            p[20].Value = e.CostUsd.ToString(CultureInfo.InvariantCulture);
-            p[21].Value = e.TokensSaved;
-            p[22].Value = JsonSerializer.Serialize(e.Stages ?? [], LedgerJsonContext.Default.IReadOnlyListStageSaving);
-            p[23].Value = e.Estimated ? 1 : 0;
-            p[24].Value = e.LatencyMs;
-            p[25].Value = (object?)e.TtftMs ?? DBNull.Value;
-            p[26].Value = (object?)e.ParentRequestId ?? DBNull.Value;
-            p[27].Value = (object?)e.Attempt ?? DBNull.Value;
-            if (insert.ExecuteNonQuery() == 0)
+            insert.Text(0, e.RequestId);
+            insert.Integer(1, e.Timestamp.ToUnixTimeMilliseconds());
+            insert.Text(2, e.TeamId);
+            insert.Text(3, e.KeyId);
+            insert.Text(4, e.Route ?? string.Empty);
+            insert.Text(5, e.Provider);
+            insert.Text(6, e.Model);
+            insert.Integer(7, e.Stream ? 1 : 0);
+            insert.Text(8, e.Status ?? string.Empty);
+            insert.Integer(9, e.HttpStatus);
+            insert.Text(10, e.ErrorCode);
+            insert.Integer(11, e.InputTokensReceived);
+            insert.Integer(12, e.InputTokensSent);
+            insert.Integer(13, e.Usage.InputTokens);
+            insert.Integer(14, e.Usage.OutputTokens);
+            insert.Integer(15, e.Usage.CachedInputTokens);
+            insert.Integer(16, e.Usage.CacheWriteTokens);
+            insert.Integer(17, e.Usage.CacheWrite1hTokens);
+            insert.Integer(18, e.Usage.ReasoningTokens);
+            insert.Integer(19, costNanos);
+            insert.Decimal(20, e.CostUsd);
+            insert.Integer(21, e.TokensSaved);
+            insert.Json(22, e.Stages ?? []);
+            insert.Integer(23, e.Estimated ? 1 : 0);
+            insert.Real(24, e.LatencyMs);
+            insert.Real(25, e.TtftMs);
+            insert.Text(26, e.ParentRequestId);
+            insert.Text(27, e.Attempt);
+            if (insert.Execute() == 0)
             {
                 continue; // already stored: a replay or a duplicate Record
             }
@@ -202,6 +203,7 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database) : ILedgerStore,
 
     private void ResetConnection()
     {
+        // Statements first: a connection closes only once its statements are finalized.
         _insert?.Dispose();
         _upsertHourly?.Dispose();
         _upsertDaily?.Dispose();
@@ -237,6 +239,101 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database) : ILedgerStore,
             ReasoningTokens += e.Usage.ReasoningTokens;
             CostNanos += costNanos;
             TokensSaved += e.TokensSaved;
+        }
+    }
+}
+
+/// <summary>
+/// A prepared statement bound through SQLitePCL directly: Microsoft.Data.Sqlite allocates a binder object (and a
+/// UTF-8 copy of every string) per parameter per execution, which made the ledger writer the largest allocator in
+/// the gateway. Strings are encoded into one reused buffer and copied by SQLite (SQLITE_TRANSIENT).
+/// </summary>
+internal sealed class RawStatement : IDisposable
+{
+    private readonly sqlite3 _db;
+    private readonly sqlite3_stmt _statement;
+    private readonly ArrayBufferWriter<byte> _json = new(256);
+    private byte[] _utf8 = new byte[256];
+
+    public RawStatement(SqliteConnection connection, string sql, int parameters)
+    {
+        _db = connection.Handle ?? throw new InvalidOperationException("The connection is not open.");
+        Check(raw.sqlite3_prepare_v2(_db, sql, out _statement));
+        if (raw.sqlite3_bind_parameter_count(_statement) != parameters)
+        {
+            _statement.Dispose();
+            throw new InvalidOperationException($"The statement has {raw.sqlite3_bind_parameter_count(_statement)} parameters, not {parameters}.");
+        }
+    }
+
+    /// <summary>Binds parameter <c>$p{index}</c> (each appears once, in order) to text, or NULL.</summary>
+    public void Text(int index, string? value)
+    {
+        if (value is null)
+        {
+            Check(raw.sqlite3_bind_null(_statement, index + 1));
+            return;
+        }
+
+        var max = Encoding.UTF8.GetMaxByteCount(value.Length);
+        if (_utf8.Length < max)
+        {
+            _utf8 = new byte[Math.Max(max, _utf8.Length * 2)];
+        }
+
+        var length = Encoding.UTF8.GetBytes(value, _utf8);
+        Check(raw.sqlite3_bind_text(_statement, index + 1, _utf8.AsSpan(0, length)));
+    }
+
+    public void Integer(int index, long value) => Check(raw.sqlite3_bind_int64(_statement, index + 1, value));
+
+    public void Real(int index, double? value) =>
+        Check(value is { } v ? raw.sqlite3_bind_double(_statement, index + 1, v) : raw.sqlite3_bind_null(_statement, index + 1));
+
+    /// <summary>Binds a decimal as its invariant text (exact; the same text <c>decimal.ToString</c> gives).</summary>
+    public void Decimal(int index, decimal value)
+    {
+        Span<byte> text = stackalloc byte[64];
+        if (!value.TryFormat(text, out var length, default, CultureInfo.InvariantCulture))
+        {
+            throw new InvalidOperationException("A decimal did not fit its text buffer.");
+        }
+
+        Check(raw.sqlite3_bind_text(_statement, index + 1, text[..length]));
+    }
+
+    /// <summary>Binds the JSON text of the stage savings.</summary>
+    public void Json(int index, IReadOnlyList<StageSaving> stages)
+    {
+        _json.ResetWrittenCount();
+        using (var writer = new Utf8JsonWriter(_json))
+        {
+            JsonSerializer.Serialize(writer, stages, LedgerJsonContext.Default.IReadOnlyListStageSaving);
+        }
+
+        Check(raw.sqlite3_bind_text(_statement, index + 1, _json.WrittenSpan));
+    }
+
+    /// <summary>Runs the statement once and resets it; returns the number of rows it changed.</summary>
+    public int Execute()
+    {
+        var rc = raw.sqlite3_step(_statement);
+        raw.sqlite3_reset(_statement);
+        if (rc != raw.SQLITE_DONE)
+        {
+            throw new SqliteException(raw.sqlite3_errmsg(_db).utf8_to_string(), rc, raw.sqlite3_extended_errcode(_db));
+        }
+
+        return raw.sqlite3_changes(_db);
+    }
+
+    public void Dispose() => _statement.Dispose();
+
+    private void Check(int rc)
+    {
+        if (rc != raw.SQLITE_OK)
+        {
+            throw new SqliteException(raw.sqlite3_errmsg(_db).utf8_to_string(), rc, raw.sqlite3_extended_errcode(_db));
         }
     }
 }
