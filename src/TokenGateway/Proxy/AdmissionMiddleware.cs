@@ -12,25 +12,20 @@ namespace TokenGateway.Proxy;
 /// </summary>
 internal sealed class AdmissionMiddleware(RequestDelegate next, IPolicyProvider policies, AdmissionController admission)
 {
-    public async Task InvokeAsync(HttpContext context)
+    public Task InvokeAsync(HttpContext context) => AdmitWithSpanAsync(context).Then(next, context);
+
+    private async ValueTask<bool> AdmitWithSpanAsync(HttpContext context)
     {
         var exchange = context.GetLlmExchange();
         var request = exchange.Request!; // set by LlmParseMiddleware
-        bool admitted;
-        using (var span = GatewayActivities.Start(GatewayActivities.AdmissionSpan))
-        {
-            admitted = await AdmitAsync(context, exchange, request);
-            span?.SetTag("tokengateway.admitted", admitted);
-        }
-
-        if (admitted)
-        {
-            await next(context);
-        }
+        using var span = GatewayActivities.Start(GatewayActivities.AdmissionSpan);
+        var admitted = await AdmitAsync(context, exchange, request);
+        span?.SetTag("tokengateway.admitted", admitted);
+        return admitted;
     }
 
     /// <summary>False when the request was refused (the error is written).</summary>
-    private async Task<bool> AdmitAsync(HttpContext context, LlmExchange exchange, LlmRequest request)
+    private async ValueTask<bool> AdmitAsync(HttpContext context, LlmExchange exchange, LlmRequest request)
     {
         var policy = await policies.GetAsync(exchange.TeamId!, exchange.KeyId, context.RequestAborted);
         exchange.Policy = policy;

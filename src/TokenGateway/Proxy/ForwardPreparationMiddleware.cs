@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using TokenGateway.Core.Metering;
@@ -11,7 +12,7 @@ namespace TokenGateway.Proxy;
 /// </summary>
 internal sealed class ForwardPreparationMiddleware(RequestDelegate next)
 {
-    public async Task InvokeAsync(HttpContext context)
+    public Task InvokeAsync(HttpContext context)
     {
         var exchange = context.GetLlmExchange();
         var request = exchange.Request!; // set by LlmParseMiddleware, which short-circuits otherwise
@@ -39,8 +40,31 @@ internal sealed class ForwardPreparationMiddleware(RequestDelegate next)
         context.Request.ContentLength = bytes.Length;
 
         // The forwarder's HTTP client span (which carries traceparent upstream) and the response copy nest under it.
-        using var span = GatewayActivities.Start(GatewayActivities.UpstreamSpan);
-        span?.SetTag("server.address", exchange.Provider?.Id);
-        await next(context);
+        var parent = Activity.Current;
+        var span = GatewayActivities.Start(GatewayActivities.UpstreamSpan);
+        if (span is null)
+        {
+            return next(context); // no listener records spans: no async frame needed around the forwarder
+        }
+
+        span.SetTag("server.address", exchange.Provider?.Id);
+        try
+        {
+            return ForwardInSpanAsync(context, span);
+        }
+        finally
+        {
+            // This method is synchronous, so starting the span made it current for the caller too; it belongs to the
+            // forwarding task's flow only (the completion in LlmExchangeMiddleware must see the request span).
+            Activity.Current = parent;
+        }
+    }
+
+    private async Task ForwardInSpanAsync(HttpContext context, Activity span)
+    {
+        using (span)
+        {
+            await next(context);
+        }
     }
 }

@@ -20,7 +20,10 @@ internal sealed class LlmParseMiddleware(
     RequestDelegate next, IOptionsMonitor<GatewayOptions> options, ModelCatalog catalog, CostCalculator costs, ProviderRegistry providers,
     IProxyStateLookup proxyState)
 {
-    public async Task InvokeAsync(HttpContext context)
+    public Task InvokeAsync(HttpContext context) => ParseAsync(context).Then(next, context);
+
+    /// <summary>False when the request was refused (the error is written).</summary>
+    private async ValueTask<bool> ParseAsync(HttpContext context)
     {
         var exchange = context.GetLlmExchange();
         var dialect = exchange.Dialect;
@@ -30,21 +33,21 @@ internal sealed class LlmParseMiddleware(
         {
             await GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.InvalidRequest,
                 "Content-Type must be application/json.", "content-type");
-            return;
+            return false;
         }
 
         if (context.Request.ContentLength > cap)
         {
             // Rejected from the header alone: the body is never read.
             await RejectTooLargeAsync(context, dialect, cap);
-            return;
+            return false;
         }
 
         var body = await ReadBodyAsync(context.Request.BodyReader, cap, context.RequestAborted);
         if (body is null)
         {
             await RejectTooLargeAsync(context, dialect, cap);
-            return;
+            return false;
         }
 
         // The pooled body and the parse metadata live until the response is done (the body is forwarded from them).
@@ -52,7 +55,7 @@ internal sealed class LlmParseMiddleware(
         if (!LlmRequestParser.TryParseBorrowed(dialect, body.Memory, out var request, out var parseError))
         {
             await GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.InvalidRequest, parseError.Message, parseError.Param);
-            return;
+            return false;
         }
 
         context.Response.RegisterForDispose(request!);
@@ -62,7 +65,7 @@ internal sealed class LlmParseMiddleware(
             await GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.ModelNotFound,
                 $"The model '{Truncate(request.Model)}' does not exist or is not configured on this gateway. GET /v1/models lists the models your key may use.",
                 "model");
-            return;
+            return false;
         }
 
         exchange.Model = card;
@@ -71,26 +74,26 @@ internal sealed class LlmParseMiddleware(
             // Never silently free: an unpriced model is refused unless Pricing:UnpricedModelPolicy charges a ceiling.
             await GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.ModelNotPriced,
                 $"The model '{card.Name}' has no price in the catalogue, and this gateway refuses unpriced models.", "model");
-            return;
+            return false;
         }
 
         if (!providers.TryGet(card.Provider, out var provider) || !proxyState.TryGetCluster(provider.Id, out var cluster))
         {
             await GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.UpstreamUnavailable,
                 $"The provider for model '{card.Name}' is not configured.");
-            return;
+            return false;
         }
 
         if (provider.ApiKey is null && provider.Type != ProviderType.OpenAICompatible)
         {
             await GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.UpstreamUnavailable,
                 $"The provider '{provider.Id}' for model '{card.Name}' has no API key configured on the gateway (environment variable {provider.Options.ApiKeyEnv}).");
-            return;
+            return false;
         }
 
         exchange.Provider = provider;
         context.ReassignProxyRequest(cluster);
-        await next(context);
+        return true;
     }
 
     private static Task RejectTooLargeAsync(HttpContext context, LlmDialect dialect, long cap)

@@ -6,7 +6,10 @@ namespace TokenGateway.Proxy;
 /// <summary>Authenticates the caller's virtual key; the key never leaves this stage (it is not forwarded or logged).</summary>
 internal sealed class VirtualKeyAuthMiddleware(RequestDelegate next, VirtualKeyAuthenticator authenticator)
 {
-    public async Task InvokeAsync(HttpContext context)
+    public Task InvokeAsync(HttpContext context) => AuthenticateAsync(context).Then(next, context);
+
+    /// <summary>False when the caller was refused (the error is written).</summary>
+    private async ValueTask<bool> AuthenticateAsync(HttpContext context)
     {
         var exchange = context.GetLlmExchange();
         CallerIdentity? identity = null;
@@ -21,11 +24,11 @@ internal sealed class VirtualKeyAuthMiddleware(RequestDelegate next, VirtualKeyA
                 key.Length == 0
                     ? "No API key provided. Send your TokenGateway key as 'Authorization: Bearer tg-…' or 'x-api-key: tg-…'."
                     : "Invalid, revoked or expired API key. Create a key with the admin API (POST /admin/teams/{id}/keys).");
-            return;
+            return false;
         }
 
         exchange.TeamId = id.TeamId;
         exchange.KeyId = id.KeyId;
-        await next(context);
+        return true;
     }
 }

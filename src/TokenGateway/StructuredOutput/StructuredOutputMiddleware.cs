@@ -19,17 +19,17 @@ internal sealed partial class StructuredOutputMiddleware(
     {
         var exchange = context.GetLlmExchange();
         return exchange.Dialect is LlmDialect.OpenAIChat or LlmDialect.OpenAIResponses or LlmDialect.AnthropicMessages
-            ? InvokeCoreAsync(context, exchange)
+            ? PrepareAsync(context, exchange).Then(next, context)
             : next(context);
     }
 
-    private async Task InvokeCoreAsync(HttpContext context, LlmExchange exchange)
+    /// <summary>Applies the schema, if any; false when the request was rejected (the error is written).</summary>
+    private async ValueTask<bool> PrepareAsync(HttpContext context, LlmExchange exchange)
     {
         var policy = policies.For(exchange.Policy);
         if (!policy.Enabled)
         {
-            await next(context);
-            return;
+            return true;
         }
 
         var request = exchange.Request!;
@@ -40,14 +40,14 @@ internal sealed partial class StructuredOutputMiddleware(
             if (!SchemaName.TryParseReference(header, out var name, out var version))
             {
                 await RejectAsync(context, exchange, $"{SchemaHeader} must be a registered schema name or name@version.", SchemaHeader);
-                return;
+                return false;
             }
 
             var stored = await LookupAsync(name, version, context.RequestAborted);
             if (stored is null)
             {
                 await RejectAsync(context, exchange, $"The schema '{header}' is not registered on this gateway.", SchemaHeader);
-                return;
+                return false;
             }
 
             target = new SchemaTarget(stored.Name, stored.Schema, SchemaCarrier.ResponseFormat, Strict: true, SchemaSource.Header) { Version = stored.Version };
@@ -58,7 +58,7 @@ internal sealed partial class StructuredOutputMiddleware(
             if (outcome == SchemaDiscovery.Outcome.Malformed)
             {
                 await RejectAsync(context, exchange, error!, null);
-                return;
+                return false;
             }
 
             if (target is null && policy.Schema is { } policyName)
@@ -77,21 +77,20 @@ internal sealed partial class StructuredOutputMiddleware(
 
         if (target is null)
         {
-            await next(context);
-            return;
+            return true;
         }
 
         if (!CompiledSchema.TryCompile(target.Schema, out _, out var schemaError))
         {
             await RejectAsync(context, exchange, $"The JSON schema '{target.Name}' is invalid: {schemaError}", null);
-            return;
+            return false;
         }
 
         var enforced = SchemaEnforcement.Apply(request, exchange.Model!, target);
         if (!CompiledSchema.TryCompile(enforced.ValidationSchema, out var compiled, out schemaError))
         {
             await RejectAsync(context, exchange, $"The JSON schema '{target.Name}' is invalid after conversion to strict mode: {schemaError}", null);
-            return;
+            return false;
         }
 
         if (policy.DeriveMaxTokens && SchemaOutputBound.TryEstimateMaxTokens(enforced.ValidationSchema, out var ceiling))
@@ -112,7 +111,7 @@ internal sealed partial class StructuredOutputMiddleware(
 
         context.Features.Set(new StructuredOutputFeature(enforced, compiled!, policy) { ReplayAsSse = replay, ClientIncludeUsage = includeUsage });
         context.Response.Headers["x-tokengateway-schema"] = target.Version is { } ver ? $"{target.Name}@{ver}" : target.Name;
-        await next(context);
+        return true;
     }
 
     private async Task<StoredSchema?> LookupAsync(string name, int? version, CancellationToken cancellationToken) =>
