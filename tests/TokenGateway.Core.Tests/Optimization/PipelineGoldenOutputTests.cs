@@ -1,0 +1,105 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using TokenGateway.Core.Dialects;
+using TokenGateway.Core.Optimization;
+using TokenGateway.Core.Tests.Optimization.Corpus;
+using static TokenGateway.Core.Tests.Optimization.OptimizationTestKit;
+
+namespace TokenGateway.Core.Tests.Optimization;
+
+/// <summary>
+/// Pins the pipeline's observable output — bytes sent, tokens received/sent and per-stage savings — on the benchmark
+/// corpus, the raw JSON files of the shared corpus and the load harness payloads, so performance work cannot change
+/// what is forwarded or reported. The golden file was produced by the implementation before the counting fast paths;
+/// regenerate it only for an intended behaviour change (TOKENGATEWAY_UPDATE_GOLDEN=1).
+/// </summary>
+public sealed class PipelineGoldenOutputTests
+{
+    private static readonly string _goldenPath = Path.Combine(CorpusPaths.RepoRoot, "tests", "TokenGateway.Core.Tests", "Optimization", "Golden", "pipeline-outputs.tsv");
+
+    private static readonly OptimizationPolicy _toolPolicy = OptimizationPipelineTests.ToolPolicy;
+
+    private static readonly OptimizationPolicy _harnessPolicy = OptimizationPolicy.FromJson(
+        JsonNode.Parse("""{ "enabled": true, "compact": true, "dedupe": true, "trim": { "maxInputTokens": 60000 } }""")!.AsObject(), out _);
+
+    private static readonly OptimizationPolicy _curatePolicy = OptimizationPolicy.Default with { Curate = new CurateOptions { Enabled = true, MaxTokens = 2000 } };
+
+    [Fact]
+    public void Run_GoldenCases_ProduceTheRecordedOutputs()
+    {
+        var actual = Fingerprints().ToList();
+        if (Environment.GetEnvironmentVariable("TOKENGATEWAY_UPDATE_GOLDEN") == "1")
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(_goldenPath)!);
+            File.WriteAllLines(_goldenPath, actual);
+        }
+
+        var expected = File.ReadAllLines(_goldenPath);
+        Assert.Equal(expected.Length, actual.Count);
+        for (var i = 0; i < expected.Length; i++)
+        {
+            Assert.Equal(expected[i], actual[i]);
+        }
+    }
+
+    private static IEnumerable<string> Fingerprints()
+    {
+        foreach (var item in BenchmarkCorpus.All(CorpusPaths.Corpus()))
+        {
+            var policy = item.Workload == BenchmarkCorpus.ToolWorkload ? _toolPolicy : OptimizationPolicy.Default;
+            yield return Fingerprint($"{item.Workload}/{item.Id}/default", Parse(item.Endpoint, item.Body), policy, default);
+            if (item.Workload == BenchmarkCorpus.RagWorkload)
+            {
+                yield return Fingerprint($"{item.Workload}/{item.Id}/curate", Parse(item.Endpoint, item.Body), _curatePolicy, default);
+            }
+        }
+
+        foreach (var file in CorpusJsonFiles())
+        {
+            var text = File.ReadAllText(file);
+            var name = Path.GetRelativePath(CorpusPaths.Corpus(), file).Replace('\\', '/');
+            foreach (var (shape, content) in new[]
+            {
+                ("prose", "Here is the data:\n" + text.TrimEnd() + "\n\nWhat does it contain?"),
+                ("fence", "```json\n" + text.TrimEnd() + "\n```\n\nSummarize."),
+                ("whole", text),
+            })
+            {
+                var chat = new JsonObject
+                {
+                    ["model"] = "gpt-4o",
+                    ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = content }),
+                };
+                yield return Fingerprint($"file/{name}/{shape}/openai", Parse(LlmDialect.OpenAIChat, chat.ToJsonString()), OptimizationPolicy.Default, default);
+                var anthropic = new JsonObject
+                {
+                    ["model"] = "claude-sonnet-4-5",
+                    ["max_tokens"] = 1024,
+                    ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = content }),
+                };
+                yield return Fingerprint($"file/{name}/{shape}/anthropic", Parse(LlmDialect.AnthropicMessages, anthropic.ToJsonString()), OptimizationPolicy.Default, default);
+            }
+        }
+
+        foreach (var payload in TokenGateway.LoadHarness.Payloads.All())
+        {
+            var request = Parse(LlmDialect.OpenAIChat, Encoding.UTF8.GetString(payload.Body));
+            yield return Fingerprint($"harness/{payload.Name}", request, _harnessPolicy, new OutputLimits(1024, 4096, 0));
+        }
+    }
+
+    /// <summary>JSON files of the shared corpus small enough to sit in one prompt.</summary>
+    internal static IEnumerable<string> CorpusJsonFiles() =>
+        Directory.EnumerateFiles(CorpusPaths.Corpus(), "*.json", SearchOption.AllDirectories)
+            .Where(f => new FileInfo(f).Length <= 300_000)
+            .Order(StringComparer.Ordinal);
+
+    private static string Fingerprint(string id, LlmRequest request, OptimizationPolicy policy, OutputLimits limits)
+    {
+        var result = Pipeline.Run(request, CardFor(request.Dialect), policy, limits);
+        var hash = Convert.ToHexStringLower(SHA256.HashData(request.GetBytesToSend().Span))[..16];
+        var stages = string.Join(',', result.Stages.Select(s => $"{s.Name}={s.TokensSaved}"));
+        return $"{id}\t{request.IsModified}\t{hash}\t{result.TokensReceived}\t{result.TokensSent}\t{stages}";
+    }
+}
