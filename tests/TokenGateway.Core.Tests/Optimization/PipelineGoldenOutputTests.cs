@@ -45,14 +45,30 @@ public sealed class PipelineGoldenOutputTests
 
     private static IEnumerable<string> Fingerprints()
     {
-        foreach (var item in BenchmarkCorpus.All(CorpusPaths.Corpus()))
+        // The corpus RAG workload picks its chunks in a per-process hash order; deterministic RAG prompts are built below.
+        var corpus = BenchmarkCorpus.DataRequests(CorpusPaths.Corpus())
+            .Concat(BenchmarkCorpus.ToolConversations(CorpusPaths.Corpus(), 40))
+            .Concat(BenchmarkCorpus.ChatRequests(CorpusPaths.Corpus()));
+        foreach (var item in corpus)
         {
             var policy = item.Workload == BenchmarkCorpus.ToolWorkload ? _toolPolicy : OptimizationPolicy.Default;
-            yield return Fingerprint($"{item.Workload}/{item.Id}/default", Parse(item.Endpoint, item.Body), policy, default);
-            if (item.Workload == BenchmarkCorpus.RagWorkload)
+            yield return Fingerprint($"{item.Workload}/{item.Id}", Parse(item.Endpoint, item.Body), policy, default);
+        }
+
+        var docs = JsonNode.Parse(File.ReadAllText(CorpusPaths.Corpus("claude-cookbooks-rag", "anthropic_docs.json")))!.AsArray();
+        for (var r = 0; r < 20; r++)
+        {
+            var documents = string.Join("\n", Enumerable.Range(0, 8).Select(i => docs[((r * 8) + i) % docs.Count]!).Select((d, i) =>
+                $"<document index=\"{i + 1}\">\n<source>{d["chunk_link"]}</source>\n<document_content>\n{d["text"]}\n</document_content>\n</document>"));
+            var body = new JsonObject
             {
-                yield return Fingerprint($"{item.Workload}/{item.Id}/curate", Parse(item.Endpoint, item.Body), _curatePolicy, default);
-            }
+                ["model"] = "gpt-4o",
+                ["messages"] = new JsonArray(
+                    new JsonObject { ["role"] = "system", ["content"] = "Answer using only the provided documents." },
+                    new JsonObject { ["role"] = "user", ["content"] = $"<documents>\n{documents}\n</documents>\n\nQuestion: how do I use the API?" }),
+            };
+            yield return Fingerprint($"rag/{r}/default", Parse(LlmDialect.OpenAIChat, body.ToJsonString()), OptimizationPolicy.Default, default);
+            yield return Fingerprint($"rag/{r}/curate", Parse(LlmDialect.OpenAIChat, body.ToJsonString()), _curatePolicy, default);
         }
 
         foreach (var file in CorpusJsonFiles())
