@@ -1,0 +1,78 @@
+using System.Text.Json.Nodes;
+using CsCheck;
+using TokenGateway.Core.Optimization;
+using TokenGateway.Core.Tokenization;
+
+namespace TokenGateway.Core.Tests.Optimization;
+
+public sealed class ChunkedTokenCounterTests
+{
+    private static readonly string[] _encodings = ["o200k_base", "cl100k_base", "claude"];
+
+    // Fragments chosen around the chunk rule: line feeds before printable ASCII, '/', '\r', spaces, contractions,
+    // punctuation runs, digits, non-ASCII letters and marks, and a special token.
+    private static readonly string[] _fragments =
+    [
+        "\n", "\n\n", "\r\n", " ", "  ", "\t", "/", "//", "a", "Hello", "SKU", "'s", "'ll", "it's", ":", "\":\"", "{", "}", "[", "]",
+        ",", "-", "```", "~~~", "json", "123", "4567", "é", "e\u0301", "日本", "<|endoftext|>", "\u00a0", "\u2028", "#", "*", "|",
+    ];
+
+    [Fact]
+    public void Count_CorpusTexts_EqualsRegistryCount()
+    {
+        var texts = PipelineGoldenOutputTests.CorpusJsonFiles().Select(File.ReadAllText)
+            .Concat(TokenGateway.LoadHarness.Payloads.All().SelectMany(p => Strings(JsonNode.Parse(p.Body))))
+            .ToList();
+        foreach (var encoding in _encodings)
+        {
+            var counter = ChunkedTokenCounter.TryCreate(TiktokenTokenizerRegistry.Shared, encoding)!;
+            foreach (var text in texts)
+            {
+                Assert.Equal(TiktokenTokenizerRegistry.Shared.Count(encoding, text), counter.Count(text));
+            }
+        }
+    }
+
+    [Fact]
+    public void Count_RandomLineStructuredText_EqualsRegistryCount()
+    {
+        Gen.Int[0, _fragments.Length - 1].Array[80, 400]
+            .Select(ix => string.Concat(ix.Select(i => _fragments[i])))
+            .Sample(text =>
+            {
+                foreach (var encoding in _encodings)
+                {
+                    var counter = ChunkedTokenCounter.TryCreate(TiktokenTokenizerRegistry.Shared, encoding)!;
+                    Assert.Equal(TiktokenTokenizerRegistry.Shared.Count(encoding, text), counter.Count(text));
+                }
+            }, iter: 300);
+    }
+
+    [Fact]
+    public void NextBoundary_LineStartingWithPrintableAscii_CutsBeforeIt()
+    {
+        const string text = "intro:\n  indented\n/path\nNext line\n";
+        var first = ChunkedTokenCounter.NextBoundary(text, 0);
+        Assert.Equal(text.IndexOf("Next", StringComparison.Ordinal), first);
+        Assert.Equal(text.Length, ChunkedTokenCounter.NextBoundary(text, first));
+    }
+
+    [Fact]
+    public void TryCreate_OtherRegistry_ReturnsNull() =>
+        Assert.Null(ChunkedTokenCounter.TryCreate(new ForwardingRegistry(), "o200k_base"));
+
+    private static IEnumerable<string> Strings(JsonNode? node) => node switch
+    {
+        JsonObject o => o.SelectMany(p => Strings(p.Value)),
+        JsonArray a => a.SelectMany(Strings),
+        JsonValue v when v.TryGetValue<string>(out var s) => [s],
+        _ => [],
+    };
+
+    private sealed class ForwardingRegistry : ITokenizerRegistry
+    {
+        public Microsoft.ML.Tokenizers.Tokenizer Get(string encoding) => TiktokenTokenizerRegistry.Shared.Get(encoding);
+
+        public int Count(string encoding, ReadOnlySpan<char> text) => TiktokenTokenizerRegistry.Shared.Count(encoding, text);
+    }
+}
