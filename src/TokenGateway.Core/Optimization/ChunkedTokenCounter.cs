@@ -4,9 +4,9 @@ using TokenGateway.Core.Tokenization;
 namespace TokenGateway.Core.Optimization;
 
 /// <summary>
-/// Exact token counts for the texts of one request, memoized per line chunk so a text that shares chunks with one
-/// already counted (a slot and the JSON value inside it, a TOON block and the slot it was put into) only pays for
-/// the chunks that differ.
+/// Exact token counts for the texts of one request, remembered per line chunk (in <see cref="TokenCountCache"/>) so a
+/// text that shares chunks with one already counted (a slot and the JSON value inside it, a TOON block and the slot it
+/// was put into, the same document in the next request) only pays for the chunks that differ.
 /// </summary>
 /// <remarks>
 /// <para>Tiktoken encodes each pre-token of its split regex independently, so the count of a text is the sum of the
@@ -28,14 +28,11 @@ internal sealed class ChunkedTokenCounter
 
     private readonly Tokenizer _tokenizer;
     private readonly bool _estimate;
-    private readonly Dictionary<string, int> _chunks = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
 
     private ChunkedTokenCounter(Tokenizer tokenizer, bool estimate)
     {
         _tokenizer = tokenizer;
         _estimate = estimate;
-        _lookup = _chunks.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
     /// <summary>A chunked counter for <paramref name="encoding"/>, or null when the registry's counts cannot be reproduced.</summary>
@@ -47,7 +44,7 @@ internal sealed class ChunkedTokenCounter
     /// <summary>Tokens of <paramref name="text"/>, equal to <see cref="TiktokenTokenizerRegistry.Count"/>.</summary>
     public int Count(string text)
     {
-        var raw = text.Length < MinChunkedLength ? _tokenizer.CountTokens(text) : CountRaw(text);
+        var raw = text.Length < MinChunkedLength ? JsonTokenText.CountText(_tokenizer, text) : CountRaw(text);
         return raw == 0 ? 0 : _estimate ? (int)Math.Ceiling(raw * TiktokenTokenizerRegistry.ClaudeCalibration) : raw;
     }
 
@@ -95,15 +92,6 @@ internal sealed class ChunkedTokenCounter
 
     private static bool IsBoundaryStart(char c) => c is > ' ' and < '\u007f' and not '/';
 
-    private int CountChunk(ReadOnlySpan<char> chunk)
-    {
-        if (_lookup.TryGetValue(chunk, out var count))
-        {
-            return count;
-        }
-
-        count = _tokenizer.CountTokens(chunk);
-        _lookup[chunk] = count;
-        return count;
-    }
+    // Chunks of 128+ chars are remembered by TokenCountCache (hashed, never copied); shorter ones are counted.
+    private int CountChunk(ReadOnlySpan<char> chunk) => JsonTokenText.CountText(_tokenizer, chunk);
 }
