@@ -129,6 +129,11 @@ internal sealed partial class DurableUsageLedger : IUsageLedger, IHostedService,
             var entry = new LedgerEntry(seq, segment, usageEvent);
             if (_queue.Writer.TryWrite(entry))
             {
+                if (_queue.Reader.Count >= _options.LedgerBatchSize)
+                {
+                    Wake(); // a full batch need not wait for the flush interval
+                }
+
                 return;
             }
 
@@ -721,7 +726,16 @@ internal sealed partial class DurableUsageLedger : IUsageLedger, IHostedService,
         {
             if (!ShouldNotWait())
             {
-                await _queue.Reader.WaitToReadAsync(cts.Token);
+                if (timeout is null)
+                {
+                    await _queue.Reader.WaitToReadAsync(cts.Token); // idle: the first event wakes the writer
+                }
+                else
+                {
+                    // Filling a batch: sleep until the flush interval ends or Wake() (full batch, flush, stop) rather
+                    // than waking for every event recorded meanwhile (a thread hop per request under load).
+                    await Task.Delay(Timeout.InfiniteTimeSpan, _time, cts.Token);
+                }
             }
         }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
