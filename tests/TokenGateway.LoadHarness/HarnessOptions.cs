@@ -38,6 +38,21 @@ internal sealed record HarnessOptions
 
     public string? PeerDirectory { get; init; }
 
+    /// <summary>Targets to run (<c>--targets</c>); <c>direct</c> is always added (it is the floor). Null: all.</summary>
+    public IReadOnlySet<string>? Targets { get; init; }
+
+    /// <summary>
+    /// Every request's last user message carries a per-request nonce (<c>--unique-bodies</c>), so no cache on the way
+    /// (gateway or simulator) is hit twice. Default: identical bodies for every request of a payload.
+    /// </summary>
+    public bool UniqueBodies { get; init; }
+
+    public static readonly IReadOnlyList<string> TargetNames =
+        [HarnessReport.Direct, HarnessReport.Yarp, HarnessReport.Passthrough, HarnessReport.Full, HarnessReport.Peer];
+
+    /// <summary>Whether the run includes <paramref name="target"/>.</summary>
+    public bool Runs(string target) => target == HarnessReport.Direct || Targets is null || Targets.Contains(target);
+
     public static HarnessOptions Parse(string[] args)
     {
         var options = new HarnessOptions();
@@ -62,12 +77,30 @@ internal sealed record HarnessOptions
                 "--out" => options with { OutputPath = Next() },
                 "--peer-dir" => options with { PeerDirectory = Next() },
                 "--skip-peer" => options with { SkipPeer = true },
+                "--targets" => options with { Targets = ParseTargets(Next()) },
+                "--unique-bodies" => options with { UniqueBodies = true },
                 "--measure-seconds" => options with { Measure = TimeSpan.FromSeconds(double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture)) },
                 "--rate-scale" => options with { RateScale = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture) },
-                _ => throw new ArgumentException($"Unknown option '{arg}'. Options: --smoke --out FILE --peer-dir DIR --skip-peer --measure-seconds N --rate-scale X"),
+                _ => throw new ArgumentException($"Unknown option '{arg}'. Options: --smoke --out FILE --peer-dir DIR --skip-peer --targets a,b --unique-bodies --measure-seconds N --rate-scale X"),
             };
         }
 
         return options;
+    }
+
+    private static HashSet<string> ParseTargets(string list)
+    {
+        var targets = new HashSet<string>(StringComparer.Ordinal) { HarnessReport.Direct };
+        foreach (var name in list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!TargetNames.Contains(name))
+            {
+                throw new ArgumentException($"Unknown target '{name}'. Targets: {string.Join(", ", TargetNames)} (direct always runs).");
+            }
+
+            targets.Add(name);
+        }
+
+        return targets;
     }
 }

@@ -91,7 +91,7 @@ internal static class HarnessProgram
                     () => StartPeerAsync(options, upstream)),
             };
 
-            foreach (var (name, description, start) in specs)
+            foreach (var (name, description, start) in specs.Where(spec => options.Runs(spec.Name)))
             {
                 reports.Add(await MeasureTargetAsync(name, description, start, payloads, generator, options, clock));
             }
@@ -119,6 +119,9 @@ internal static class HarnessProgram
             ["throughputMeasureSeconds"] = options.ThroughputMeasure.TotalSeconds.ToString(CultureInfo.InvariantCulture),
             ["payloadBytes"] = string.Join(", ", payloads.Select(p => $"{p.Name} {p.Body.Length}")),
             ["configuration"] = configuration,
+            ["targets"] = string.Join(", ", HarnessOptions.TargetNames.Where(options.Runs)),
+            ["bodies"] = options.UniqueBodies ? "unique (per-request nonce in the last user message)" : "identical per payload",
+            ["allocationCounterIntervalSeconds"] = RuntimeDiagnostics.CounterIntervalSeconds.ToString(CultureInfo.InvariantCulture),
             ["elapsedSeconds"] = clock.Elapsed.TotalSeconds.ToString("0", CultureInfo.InvariantCulture),
         };
         var report = HarnessReport.Compare(startedAt, options.Smoke ? "smoke" : "full", machine, settings, reports);
@@ -171,11 +174,17 @@ internal static class HarnessProgram
             var closed = await generator.ClosedLoopAsync(target, payload);
             results.Add(new PayloadReport(payload.Name, payload.Body.Length, open, closed));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{name,-26}{payload.Name,-11} p50 {open.P50Us,8} µs  p99 {open.P99Us,8} µs  p99.9 {open.P999Us,8} µs  {closed.Rps,8:0} req/s  cpu {closed.CpuUsPerRequest,7:0} µs/req  errors {open.Errors + closed.Errors}"));
+                $"{name,-26}{payload.Name,-11} p50 {open.P50Us,8} µs  p99 {open.P99Us,8} µs  p99.9 {open.P999Us,8} µs  {closed.Rps,8:0} req/s  cpu {closed.CpuUsPerRequest,7:0} µs/req  alloc {(closed.AllocBytesPerRequest is { } alloc ? alloc.ToString("N0", CultureInfo.InvariantCulture) : "-"),9} B/req  errors {open.Errors + closed.Errors}"));
             if ((open.FirstError ?? closed.FirstError) is { } error)
             {
                 notes.Add($"{payload.Name}: {error}");
                 Console.WriteLine($"  first error: {error}");
+            }
+
+            if (closed.AllocNote is { } allocNote)
+            {
+                notes.Add($"{payload.Name} allocations: {allocNote}");
+                Console.WriteLine($"  allocations: {allocNote}");
             }
         }
 

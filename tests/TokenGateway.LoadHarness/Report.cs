@@ -25,6 +25,9 @@ internal sealed record PayloadReport(string Payload, int BodyBytes, OpenLoopResu
     public double? CpuVsYarp { get; init; }
 
     public double? CpuVsPeer { get; init; }
+
+    /// <summary>This target's allocated bytes per request minus YARP's on the same payload.</summary>
+    public double? AllocOverYarpBytes { get; init; }
 }
 
 /// <summary>One target: what it is, whether it ran, its peak RSS and its per-payload results.</summary>
@@ -77,6 +80,7 @@ internal sealed record HarnessReport(
                     ThroughputVsPeer = Ratio(Rps(p.Throughput), Rps(peer?.Throughput)),
                     CpuVsYarp = Ratio(p.Throughput?.CpuUsPerRequest, yarp?.Throughput?.CpuUsPerRequest),
                     CpuVsPeer = Ratio(p.Throughput?.CpuUsPerRequest, peer?.Throughput?.CpuUsPerRequest),
+                    AllocOverYarpBytes = p.Throughput?.AllocBytesPerRequest - yarp?.Throughput?.AllocBytesPerRequest,
                 };
             }).ToList(),
         }).ToList();
@@ -90,8 +94,8 @@ internal sealed record HarnessReport(
     {
         var text = new StringBuilder();
         text.AppendLine(CultureInfo.InvariantCulture,
-            $"{"target",-26}{"payload",-11}{"p50",9}{"p99",10}{"p99.9",10}{"+p50",9}{"+p99",10}{"+p99.9",10}{"ttft+99",9}{"rps@32",9}{"xYARP",7}{"xPeer",7}{"cpu/req",9}{"err",6}");
-        text.AppendLine(CultureInfo.InvariantCulture, $"{"",-37}{"(latency µs, open loop at a fixed rate; cpu µs of the target process)",0}");
+            $"{"target",-26}{"payload",-11}{"p50",9}{"p99",10}{"p99.9",10}{"+p50",9}{"+p99",10}{"+p99.9",10}{"ttft+99",9}{"rps@32",9}{"xYARP",7}{"xPeer",7}{"cpu/req",9}{"alloc/req",11}{"err",6}");
+        text.AppendLine(CultureInfo.InvariantCulture, $"{"",-37}{"(latency µs, open loop at a fixed rate; cpu µs and allocated bytes of the target process)",0}");
         foreach (var target in Targets)
         {
             if (target.Status != "ok")
@@ -105,7 +109,7 @@ internal sealed record HarnessReport(
                 var o = p.OpenLoop;
                 var t = p.Throughput;
                 text.AppendLine(CultureInfo.InvariantCulture,
-                    $"{target.Name,-26}{p.Payload,-11}{F(o?.P50Us),9}{F(o?.P99Us),10}{F(o?.P999Us),10}{F(p.AddedP50Us),9}{F(p.AddedP99Us),10}{F(p.AddedP999Us),10}{F(p.TtftOverheadP99Us),9}{F(t is { Requests: > 0 } ? t.Rps : null),9}{R(p.ThroughputVsYarp),7}{R(p.ThroughputVsPeer),7}{F(t?.CpuUsPerRequest),9}{(o?.Errors ?? 0) + (t?.Errors ?? 0),6}");
+                    $"{target.Name,-26}{p.Payload,-11}{F(o?.P50Us),9}{F(o?.P99Us),10}{F(o?.P999Us),10}{F(p.AddedP50Us),9}{F(p.AddedP99Us),10}{F(p.AddedP999Us),10}{F(p.TtftOverheadP99Us),9}{F(t is { Requests: > 0 } ? t.Rps : null),9}{R(p.ThroughputVsYarp),7}{R(p.ThroughputVsPeer),7}{F(t?.CpuUsPerRequest),9}{(t?.AllocBytesPerRequest is { } a ? F(a) : "n/a"),11}{(o?.Errors ?? 0) + (t?.Errors ?? 0),6}");
             }
 
             text.AppendLine(CultureInfo.InvariantCulture, $"{"",-26}peak RSS {F(target.PeakRssBytes / 1048576.0)} MiB{(target.Note is null ? "" : "; " + target.Note)}");
@@ -135,6 +139,11 @@ internal sealed record HarnessReport(
             checks.Add(new($"pass-through ≥ 80% of YARP throughput ({payload})", pass?.ThroughputVsYarp is { } r ? r >= 0.8 : null,
                 $"{P(pass?.ThroughputVsYarp)} ({F(pass?.Throughput?.Rps)} vs {F(Find(Yarp, payload)?.Throughput?.Rps)} req/s)"));
         }
+
+        var pass1k = Find(Passthrough, "chat-1k");
+        checks.Add(new("pass-through allocates ≤ 4 KB per request beyond YARP's own (chat-1k)",
+            pass1k?.AllocOverYarpBytes is { } extra ? extra <= 4096 : null,
+            $"{(pass1k?.AllocOverYarpBytes is { } e ? (e >= 0 ? "+" : "") + F(e) : "-")} B/request ({F(pass1k?.Throughput?.AllocBytesPerRequest)} vs YARP {F(Find(Yarp, "chat-1k")?.Throughput?.AllocBytesPerRequest)} B)"));
 
         var full1k = Find(Full, "chat-1k");
         checks.Add(new("full pipeline ≥ 10× the peer's throughput (chat-1k)", full1k?.ThroughputVsPeer is { } x ? x >= 10 : null,
