@@ -30,6 +30,22 @@ internal sealed record HarnessOptions
     /// <summary>Hard stop for the whole run: later phases are skipped once it has passed.</summary>
     public TimeSpan Deadline { get; init; } = TimeSpan.FromMinutes(20);
 
+    /// <summary>Stream memory phase: streams held open at once through each .NET proxy.</summary>
+    public int StreamCount { get; init; } = 16;
+
+    /// <summary>Simulator pacing of the stream memory phase (its <c>latency</c> fault: a wait after every event).</summary>
+    public TimeSpan StreamPacing { get; init; } = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>Output tokens (one SSE event each) of a short stream, sampled at half its events.</summary>
+    public int ShortStreamTokens { get; init; } = 200;
+
+    /// <summary>Output tokens of a long stream, sampled at three quarters of its events.</summary>
+    public int LongStreamTokens { get; init; } = 4000;
+
+    public TimeSpan ShortStreamCap { get; init; } = TimeSpan.FromSeconds(10);
+
+    public TimeSpan LongStreamCap { get; init; } = TimeSpan.FromSeconds(40);
+
     public TimeSpan NpmInstallTimeout { get; init; } = TimeSpan.FromMinutes(3);
 
     public bool SkipPeer { get; init; }
@@ -73,6 +89,11 @@ internal sealed record HarnessOptions
                     RequestTimeout = TimeSpan.FromSeconds(5),
                     Deadline = TimeSpan.FromSeconds(100),
                     NpmInstallTimeout = TimeSpan.FromSeconds(60),
+                    StreamPacing = TimeSpan.FromMilliseconds(2),
+                    ShortStreamTokens = 100,
+                    LongStreamTokens = 600,
+                    ShortStreamCap = TimeSpan.FromSeconds(2),
+                    LongStreamCap = TimeSpan.FromSeconds(4),
                 },
                 "--out" => options with { OutputPath = Next() },
                 "--peer-dir" => options with { PeerDirectory = Next() },

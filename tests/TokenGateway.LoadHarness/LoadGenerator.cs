@@ -235,7 +235,7 @@ internal sealed class LoadGenerator(HarnessOptions options)
         var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions") { Content = new ByteArrayContent(payload.Body) };
+            using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions") { Content = new ByteArrayContent(payload.NextBody()) };
             request.Content.Headers.ContentType = _json;
             foreach (var (name, value) in target.Headers)
             {

@@ -62,7 +62,7 @@ internal static class HarnessProgram
         var machine = await MachineAsync();
         Console.WriteLine($"TokenGateway load harness ({(options.Smoke ? "smoke" : "full")}) — {machine["cpus"]} CPUs, load {machine["loadAtStart"]}");
 
-        var payloads = Payloads.All();
+        var payloads = Payloads.All(options.UniqueBodies);
         var generator = new LoadGenerator(options);
         var reports = new List<TargetReport>();
         try
@@ -117,6 +117,8 @@ internal static class HarnessProgram
             ["targetWarmupSecondsPerPayload"] = options.TargetWarmup.TotalSeconds.ToString(CultureInfo.InvariantCulture),
             ["throughputWarmupSeconds"] = options.ThroughputWarmup.TotalSeconds.ToString(CultureInfo.InvariantCulture),
             ["throughputMeasureSeconds"] = options.ThroughputMeasure.TotalSeconds.ToString(CultureInfo.InvariantCulture),
+            ["streamMemory"] = string.Create(CultureInfo.InvariantCulture,
+                $"{options.StreamCount} streams, latency={options.StreamPacing.TotalMilliseconds:0}ms per event; short {options.ShortStreamTokens} tokens sampled at 50% (cap {options.ShortStreamCap.TotalSeconds:0} s), long {options.LongStreamTokens} at 75% (cap {options.LongStreamCap.TotalSeconds:0} s)"),
             ["payloadBytes"] = string.Join(", ", payloads.Select(p => $"{p.Name} {p.Body.Length}")),
             ["configuration"] = configuration,
             ["targets"] = string.Join(", ", HarnessOptions.TargetNames.Where(options.Runs)),
@@ -188,6 +190,13 @@ internal static class HarnessProgram
             }
         }
 
+        StreamMemoryResult? streamMemory = null;
+        if (target.Process.IsDotNet && name != HarnessReport.Direct && clock.Elapsed < options.Deadline)
+        {
+            streamMemory = await new StreamMemoryProbe(options).MeasureAsync(target);
+            Console.WriteLine(HarnessReport.StreamMemoryLine(name, streamMemory));
+        }
+
         var peak = target.Process.PeakRssBytes();
         if (target.Process.Name != "simulator")
         {
@@ -195,7 +204,10 @@ internal static class HarnessProgram
             target.Process.Dispose();
         }
 
-        return new TargetReport(name, description, "ok", notes.Count > 0 ? string.Join("; ", notes) : null, peak, results);
+        return new TargetReport(name, description, "ok", notes.Count > 0 ? string.Join("; ", notes) : null, peak, results)
+        {
+            StreamMemory = streamMemory,
+        };
     }
 
     private static async Task<Target> StartGatewayAsync(string name, string dll, string upstream, string dataDirectory, bool fullPipeline)

@@ -32,7 +32,11 @@ internal sealed record PayloadReport(string Payload, int BodyBytes, OpenLoopResu
 
 /// <summary>One target: what it is, whether it ran, its peak RSS and its per-payload results.</summary>
 internal sealed record TargetReport(string Name, string Description, string Status, string? Note, long? PeakRssBytes,
-    IReadOnlyList<PayloadReport> Payloads);
+    IReadOnlyList<PayloadReport> Payloads)
+{
+    /// <summary>Memory per open stream, short vs long streams (.NET proxies only).</summary>
+    public StreamMemoryResult? StreamMemory { get; init; }
+}
 
 /// <summary>One of issue #8's targets, evaluated on this run (Met is null when it could not be evaluated).</summary>
 internal sealed record TargetCheck(string Goal, bool? Met, string Measured);
@@ -113,6 +117,10 @@ internal sealed record HarnessReport(
             }
 
             text.AppendLine(CultureInfo.InvariantCulture, $"{"",-26}peak RSS {F(target.PeakRssBytes / 1048576.0)} MiB{(target.Note is null ? "" : "; " + target.Note)}");
+            if (target.StreamMemory is { } memory)
+            {
+                text.AppendLine(StreamMemoryLine("", memory));
+            }
         }
 
         text.AppendLine();
@@ -159,6 +167,14 @@ internal sealed record HarnessReport(
 
         foreach (var name in new[] { Passthrough, Full })
         {
+            var memory = targets.FirstOrDefault(t => t.Name == name && t.Status == "ok")?.StreamMemory;
+            checks.Add(new($"{name}: memory per stream does not grow with stream length", memory?.Met,
+                memory is null ? "-" : $"live heap {Kb(memory.Short.LiveHeapPerStreamBytes)} → {Kb(memory.Long.LiveHeapPerStreamBytes)} KB/stream " +
+                    $"(×{R(memory.GrowthRatio)}; growth {Kb(memory.GrowthPerStreamBytes)} KB vs {Kb(memory.ExtraBytesStreamed)} KB more streamed, limit {Kb(memory.GrowthLimitBytes)} KB)"));
+        }
+
+        foreach (var name in new[] { Passthrough, Full })
+        {
             var stream = Find(name, "stream-500");
             checks.Add(new($"{name}: time-to-first-token overhead ≤ 1 ms at p99", AtMost(stream?.TtftOverheadP99Us, 1000),
                 $"{Added(stream?.TtftOverheadP99Us)} (p50 {Added(stream?.TtftOverheadP50Us)})"));
@@ -166,6 +182,18 @@ internal sealed record HarnessReport(
 
         return checks;
     }
+
+    /// <summary>One printed line: per-stream live heap and RSS for short and long streams, and the growth.</summary>
+    public static string StreamMemoryLine(string name, StreamMemoryResult memory)
+    {
+        string Side(StreamMemorySample s) => string.Create(CultureInfo.InvariantCulture,
+            $"{s.OutputTokens} tok ({s.OpenAtSample} open, {s.EventsPerStreamAtSample:0} events, {s.BytesPerStreamAtSample / 1024:0} KB each) heap {Kb(s.LiveHeapPerStreamBytes)} KB, RSS {Kb(s.RssPerStreamBytes)} KB/stream");
+        var notes = string.Join("; ", new[] { memory.Short.Note, memory.Long.Note }.Where(n => n is not null));
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{name,-26}streams: short {Side(memory.Short)} | long {Side(memory.Long)} | growth ×{R(memory.GrowthRatio)}{(notes.Length > 0 ? " — " + notes : "")}");
+    }
+
+    private static string Kb(double? bytes) => bytes is { } b ? (b / 1024).ToString("0.0", CultureInfo.InvariantCulture) : "-";
 
     /// <summary>A negative overhead means the direct run was disturbed (the machine, not the proxy): inconclusive, not met.</summary>
     private static bool? AtMost(long? added, long limit) => added is { } a && a >= 0 ? a <= limit : null;
