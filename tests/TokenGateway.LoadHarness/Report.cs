@@ -190,7 +190,7 @@ internal sealed record HarnessReport(
             $"{s.OutputTokens} tok ({s.OpenAtSample} open, {s.EventsPerStreamAtSample:0} events, {s.BytesPerStreamAtSample / 1024:0} KB each) heap {Kb(s.LiveHeapPerStreamBytes)} KB, RSS {Kb(s.RssPerStreamBytes)} KB/stream");
         var notes = string.Join("; ", new[] { memory.Short.Note, memory.Long.Note }.Where(n => n is not null));
         return string.Create(CultureInfo.InvariantCulture,
-            $"{name,-26}streams: short {Side(memory.Short)} | long {Side(memory.Long)} | growth ×{R(memory.GrowthRatio)}{(notes.Length > 0 ? " — " + notes : "")}");
+            $"{name,-26}streams: short {Side(memory.Short)} | long {Side(memory.Long)} | growth ×{R(memory.GrowthRatio)} ({memory.PhaseSeconds:0.0} s){(notes.Length > 0 ? " — " + notes : "")}");
     }
 
     private static string Kb(double? bytes) => bytes is { } b ? (b / 1024).ToString("0.0", CultureInfo.InvariantCulture) : "-";

@@ -22,6 +22,9 @@ internal sealed record StreamMemorySample(int OutputTokens, int Streams, int Ope
 /// <summary>Short vs long streams through one proxy, and whether the memory per stream grew with the stream's length.</summary>
 internal sealed record StreamMemoryResult(string Pacing, StreamMemorySample Short, StreamMemorySample Long)
 {
+    /// <summary>Wall time of the whole phase (both runs, four induced GCs).</summary>
+    public double PhaseSeconds { get; init; }
+
     /// <summary>A stream is "not growing" when its extra live heap at the long sample stays under this share of the extra bytes it carried.</summary>
     public const double GrowthShareLimit = 0.10;
 
@@ -53,9 +56,13 @@ internal sealed class StreamMemoryProbe(HarnessOptions options)
     public async Task<StreamMemoryResult> MeasureAsync(Target target)
     {
         var pacing = options.StreamPacing;
+        var started = Stopwatch.GetTimestamp();
         var shortRun = await SampleAsync(target, Payloads.PacedStream(options.ShortStreamTokens, pacing), fraction: 0.5, options.ShortStreamCap);
         var longRun = await SampleAsync(target, Payloads.PacedStream(options.LongStreamTokens, pacing), fraction: 0.75, options.LongStreamCap);
-        return new StreamMemoryResult($"{options.StreamCount} streams, one event per token, latency={pacing.TotalMilliseconds:0}ms after each", shortRun, longRun);
+        return new StreamMemoryResult($"{options.StreamCount} streams, one event per token, latency={pacing.TotalMilliseconds:0}ms after each", shortRun, longRun)
+        {
+            PhaseSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds,
+        };
     }
 
     private async Task<StreamMemorySample> SampleAsync(Target target, Payload payload, double fraction, TimeSpan cap)
@@ -64,7 +71,7 @@ internal sealed class StreamMemoryProbe(HarnessOptions options)
         var tokens = int.Parse(payload.Name["stream-".Length..], System.Globalization.CultureInfo.InvariantCulture);
 
         // Let the previous phase's connections and buffers go before the baseline.
-        await Task.Delay(300);
+        await Task.Delay(200);
         var heapBefore = await RuntimeDiagnostics.LiveHeapAfterFullGcAsync(target.Process.Id, _gcTimeout);
         var rssBefore = target.Process.RssBytes();
 
