@@ -36,7 +36,7 @@ internal sealed record HarnessOptions
     /// <summary>Simulator pacing of the stream memory phase (its <c>latency</c> fault: a wait after every event).</summary>
     public TimeSpan StreamPacing { get; init; } = TimeSpan.FromMilliseconds(5);
 
-    /// <summary>Output tokens (one SSE event each) of a short stream, sampled at half its events.</summary>
+    /// <summary>Output tokens (one SSE event each) of a short stream, sampled at 30% of its events.</summary>
     public int ShortStreamTokens { get; init; } = 200;
 
     /// <summary>Output tokens of a long stream, sampled at three quarters of its events.</summary>
@@ -90,7 +90,7 @@ internal sealed record HarnessOptions
                     Deadline = TimeSpan.FromSeconds(100),
                     NpmInstallTimeout = TimeSpan.FromSeconds(60),
                     StreamPacing = TimeSpan.FromMilliseconds(2),
-                    ShortStreamTokens = 100,
+                    ShortStreamTokens = 200,
                     LongStreamTokens = 400,
                     ShortStreamCap = TimeSpan.FromSeconds(1.5),
                     LongStreamCap = TimeSpan.FromSeconds(3),

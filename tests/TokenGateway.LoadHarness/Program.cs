@@ -118,7 +118,7 @@ internal static class HarnessProgram
             ["throughputWarmupSeconds"] = options.ThroughputWarmup.TotalSeconds.ToString(CultureInfo.InvariantCulture),
             ["throughputMeasureSeconds"] = options.ThroughputMeasure.TotalSeconds.ToString(CultureInfo.InvariantCulture),
             ["streamMemory"] = string.Create(CultureInfo.InvariantCulture,
-                $"{options.StreamCount} streams, latency={options.StreamPacing.TotalMilliseconds:0}ms per event; short {options.ShortStreamTokens} tokens sampled at 50% (cap {options.ShortStreamCap.TotalSeconds:0} s), long {options.LongStreamTokens} at 75% (cap {options.LongStreamCap.TotalSeconds:0} s)"),
+                $"{options.StreamCount} streams, latency={options.StreamPacing.TotalMilliseconds:0}ms per event; short {options.ShortStreamTokens} tokens sampled at 30% (cap {options.ShortStreamCap.TotalSeconds:0.#} s), long {options.LongStreamTokens} at 75% (cap {options.LongStreamCap.TotalSeconds:0.#} s); quorum 3/4 of the streams"),
             ["payloadBytes"] = string.Join(", ", payloads.Select(p => $"{p.Name} {p.Body.Length}")),
             ["configuration"] = configuration,
             ["targets"] = string.Join(", ", HarnessOptions.TargetNames.Where(options.Runs)),

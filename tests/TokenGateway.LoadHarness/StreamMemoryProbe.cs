@@ -43,8 +43,14 @@ internal sealed record StreamMemoryResult(string Pacing, StreamMemorySample Shor
     /// <summary>The most a stream may grow and still count as flat: <see cref="GrowthShareLimit"/> of the extra bytes, at least the noise floor.</summary>
     public double GrowthLimitBytes => Math.Max(GrowthShareLimit * ExtraBytesStreamed, NoiseFloorBytes);
 
-    /// <summary>Met when the growth per stream stays under <see cref="GrowthLimitBytes"/> (a proxy that buffered the stream would hold all the extra bytes).</summary>
-    public bool? Met => GrowthPerStreamBytes is { } growth && ExtraBytesStreamed > 0 ? growth <= GrowthLimitBytes : null;
+    /// <summary>
+    /// Met when the growth per stream stays under <see cref="GrowthLimitBytes"/> (a proxy that buffered the stream would
+    /// hold all the extra bytes); null when a sample had fewer than half its streams still open.
+    /// </summary>
+    public bool? Met => GrowthPerStreamBytes is { } growth && ExtraBytesStreamed > 0
+        && Short.OpenAtSample * 2 >= Short.Streams && Long.OpenAtSample * 2 >= Long.Streams
+        ? growth <= GrowthLimitBytes
+        : null;
 }
 
 /// <summary>Runs the stream memory phase against one .NET proxy target; bounded in streams and time.</summary>
@@ -57,7 +63,7 @@ internal sealed class StreamMemoryProbe(HarnessOptions options)
     {
         var pacing = options.StreamPacing;
         var started = Stopwatch.GetTimestamp();
-        var shortRun = await SampleAsync(target, Payloads.PacedStream(options.ShortStreamTokens, pacing), fraction: 0.5, options.ShortStreamCap);
+        var shortRun = await SampleAsync(target, Payloads.PacedStream(options.ShortStreamTokens, pacing), fraction: 0.3, options.ShortStreamCap);
         var longRun = await SampleAsync(target, Payloads.PacedStream(options.LongStreamTokens, pacing), fraction: 0.75, options.LongStreamCap);
         return new StreamMemoryResult($"{options.StreamCount} streams, one event per token, latency={pacing.TotalMilliseconds:0}ms after each", shortRun, longRun)
         {
@@ -97,10 +103,12 @@ internal sealed class StreamMemoryProbe(HarnessOptions options)
             Volatile.Write(ref done[i], 1);
         })).ToArray();
 
-        // Sample once every stream still open has passed the fraction of its events, or at the cap.
+        // Sample once three quarters of the streams have passed the fraction of their events (a late starter must not
+        // hold the sample back until the others have ended), or at the cap.
         var goal = (long)(fraction * tokens);
+        var quorum = (count * 3 + 3) / 4;
         var deadline = started + (long)(cap.TotalSeconds * Stopwatch.Frequency);
-        while (Stopwatch.GetTimestamp() < deadline && Enumerable.Range(0, count).Any(i => Volatile.Read(ref done[i]) == 0 && Interlocked.Read(ref events[i]) < goal))
+        while (Stopwatch.GetTimestamp() < deadline && Enumerable.Range(0, count).Count(i => Volatile.Read(ref done[i]) == 1 || Interlocked.Read(ref events[i]) >= goal) < quorum)
         {
             await Task.Delay(10);
         }
