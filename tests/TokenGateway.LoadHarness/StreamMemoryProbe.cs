@@ -63,15 +63,38 @@ internal sealed class StreamMemoryProbe(HarnessOptions options)
     {
         var pacing = options.StreamPacing;
         var started = Stopwatch.GetTimestamp();
-        var shortRun = await SampleAsync(target, Payloads.PacedStream(options.ShortStreamTokens, pacing), fraction: 0.3, options.ShortStreamCap);
-        var longRun = await SampleAsync(target, Payloads.PacedStream(options.LongStreamTokens, pacing), fraction: 0.75, options.LongStreamCap);
+        // The first runtime-provider session leaves state behind in the target (the managed side of the provider):
+        // take that one before any baseline.
+        await RuntimeDiagnostics.LiveHeapAfterFullGcAsync(target.Process.Id, _gcTimeout);
+        await PrimeAsync(target, pacing);
+        var shortRun = await SampleAsync(target, Payloads.PacedStream(options.ShortStreamTokens, pacing), fraction: 0.3, options.ShortStreamCap, finish: true);
+        var longRun = await SampleAsync(target, Payloads.PacedStream(options.LongStreamTokens, pacing), fraction: 0.75, options.LongStreamCap, finish: false);
         return new StreamMemoryResult($"{options.StreamCount} streams, one event per token, latency={pacing.TotalMilliseconds:0}ms after each", shortRun, longRun)
         {
             PhaseSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds,
         };
     }
 
-    private async Task<StreamMemorySample> SampleAsync(Target target, Payload payload, double fraction, TimeSpan cap)
+    /// <summary>
+    /// Runs K short streams at once to completion so the proxy's upstream pool and buffer pools already hold what K concurrent streams need at both baselines
+    /// (otherwise the first sample would charge the new pooled connections to its streams).
+    /// </summary>
+    private async Task PrimeAsync(Target target, TimeSpan pacing)
+    {
+        var count = options.StreamCount;
+        var payload = Payloads.PacedStream(40, pacing);
+        using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = count, UseProxy = false })
+        {
+            BaseAddress = target.BaseAddress,
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        var events = new long[count];
+        var bytes = new long[count];
+        await Task.WhenAll(Enumerable.Range(0, count).Select(i => ReadStreamAsync(client, target, payload, i, events, bytes, cancel.Token)));
+    }
+
+    private async Task<StreamMemorySample> SampleAsync(Target target, Payload payload, double fraction, TimeSpan cap, bool finish)
     {
         var count = options.StreamCount;
         var tokens = int.Parse(payload.Name["stream-".Length..], System.Globalization.CultureInfo.InvariantCulture);
@@ -120,6 +143,13 @@ internal sealed class StreamMemoryProbe(HarnessOptions options)
         var heapDuring = await RuntimeDiagnostics.LiveHeapAfterFullGcAsync(target.Process.Id, _gcTimeout);
         var rssDuring = target.Process.RssBytes();
         var open = Math.Min(openBefore, Enumerable.Range(0, count).Count(i => Volatile.Read(ref done[i]) == 0));
+
+        // Short streams run to their end (bounded by the cap), so the long run's baseline follows streams that ended
+        // normally, as the short run's follows the priming streams; long streams are cut.
+        if (finish)
+        {
+            await Task.WhenAny(Task.WhenAll(streams), Task.Delay(cap));
+        }
 
         await cancel.CancelAsync();
         await Task.WhenAll(streams).WaitAsync(TimeSpan.FromSeconds(10));
