@@ -176,7 +176,7 @@ internal static class HarnessProgram
             var closed = await generator.ClosedLoopAsync(target, payload);
             results.Add(new PayloadReport(payload.Name, payload.Body.Length, open, closed));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{name,-26}{payload.Name,-11} p50 {open.P50Us,8} µs  p99 {open.P99Us,8} µs  p99.9 {open.P999Us,8} µs  {closed.Rps,8:0} req/s  cpu {closed.CpuUsPerRequest,7:0} µs/req  alloc {(closed.AllocBytesPerRequest is { } alloc ? alloc.ToString("N0", CultureInfo.InvariantCulture) : "-"),9} B/req  errors {open.Errors + closed.Errors}"));
+                $"{name,-26}{payload.Name,-11} p50 {open.P50Us,8} µs  p99 {open.P99Us,8} µs  p99.9 {open.P999Us,8} µs  {closed.Rps,8:0} req/s  cpu {closed.CpuUsPerRequest,7:0} µs/req  alloc {(closed.AllocBytesPerRequest is { } alloc ? alloc.ToString("N0", CultureInfo.InvariantCulture) : target.Process.IsDotNet ? "-" : "n/a"),9} B/req  errors {open.Errors + closed.Errors}"));
             if ((open.FirstError ?? closed.FirstError) is { } error)
             {
                 notes.Add($"{payload.Name}: {error}");
