@@ -14,9 +14,10 @@ internal sealed class ChildProcess : IDisposable
     private readonly Process _process;
     private readonly Queue<string> _tail = new();
 
-    private ChildProcess(string name, Process process, int port)
+    private ChildProcess(string name, Process process, int port, bool isDotNet)
     {
         Name = name;
+        IsDotNet = isDotNet;
         _process = process;
         Port = port;
         _process.OutputDataReceived += (_, e) => Keep(e.Data);
@@ -28,6 +29,9 @@ internal sealed class ChildProcess : IDisposable
     public string Name { get; }
 
     public int Port { get; }
+
+    /// <summary>Started with the <c>dotnet</c> host: its runtime can be read over EventPipe.</summary>
+    public bool IsDotNet { get; }
 
     public int Id => _process.Id;
 
@@ -58,7 +62,7 @@ internal sealed class ChildProcess : IDisposable
         }
 
         var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not start {name}.");
-        return new ChildProcess(name, process, port);
+        return new ChildProcess(name, process, port, isDotNet: fileName == "dotnet");
     }
 
     /// <summary>A port that was free a moment ago (the kernel picks it; the child binds it right after).</summary>
@@ -112,6 +116,9 @@ internal sealed class ChildProcess : IDisposable
 
     /// <summary>Peak resident set size (VmHWM) in bytes, or null off Linux.</summary>
     public long? PeakRssBytes() => ReadStatusKb("VmHWM:") * 1024;
+
+    /// <summary>Current resident set size (VmRSS) in bytes, or null off Linux.</summary>
+    public long? RssBytes() => ReadStatusKb("VmRSS:") * 1024;
 
     public string Tail()
     {

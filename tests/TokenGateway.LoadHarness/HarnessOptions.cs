@@ -30,6 +30,22 @@ internal sealed record HarnessOptions
     /// <summary>Hard stop for the whole run: later phases are skipped once it has passed.</summary>
     public TimeSpan Deadline { get; init; } = TimeSpan.FromMinutes(20);
 
+    /// <summary>Stream memory phase: streams held open at once through each .NET proxy.</summary>
+    public int StreamCount { get; init; } = 16;
+
+    /// <summary>Simulator pacing of the stream memory phase (its <c>latency</c> fault: a wait after every event).</summary>
+    public TimeSpan StreamPacing { get; init; } = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>Output tokens (one SSE event each) of a short stream, sampled at 30% of its events.</summary>
+    public int ShortStreamTokens { get; init; } = 200;
+
+    /// <summary>Output tokens of a long stream, sampled at three quarters of its events.</summary>
+    public int LongStreamTokens { get; init; } = 4000;
+
+    public TimeSpan ShortStreamCap { get; init; } = TimeSpan.FromSeconds(10);
+
+    public TimeSpan LongStreamCap { get; init; } = TimeSpan.FromSeconds(40);
+
     public TimeSpan NpmInstallTimeout { get; init; } = TimeSpan.FromMinutes(3);
 
     public bool SkipPeer { get; init; }
@@ -37,6 +53,21 @@ internal sealed record HarnessOptions
     public string? OutputPath { get; init; }
 
     public string? PeerDirectory { get; init; }
+
+    /// <summary>Targets to run (<c>--targets</c>); <c>direct</c> is always added (it is the floor). Null: all.</summary>
+    public IReadOnlySet<string>? Targets { get; init; }
+
+    /// <summary>
+    /// Every request's last user message carries a per-request nonce (<c>--unique-bodies</c>), so no cache on the way
+    /// (gateway or simulator) is hit twice. Default: identical bodies for every request of a payload.
+    /// </summary>
+    public bool UniqueBodies { get; init; }
+
+    public static readonly IReadOnlyList<string> TargetNames =
+        [HarnessReport.Direct, HarnessReport.Yarp, HarnessReport.Passthrough, HarnessReport.Full, HarnessReport.Peer];
+
+    /// <summary>Whether the run includes <paramref name="target"/>.</summary>
+    public bool Runs(string target) => target == HarnessReport.Direct || Targets is null || Targets.Contains(target);
 
     public static HarnessOptions Parse(string[] args)
     {
@@ -58,16 +89,39 @@ internal sealed record HarnessOptions
                     RequestTimeout = TimeSpan.FromSeconds(5),
                     Deadline = TimeSpan.FromSeconds(100),
                     NpmInstallTimeout = TimeSpan.FromSeconds(60),
+                    StreamPacing = TimeSpan.FromMilliseconds(2),
+                    ShortStreamTokens = 200,
+                    LongStreamTokens = 400,
+                    ShortStreamCap = TimeSpan.FromSeconds(1.5),
+                    LongStreamCap = TimeSpan.FromSeconds(3),
                 },
                 "--out" => options with { OutputPath = Next() },
                 "--peer-dir" => options with { PeerDirectory = Next() },
                 "--skip-peer" => options with { SkipPeer = true },
+                "--targets" => options with { Targets = ParseTargets(Next()) },
+                "--unique-bodies" => options with { UniqueBodies = true },
                 "--measure-seconds" => options with { Measure = TimeSpan.FromSeconds(double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture)) },
                 "--rate-scale" => options with { RateScale = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture) },
-                _ => throw new ArgumentException($"Unknown option '{arg}'. Options: --smoke --out FILE --peer-dir DIR --skip-peer --measure-seconds N --rate-scale X"),
+                _ => throw new ArgumentException($"Unknown option '{arg}'. Options: --smoke --out FILE --peer-dir DIR --skip-peer --targets a,b --unique-bodies --measure-seconds N --rate-scale X"),
             };
         }
 
         return options;
+    }
+
+    private static HashSet<string> ParseTargets(string list)
+    {
+        var targets = new HashSet<string>(StringComparer.Ordinal) { HarnessReport.Direct };
+        foreach (var name in list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!TargetNames.Contains(name))
+            {
+                throw new ArgumentException($"Unknown target '{name}'. Targets: {string.Join(", ", TargetNames)} (direct always runs).");
+            }
+
+            targets.Add(name);
+        }
+
+        return targets;
     }
 }

@@ -14,7 +14,16 @@ internal sealed record OpenLoopResult(double RateRps, long Requests, long Errors
     double MeanDispatchLatenessUs, long? TtftP50Us, long? TtftP99Us, string? FirstError);
 
 /// <summary>Closed-loop throughput at a fixed number of connections, and the target process's CPU per request.</summary>
-internal sealed record ThroughputResult(int Connections, double Rps, long Requests, long Errors, double? CpuUsPerRequest, string? FirstError);
+internal sealed record ThroughputResult(int Connections, double Rps, long Requests, long Errors, double? CpuUsPerRequest, string? FirstError)
+{
+    /// <summary>Bytes the target process allocated per completed request (EventPipe <c>alloc-rate</c>); null for node or when unavailable.</summary>
+    public double? AllocBytesPerRequest { get; init; }
+
+    /// <summary>Seconds of whole counter intervals inside the measured window that <see cref="AllocBytesPerRequest"/> covers.</summary>
+    public double? AllocWindowSeconds { get; init; }
+
+    public string? AllocNote { get; init; }
+}
 
 /// <summary>
 /// The one client used for every target. Open loop: requests are scheduled at fixed intended send times and each
@@ -101,10 +110,31 @@ internal sealed class LoadGenerator(HarnessOptions options)
     public Task WarmAsync(Target target, Payload payload) =>
         ClosedLoopAsync(target, payload, connections: 8, TimeSpan.Zero, options.TargetWarmup);
 
-    public Task<ThroughputResult> ClosedLoopAsync(Target target, Payload payload) =>
-        ClosedLoopAsync(target, payload, options.Connections, options.ThroughputWarmup, options.ThroughputMeasure);
+    /// <summary>
+    /// Maximum throughput at <see cref="HarnessOptions.Connections"/>; for a .NET target also the bytes it allocated per
+    /// request, from its <c>alloc-rate</c> counter over the whole counter intervals inside the measured window.
+    /// </summary>
+    public async Task<ThroughputResult> ClosedLoopAsync(Target target, Payload payload)
+    {
+        if (!target.Process.IsDotNet)
+        {
+            return await ClosedLoopAsync(target, payload, options.Connections, options.ThroughputWarmup, options.ThroughputMeasure);
+        }
 
-    private async Task<ThroughputResult> ClosedLoopAsync(Target target, Payload payload, int connections, TimeSpan warmup, TimeSpan measure)
+        var monitor = RuntimeDiagnostics.TryMonitorAllocations(target.Process.Id, out var error);
+        if (monitor is null)
+        {
+            return await ClosedLoopAsync(target, payload, options.Connections, options.ThroughputWarmup, options.ThroughputMeasure) with { AllocNote = error };
+        }
+
+        await using (monitor)
+        {
+            return await ClosedLoopAsync(target, payload, options.Connections, options.ThroughputWarmup, options.ThroughputMeasure, monitor);
+        }
+    }
+
+    private async Task<ThroughputResult> ClosedLoopAsync(Target target, Payload payload, int connections, TimeSpan warmup, TimeSpan measure,
+        AllocationMonitor? monitor = null)
     {
         using var client = CreateClient(target, connections);
         var begin = Stopwatch.GetTimestamp();
@@ -114,12 +144,33 @@ internal sealed class LoadGenerator(HarnessOptions options)
         long errors = 0;
         string? firstError = null;
 
+        // Successful completions per millisecond since begin, so requests can be counted over any counter interval.
+        var ticksPerMs = Stopwatch.Frequency / 1000;
+        var perMs = new long[(int)((measureTo - begin) / ticksPerMs) + 2];
+        long CompletedBetween(long from, long to)
+        {
+            var first = Math.Clamp((from - begin) / ticksPerMs, 0, perMs.Length);
+            var last = Math.Clamp((to - begin) / ticksPerMs, 0, perMs.Length);
+            long sum = 0;
+            for (var i = first; i < last; i++)
+            {
+                sum += Interlocked.Read(ref perMs[i]);
+            }
+
+            return sum;
+        }
+
         async Task WorkerAsync()
         {
             while (Stopwatch.GetTimestamp() < measureTo)
             {
                 var outcome = await SendAsync(client, target, payload);
                 var end = Stopwatch.GetTimestamp();
+                if (outcome.Error is null && end < measureTo)
+                {
+                    Interlocked.Increment(ref perMs[(end - begin) / ticksPerMs]);
+                }
+
                 if (end < measureFrom || end > measureTo)
                 {
                     continue;
@@ -147,8 +198,21 @@ internal sealed class LoadGenerator(HarnessOptions options)
         await Task.WhenAll(workers);
 
         var done = Interlocked.Read(ref completed);
-        return new ThroughputResult(connections, done / window, done, Interlocked.Read(ref errors),
+        var result = new ThroughputResult(connections, done / window, done, Interlocked.Read(ref errors),
             done > 0 ? (cpuAfter - cpuBefore).TotalMicroseconds / done : null, firstError);
+        if (monitor is null)
+        {
+            return result;
+        }
+
+        await monitor.WaitPastAsync(measureTo, TimeSpan.FromSeconds(3));
+        var (perRequest, seconds) = monitor.BytesPerRequest(measureFrom, measureTo, CompletedBetween);
+        return result with
+        {
+            AllocBytesPerRequest = perRequest,
+            AllocWindowSeconds = seconds,
+            AllocNote = perRequest is null ? monitor.Problem ?? "no whole counter interval inside the measured window" : null,
+        };
     }
 
     private HttpClient CreateClient(Target target, int maxConnections)
@@ -171,7 +235,7 @@ internal sealed class LoadGenerator(HarnessOptions options)
         var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions") { Content = new ByteArrayContent(payload.Body) };
+            using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions") { Content = new ByteArrayContent(payload.NextBody()) };
             request.Content.Headers.ContentType = _json;
             foreach (var (name, value) in target.Headers)
             {

@@ -4,13 +4,40 @@ using System.Text.Json.Nodes;
 
 namespace TokenGateway.LoadHarness;
 
-/// <summary>One request body sent identically to every target, with the open-loop rate it is measured at.</summary>
-internal sealed record Payload(string Name, byte[] Body, bool Stream, double BaseRate, IReadOnlyDictionary<string, string> Headers);
+/// <summary>
+/// One request body sent to every target, with the open-loop rate it is measured at. With <see cref="NonceOffset"/>
+/// set, each request gets its own copy with a unique nonce written at that byte offset (same length every time).
+/// </summary>
+internal sealed record Payload(string Name, byte[] Body, bool Stream, double BaseRate, IReadOnlyDictionary<string, string> Headers)
+{
+    private static readonly string _run = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
+    private static long _sequence;
+
+    public int? NonceOffset { get; init; }
+
+    /// <summary>The bytes of the next request: <see cref="Body"/> itself, or a copy with a fresh nonce.</summary>
+    public byte[] NextBody()
+    {
+        if (NonceOffset is not { } offset)
+        {
+            return Body;
+        }
+
+        var copy = (byte[])Body.Clone();
+        var nonce = string.Create(CultureInfo.InvariantCulture, $"{_run}{Interlocked.Increment(ref _sequence):x16}");
+        Encoding.ASCII.GetBytes(nonce, copy.AsSpan(offset, Payloads.NonceLength));
+        return copy;
+    }
+}
 
 /// <summary>Deterministic request bodies: 1 KB chat, 20 KB RAG with JSON records, 100 KB conversation, 500-token stream.</summary>
 internal static class Payloads
 {
+    /// <summary>Hex characters of a per-request nonce: 8 random per run, then a 16-digit sequence.</summary>
+    public const int NonceLength = 24;
+
     private const string Model = "gpt-4o-mini";
+    private const string NoncePrefix = " (request ";
 
     private static readonly System.Text.Json.JsonSerializerOptions _indented = new() { WriteIndented = true };
 
@@ -22,10 +49,11 @@ internal static class Payloads
         "metrics", "next", "week", "with", "finance", "operations", "product", "leads",
     ];
 
-    public static IReadOnlyList<Payload> All()
+    /// <summary>The four payloads; with <paramref name="uniqueBodies"/> each request's last user message ends with its own nonce.</summary>
+    public static IReadOnlyList<Payload> All(bool uniqueBodies = false)
     {
         var none = new Dictionary<string, string>(StringComparer.Ordinal);
-        return
+        List<Payload> payloads =
         [
             new("chat-1k", Chat(1024, stream: false), Stream: false, BaseRate: 100, none),
             new("rag-20k", Rag(20 * 1024), Stream: false, BaseRate: 20, none),
@@ -33,6 +61,33 @@ internal static class Payloads
             new("stream-500", Chat(1024, stream: true), Stream: true, BaseRate: 20,
                 new Dictionary<string, string>(StringComparer.Ordinal) { ["x-simulator-fault"] = "output-tokens=500" }),
         ];
+        return uniqueBodies ? payloads.Select(WithNonce).ToList() : payloads;
+    }
+
+    /// <summary>
+    /// A streamed 1 KB chat answered with <paramref name="outputTokens"/> tokens, one SSE event per token, paced by
+    /// the simulator's <c>latency</c> fault (it waits that long after every event).
+    /// </summary>
+    public static Payload PacedStream(int outputTokens, TimeSpan pacing)
+    {
+        var body = JsonNode.Parse(Chat(1024, stream: true))!;
+        body["max_tokens"] = outputTokens;
+        var fault = string.Create(CultureInfo.InvariantCulture, $"output-tokens={outputTokens},latency={pacing.TotalMilliseconds:0}ms");
+        return new Payload($"stream-{outputTokens}", Encoding.UTF8.GetBytes(body.ToJsonString()), Stream: true, BaseRate: 0,
+            new Dictionary<string, string>(StringComparer.Ordinal) { ["x-simulator-fault"] = fault });
+    }
+
+    /// <summary>Appends a nonce placeholder to the last user message and records where it sits in the serialized body.</summary>
+    private static Payload WithNonce(Payload payload)
+    {
+        var body = JsonNode.Parse(payload.Body)!;
+        var lastUser = body["messages"]!.AsArray().Last(m => m!["role"]!.GetValue<string>() == "user")!;
+        var placeholder = new string('0', NonceLength);
+        lastUser["content"] = lastUser["content"]!.GetValue<string>() + NoncePrefix + placeholder + ")";
+        var bytes = Encoding.UTF8.GetBytes(body.ToJsonString());
+        var marker = Encoding.UTF8.GetBytes(NoncePrefix + placeholder + ")");
+        var offset = bytes.AsSpan().LastIndexOf(marker) + Encoding.UTF8.GetByteCount(NoncePrefix);
+        return payload with { Body = bytes, NonceOffset = offset };
     }
 
     private static byte[] Chat(int size, bool stream)

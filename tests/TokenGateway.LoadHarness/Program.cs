@@ -62,7 +62,7 @@ internal static class HarnessProgram
         var machine = await MachineAsync();
         Console.WriteLine($"TokenGateway load harness ({(options.Smoke ? "smoke" : "full")}) — {machine["cpus"]} CPUs, load {machine["loadAtStart"]}");
 
-        var payloads = Payloads.All();
+        var payloads = Payloads.All(options.UniqueBodies);
         var generator = new LoadGenerator(options);
         var reports = new List<TargetReport>();
         try
@@ -91,7 +91,7 @@ internal static class HarnessProgram
                     () => StartPeerAsync(options, upstream)),
             };
 
-            foreach (var (name, description, start) in specs)
+            foreach (var (name, description, start) in specs.Where(spec => options.Runs(spec.Name)))
             {
                 reports.Add(await MeasureTargetAsync(name, description, start, payloads, generator, options, clock));
             }
@@ -117,8 +117,13 @@ internal static class HarnessProgram
             ["targetWarmupSecondsPerPayload"] = options.TargetWarmup.TotalSeconds.ToString(CultureInfo.InvariantCulture),
             ["throughputWarmupSeconds"] = options.ThroughputWarmup.TotalSeconds.ToString(CultureInfo.InvariantCulture),
             ["throughputMeasureSeconds"] = options.ThroughputMeasure.TotalSeconds.ToString(CultureInfo.InvariantCulture),
+            ["streamMemory"] = string.Create(CultureInfo.InvariantCulture,
+                $"{options.StreamCount} streams, latency={options.StreamPacing.TotalMilliseconds:0}ms per event; short {options.ShortStreamTokens} tokens sampled at 30% (cap {options.ShortStreamCap.TotalSeconds:0.#} s), long {options.LongStreamTokens} at 75% (cap {options.LongStreamCap.TotalSeconds:0.#} s); quorum 3/4 of the streams"),
             ["payloadBytes"] = string.Join(", ", payloads.Select(p => $"{p.Name} {p.Body.Length}")),
             ["configuration"] = configuration,
+            ["targets"] = string.Join(", ", HarnessOptions.TargetNames.Where(options.Runs)),
+            ["bodies"] = options.UniqueBodies ? "unique (per-request nonce in the last user message)" : "identical per payload",
+            ["allocationCounterIntervalSeconds"] = RuntimeDiagnostics.CounterIntervalSeconds.ToString(CultureInfo.InvariantCulture),
             ["elapsedSeconds"] = clock.Elapsed.TotalSeconds.ToString("0", CultureInfo.InvariantCulture),
         };
         var report = HarnessReport.Compare(startedAt, options.Smoke ? "smoke" : "full", machine, settings, reports);
@@ -171,12 +176,25 @@ internal static class HarnessProgram
             var closed = await generator.ClosedLoopAsync(target, payload);
             results.Add(new PayloadReport(payload.Name, payload.Body.Length, open, closed));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{name,-26}{payload.Name,-11} p50 {open.P50Us,8} µs  p99 {open.P99Us,8} µs  p99.9 {open.P999Us,8} µs  {closed.Rps,8:0} req/s  cpu {closed.CpuUsPerRequest,7:0} µs/req  errors {open.Errors + closed.Errors}"));
+                $"{name,-26}{payload.Name,-11} p50 {open.P50Us,8} µs  p99 {open.P99Us,8} µs  p99.9 {open.P999Us,8} µs  {closed.Rps,8:0} req/s  cpu {closed.CpuUsPerRequest,7:0} µs/req  alloc {(closed.AllocBytesPerRequest is { } alloc ? alloc.ToString("N0", CultureInfo.InvariantCulture) : target.Process.IsDotNet ? "-" : "n/a"),9} B/req  errors {open.Errors + closed.Errors}"));
             if ((open.FirstError ?? closed.FirstError) is { } error)
             {
                 notes.Add($"{payload.Name}: {error}");
                 Console.WriteLine($"  first error: {error}");
             }
+
+            if (closed.AllocNote is { } allocNote)
+            {
+                notes.Add($"{payload.Name} allocations: {allocNote}");
+                Console.WriteLine($"  allocations: {allocNote}");
+            }
+        }
+
+        StreamMemoryResult? streamMemory = null;
+        if (target.Process.IsDotNet && name != HarnessReport.Direct && clock.Elapsed < options.Deadline)
+        {
+            streamMemory = await new StreamMemoryProbe(options).MeasureAsync(target);
+            Console.WriteLine(HarnessReport.StreamMemoryLine(name, streamMemory));
         }
 
         var peak = target.Process.PeakRssBytes();
@@ -186,7 +204,10 @@ internal static class HarnessProgram
             target.Process.Dispose();
         }
 
-        return new TargetReport(name, description, "ok", notes.Count > 0 ? string.Join("; ", notes) : null, peak, results);
+        return new TargetReport(name, description, "ok", notes.Count > 0 ? string.Join("; ", notes) : null, peak, results)
+        {
+            StreamMemory = streamMemory,
+        };
     }
 
     private static async Task<Target> StartGatewayAsync(string name, string dll, string upstream, string dataDirectory, bool fullPipeline)

@@ -25,11 +25,18 @@ internal sealed record PayloadReport(string Payload, int BodyBytes, OpenLoopResu
     public double? CpuVsYarp { get; init; }
 
     public double? CpuVsPeer { get; init; }
+
+    /// <summary>This target's allocated bytes per request minus YARP's on the same payload.</summary>
+    public double? AllocOverYarpBytes { get; init; }
 }
 
 /// <summary>One target: what it is, whether it ran, its peak RSS and its per-payload results.</summary>
 internal sealed record TargetReport(string Name, string Description, string Status, string? Note, long? PeakRssBytes,
-    IReadOnlyList<PayloadReport> Payloads);
+    IReadOnlyList<PayloadReport> Payloads)
+{
+    /// <summary>Memory per open stream, short vs long streams (.NET proxies only).</summary>
+    public StreamMemoryResult? StreamMemory { get; init; }
+}
 
 /// <summary>One of issue #8's targets, evaluated on this run (Met is null when it could not be evaluated).</summary>
 internal sealed record TargetCheck(string Goal, bool? Met, string Measured);
@@ -77,6 +84,7 @@ internal sealed record HarnessReport(
                     ThroughputVsPeer = Ratio(Rps(p.Throughput), Rps(peer?.Throughput)),
                     CpuVsYarp = Ratio(p.Throughput?.CpuUsPerRequest, yarp?.Throughput?.CpuUsPerRequest),
                     CpuVsPeer = Ratio(p.Throughput?.CpuUsPerRequest, peer?.Throughput?.CpuUsPerRequest),
+                    AllocOverYarpBytes = p.Throughput?.AllocBytesPerRequest - yarp?.Throughput?.AllocBytesPerRequest,
                 };
             }).ToList(),
         }).ToList();
@@ -90,8 +98,8 @@ internal sealed record HarnessReport(
     {
         var text = new StringBuilder();
         text.AppendLine(CultureInfo.InvariantCulture,
-            $"{"target",-26}{"payload",-11}{"p50",9}{"p99",10}{"p99.9",10}{"+p50",9}{"+p99",10}{"+p99.9",10}{"ttft+99",9}{"rps@32",9}{"xYARP",7}{"xPeer",7}{"cpu/req",9}{"err",6}");
-        text.AppendLine(CultureInfo.InvariantCulture, $"{"",-37}{"(latency µs, open loop at a fixed rate; cpu µs of the target process)",0}");
+            $"{"target",-26}{"payload",-11}{"p50",9}{"p99",10}{"p99.9",10}{"+p50",9}{"+p99",10}{"+p99.9",10}{"ttft+99",9}{"rps@32",9}{"xYARP",7}{"xPeer",7}{"cpu/req",9}{"alloc/req",11}{"err",6}");
+        text.AppendLine(CultureInfo.InvariantCulture, $"{"",-37}{"(latency µs, open loop at a fixed rate; cpu µs and allocated bytes of the target process)",0}");
         foreach (var target in Targets)
         {
             if (target.Status != "ok")
@@ -105,10 +113,14 @@ internal sealed record HarnessReport(
                 var o = p.OpenLoop;
                 var t = p.Throughput;
                 text.AppendLine(CultureInfo.InvariantCulture,
-                    $"{target.Name,-26}{p.Payload,-11}{F(o?.P50Us),9}{F(o?.P99Us),10}{F(o?.P999Us),10}{F(p.AddedP50Us),9}{F(p.AddedP99Us),10}{F(p.AddedP999Us),10}{F(p.TtftOverheadP99Us),9}{F(t is { Requests: > 0 } ? t.Rps : null),9}{R(p.ThroughputVsYarp),7}{R(p.ThroughputVsPeer),7}{F(t?.CpuUsPerRequest),9}{(o?.Errors ?? 0) + (t?.Errors ?? 0),6}");
+                    $"{target.Name,-26}{p.Payload,-11}{F(o?.P50Us),9}{F(o?.P99Us),10}{F(o?.P999Us),10}{F(p.AddedP50Us),9}{F(p.AddedP99Us),10}{F(p.AddedP999Us),10}{F(p.TtftOverheadP99Us),9}{F(t is { Requests: > 0 } ? t.Rps : null),9}{R(p.ThroughputVsYarp),7}{R(p.ThroughputVsPeer),7}{F(t?.CpuUsPerRequest),9}{(t?.AllocBytesPerRequest is { } a ? F(a) : "n/a"),11}{(o?.Errors ?? 0) + (t?.Errors ?? 0),6}");
             }
 
             text.AppendLine(CultureInfo.InvariantCulture, $"{"",-26}peak RSS {F(target.PeakRssBytes / 1048576.0)} MiB{(target.Note is null ? "" : "; " + target.Note)}");
+            if (target.StreamMemory is { } memory)
+            {
+                text.AppendLine(StreamMemoryLine("", memory));
+            }
         }
 
         text.AppendLine();
@@ -136,6 +148,11 @@ internal sealed record HarnessReport(
                 $"{P(pass?.ThroughputVsYarp)} ({F(pass?.Throughput?.Rps)} vs {F(Find(Yarp, payload)?.Throughput?.Rps)} req/s)"));
         }
 
+        var pass1k = Find(Passthrough, "chat-1k");
+        checks.Add(new("pass-through allocates ≤ 4 KB per request beyond YARP's own (chat-1k)",
+            pass1k?.AllocOverYarpBytes is { } extra ? extra <= 4096 : null,
+            $"{(pass1k?.AllocOverYarpBytes is { } e ? (e >= 0 ? "+" : "") + F(e) : "-")} B/request ({F(pass1k?.Throughput?.AllocBytesPerRequest)} vs YARP {F(Find(Yarp, "chat-1k")?.Throughput?.AllocBytesPerRequest)} B)"));
+
         var full1k = Find(Full, "chat-1k");
         checks.Add(new("full pipeline ≥ 10× the peer's throughput (chat-1k)", full1k?.ThroughputVsPeer is { } x ? x >= 10 : null,
             $"{R(full1k?.ThroughputVsPeer)}× ({F(full1k?.Throughput?.Rps)} vs {F(Find(Peer, "chat-1k")?.Throughput?.Rps)} req/s)"));
@@ -150,6 +167,14 @@ internal sealed record HarnessReport(
 
         foreach (var name in new[] { Passthrough, Full })
         {
+            var memory = targets.FirstOrDefault(t => t.Name == name && t.Status == "ok")?.StreamMemory;
+            checks.Add(new($"{name}: memory per stream does not grow with stream length", memory?.Met,
+                memory is null ? "-" : $"live heap {Kb(memory.Short.LiveHeapPerStreamBytes)} → {Kb(memory.Long.LiveHeapPerStreamBytes)} KB/stream " +
+                    $"(×{R(memory.GrowthRatio)}; growth {Kb(memory.GrowthPerStreamBytes)} KB vs {Kb(memory.ExtraBytesStreamed)} KB more streamed, limit {Kb(memory.GrowthLimitBytes)} KB)"));
+        }
+
+        foreach (var name in new[] { Passthrough, Full })
+        {
             var stream = Find(name, "stream-500");
             checks.Add(new($"{name}: time-to-first-token overhead ≤ 1 ms at p99", AtMost(stream?.TtftOverheadP99Us, 1000),
                 $"{Added(stream?.TtftOverheadP99Us)} (p50 {Added(stream?.TtftOverheadP50Us)})"));
@@ -157,6 +182,18 @@ internal sealed record HarnessReport(
 
         return checks;
     }
+
+    /// <summary>One printed line: per-stream live heap and RSS for short and long streams, and the growth.</summary>
+    public static string StreamMemoryLine(string name, StreamMemoryResult memory)
+    {
+        string Side(StreamMemorySample s) => string.Create(CultureInfo.InvariantCulture,
+            $"{s.OutputTokens} tok ({s.OpenAtSample} open, {s.EventsPerStreamAtSample:0} events, {s.BytesPerStreamAtSample / 1024:0} KB each) heap {Kb(s.LiveHeapPerStreamBytes)} KB, RSS {Kb(s.RssPerStreamBytes)} KB/stream");
+        var notes = string.Join("; ", new[] { memory.Short.Note, memory.Long.Note }.Where(n => n is not null));
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{name,-26}streams: short {Side(memory.Short)} | long {Side(memory.Long)} | growth ×{R(memory.GrowthRatio)} ({memory.PhaseSeconds:0.0} s){(notes.Length > 0 ? " — " + notes : "")}");
+    }
+
+    private static string Kb(double? bytes) => bytes is { } b ? (b / 1024).ToString("0.0", CultureInfo.InvariantCulture) : "-";
 
     /// <summary>A negative overhead means the direct run was disturbed (the machine, not the proxy): inconclusive, not met.</summary>
     private static bool? AtMost(long? added, long limit) => added is { } a && a >= 0 ? a <= limit : null;
