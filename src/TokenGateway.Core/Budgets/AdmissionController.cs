@@ -51,7 +51,7 @@ public sealed class AdmissionController
         }
 
         var result = await _store.TryReserveAsync(reserve, cancellationToken);
-        var headers = new List<KeyValuePair<string, string>>(8);
+        var headers = new List<KeyValuePair<string, string>>(); // no array until a limit adds a header
         AddStateHeaders(headers, result);
         if (result.Reservation is not { } reservation)
         {

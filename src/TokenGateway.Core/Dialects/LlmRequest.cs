@@ -77,6 +77,22 @@ public sealed class LlmRequest : IDisposable
     public ReadOnlyMemory<byte> GetBytesToSend() =>
         IsModified ? JsonSerializer.SerializeToUtf8Bytes(Body, LlmRequestParser.WriteOptions) : OriginalBytes;
 
+    /// <summary>
+    /// The parsed document of a body no stage has changed (requests from <see cref="LlmRequestParser.TryParseBorrowed"/>):
+    /// readers that only need the original values use it without building the tree.
+    /// </summary>
+    internal bool TryGetOriginalRoot(out JsonElement root)
+    {
+        if (_document is null || IsModified)
+        {
+            root = default;
+            return false;
+        }
+
+        root = _document.RootElement;
+        return true;
+    }
+
     /// <summary>Returns the pooled parse metadata of a request from <see cref="LlmRequestParser.TryParseBorrowed"/>; a no-op otherwise.</summary>
     public void Dispose() => _document?.Dispose();
 

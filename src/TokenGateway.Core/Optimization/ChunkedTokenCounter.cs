@@ -92,6 +92,6 @@ internal sealed class ChunkedTokenCounter
 
     private static bool IsBoundaryStart(char c) => c is > ' ' and < '\u007f' and not '/';
 
-    // Chunks of 128+ chars are remembered by TokenCountCache (hashed, never copied); shorter ones are counted.
+    // Chunks of 32+ chars are remembered by TokenCountCache (hashed, never copied); shorter ones are counted.
     private int CountChunk(ReadOnlySpan<char> chunk) => JsonTokenText.CountText(_tokenizer, chunk);
 }

@@ -57,7 +57,103 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
     public int CountInputTokens(LlmRequest request, ModelCard model)
     {
         ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(model);
+        if (request.Dialect == LlmDialect.OpenAIChat && request.TryGetOriginalRoot(out var root))
+        {
+            var tally = new Tally(_tokenizers.Get(model.Tokenizer));
+            if (TryCountPlainOpenAIChat(ref tally, root))
+            {
+                return tally.Total(TiktokenTokenizerRegistry.IsEstimate(model.Tokenizer));
+            }
+        }
+
         return CountInputTokens(request.Dialect, request.Body, model);
+    }
+
+    /// <summary>
+    /// Counts a plain chat request (messages whose role, content, name and refusal are scalars; no tools, functions,
+    /// schema, content parts or tool calls) straight from the parsed document, exactly as the tree walk below counts
+    /// it but without materializing a node per message. False for any other shape: the tree walk counts those.
+    /// </summary>
+    internal static bool TryCountPlainOpenAIChat(ref Tally tally, JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            return false;
+        }
+
+        JsonElement messages = default;
+        var seenMessages = false;
+        foreach (var property in root.EnumerateObject())
+        {
+            if (property.NameEquals("tools"u8) || property.NameEquals("functions"u8) || property.NameEquals("response_format"u8))
+            {
+                return false;
+            }
+
+            if (property.NameEquals("messages"u8))
+            {
+                if (seenMessages)
+                {
+                    return false; // duplicate keys: the tree decides what they mean
+                }
+
+                messages = property.Value;
+                seenMessages = true;
+            }
+        }
+
+        if (messages.ValueKind != JsonValueKind.Array)
+        {
+            return false;
+        }
+
+        foreach (var message in messages.EnumerateArray())
+        {
+            if (message.ValueKind != JsonValueKind.Object)
+            {
+                continue; // the tree walk skips non-object messages too
+            }
+
+            tally.Fixed += OpenAITokensPerMessage;
+            var seen = 0;
+            foreach (var property in message.EnumerateObject())
+            {
+                var value = property.Value;
+                var bit = property.NameEquals("role"u8) ? 1 : property.NameEquals("content"u8) ? 2 : property.NameEquals("name"u8) ? 4
+                    : property.NameEquals("refusal"u8) ? 8 : property.NameEquals("tool_calls"u8) ? 16 : property.NameEquals("function_call"u8) ? 32 : 0;
+                if (bit == 0)
+                {
+                    continue; // tool_call_id, audio ids and unknown keys are not rendered into the prompt
+                }
+
+                if ((seen & bit) != 0 || value.ValueKind is JsonValueKind.Object or JsonValueKind.Array)
+                {
+                    return false; // a duplicate key, or structure (parts, tool calls): the tree walk counts it
+                }
+
+                seen |= bit;
+                switch (bit)
+                {
+                    case 1:
+                        tally.Role(value);
+                        break;
+                    case 2:
+                    case 8:
+                        tally.Scalar(value);
+                        break;
+                    case 4:
+                        tally.Scalar(value);
+                        tally.Fixed += OpenAITokensPerName;
+                        break;
+                    default:
+                        break; // scalar tool_calls / function_call: not rendered (as in the tree walk)
+                }
+            }
+        }
+
+        tally.Fixed += OpenAIReplyPriming;
+        return true;
     }
 
     /// <summary>Pre-flight input token count of a parsed <paramref name="body"/> sent to <paramref name="dialect"/>.</summary>
@@ -539,7 +635,7 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
     }
 
     /// <summary>Running count: tokenizer-counted text (scaled for estimates) plus fixed structural overhead.</summary>
-    private ref struct Tally(Tokenizer tokenizer)
+    internal ref struct Tally(Tokenizer tokenizer)
     {
         private readonly Tokenizer _tokenizer = tokenizer;
         private int _text;
@@ -549,6 +645,10 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
         public void Value(JsonNode? node) => _text += JsonTokenText.Count(_tokenizer, node);
 
         public void Role(JsonNode? node) => _text += JsonTokenText.CountRole(_tokenizer, node);
+
+        public void Role(JsonElement element) => _text += JsonTokenText.CountRole(_tokenizer, element);
+
+        public void Scalar(JsonElement element) => _text += JsonTokenText.CountScalar(_tokenizer, element);
 
         public void Json(JsonNode? node) => _text += JsonTokenText.Count(_tokenizer, node);
 

@@ -38,17 +38,7 @@ internal static class JsonTokenText
     {
         if (node is JsonValue value && value.TryGetValue<JsonElement>(out var element) && element.ValueKind == JsonValueKind.String)
         {
-            var raw = JsonMarshal.GetRawUtf8Value(element)[1..^1];
-            var index = raw switch
-            {
-                _ when raw.SequenceEqual("system"u8) => 0,
-                _ when raw.SequenceEqual("user"u8) => 1,
-                _ when raw.SequenceEqual("assistant"u8) => 2,
-                _ when raw.SequenceEqual("developer"u8) => 3,
-                _ when raw.SequenceEqual("tool"u8) => 4,
-                _ when raw.SequenceEqual("function"u8) => 5,
-                _ => -1,
-            };
+            var index = StandardRole(JsonMarshal.GetRawUtf8Value(element)[1..^1]);
             if (index >= 0)
             {
                 var counts = _roleCounts.GetValue(tokenizer, static t => Array.ConvertAll(_roles, r => t.CountTokens(r)));
@@ -58,6 +48,17 @@ internal static class JsonTokenText
 
         return Count(tokenizer, node);
     }
+
+    private static int StandardRole(ReadOnlySpan<byte> raw) => raw switch
+    {
+        _ when raw.SequenceEqual("system"u8) => 0,
+        _ when raw.SequenceEqual("user"u8) => 1,
+        _ when raw.SequenceEqual("assistant"u8) => 2,
+        _ when raw.SequenceEqual("developer"u8) => 3,
+        _ when raw.SequenceEqual("tool"u8) => 4,
+        _ when raw.SequenceEqual("function"u8) => 5,
+        _ => -1,
+    };
 
     /// <summary>Tokens of the text of <paramref name="node"/>: a string's content, or the compact JSON of anything else.</summary>
     public static int Count(Tokenizer tokenizer, JsonNode? node)
@@ -111,28 +112,51 @@ internal static class JsonTokenText
         return count;
     }
 
+    /// <summary>
+    /// Tokens of a scalar element exactly as <see cref="Count"/> counts the node parsed from it: a string's content,
+    /// the JSON text of a number or boolean, zero for null. Objects and arrays are not scalars (the caller uses the tree).
+    /// </summary>
+    public static int CountScalar(Tokenizer tokenizer, JsonElement element) =>
+        element.ValueKind == JsonValueKind.Null ? 0 : CountElement(tokenizer, element); // a JSON null parses to a null node
+
+    private static int CountElement(Tokenizer tokenizer, JsonElement element)
+    {
+        var raw = JsonMarshal.GetRawUtf8Value(element);
+        if (element.ValueKind == JsonValueKind.String)
+        {
+            raw = raw[1..^1]; // strip the quotes
+            if (raw.IndexOf((byte)'\\') >= 0)
+            {
+                if (TokenCountCache.TryGet(tokenizer, raw, TokenCountCache.SegmentKind.JsonEscaped, out var key, out var cached))
+                {
+                    return cached;
+                }
+
+                var count = CountUncached(tokenizer, element.GetString());
+                TokenCountCache.Add(key, count);
+                return count;
+            }
+        }
+
+        return CountUtf8(tokenizer, raw);
+    }
+
+    /// <summary>Tokens of a chat role element, as <see cref="CountRole(Tokenizer, JsonNode?)"/> counts its node.</summary>
+    public static int CountRole(Tokenizer tokenizer, JsonElement element)
+    {
+        if (element.ValueKind == JsonValueKind.String && StandardRole(JsonMarshal.GetRawUtf8Value(element)[1..^1]) is var index and >= 0)
+        {
+            return _roleCounts.GetValue(tokenizer, static t => Array.ConvertAll(_roles, r => t.CountTokens(r)))[index];
+        }
+
+        return CountScalar(tokenizer, element);
+    }
+
     private static int CountValue(Tokenizer tokenizer, JsonValue value)
     {
         if (value.TryGetValue<JsonElement>(out var element))
         {
-            var raw = JsonMarshal.GetRawUtf8Value(element);
-            if (element.ValueKind == JsonValueKind.String)
-            {
-                raw = raw[1..^1]; // strip the quotes
-                if (raw.IndexOf((byte)'\\') >= 0)
-                {
-                    if (TokenCountCache.TryGet(tokenizer, raw, TokenCountCache.SegmentKind.JsonEscaped, out var key, out var cached))
-                    {
-                        return cached;
-                    }
-
-                    var count = CountUncached(tokenizer, element.GetString());
-                    TokenCountCache.Add(key, count);
-                    return count;
-                }
-            }
-
-            return CountUtf8(tokenizer, raw);
+            return CountElement(tokenizer, element);
         }
 
         if (value.TryGetValue<string>(out var s))
