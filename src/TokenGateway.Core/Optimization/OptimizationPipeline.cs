@@ -52,7 +52,7 @@ public sealed class OptimizationPipeline
         ArgumentNullException.ThrowIfNull(policy);
 
         var received = tokensReceived ?? _counter.CountInputTokens(request, model);
-        if (request.Dialect is LlmDialect.OpenAIEmbeddings or LlmDialect.AnthropicCountTokens)
+        if (request.Dialect is LlmDialect.OpenAIEmbeddings or LlmDialect.AnthropicCountTokens || !AnyEnabled(policy))
         {
             return new OptimizationResult(received, received, []);
         }
@@ -69,5 +69,18 @@ public sealed class OptimizationPipeline
 
         var sent = request.IsModified ? _counter.CountInputTokens(request, model) : received;
         return new OptimizationResult(received, sent, savings);
+    }
+
+    private bool AnyEnabled(OptimizationPolicy policy)
+    {
+        foreach (var stage in _stages)
+        {
+            if (stage.IsEnabled(policy))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 }

@@ -253,6 +253,7 @@ internal sealed class RawStatement : IDisposable
     private readonly sqlite3 _db;
     private readonly sqlite3_stmt _statement;
     private readonly ArrayBufferWriter<byte> _json = new(256);
+    private readonly Utf8JsonWriter _writer = new(Stream.Null);
     private byte[] _utf8 = new byte[256];
 
     public RawStatement(SqliteConnection connection, string sql, int parameters)
@@ -306,10 +307,9 @@ internal sealed class RawStatement : IDisposable
     public void Json(int index, IReadOnlyList<StageSaving> stages)
     {
         _json.ResetWrittenCount();
-        using (var writer = new Utf8JsonWriter(_json))
-        {
-            JsonSerializer.Serialize(writer, stages, LedgerJsonContext.Default.IReadOnlyListStageSaving);
-        }
+        _writer.Reset(_json);
+        JsonSerializer.Serialize(_writer, stages, LedgerJsonContext.Default.IReadOnlyListStageSaving);
+        _writer.Flush();
 
         Check(raw.sqlite3_bind_text(_statement, index + 1, _json.WrittenSpan));
     }
@@ -327,7 +327,11 @@ internal sealed class RawStatement : IDisposable
         return raw.sqlite3_changes(_db);
     }
 
-    public void Dispose() => _statement.Dispose();
+    public void Dispose()
+    {
+        _statement.Dispose();
+        _writer.Dispose();
+    }
 
     private void Check(int rc)
     {
