@@ -22,7 +22,7 @@ internal sealed class CompactStage : IOptimizationStage
         foreach (var slot in RequestText.Slots(context.Request))
         {
             var original = slot.Text;
-            var compacted = compactor.Compact(original);
+            var compacted = CompactionCache.Compact(compactor, options, context.Model.Tokenizer, original);
             if (compacted == original || compacted.Length == 0)
             {
                 continue;

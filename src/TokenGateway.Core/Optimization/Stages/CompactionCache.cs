@@ -1,0 +1,120 @@
+using System.Collections.Concurrent;
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+
+namespace TokenGateway.Core.Optimization.Stages;
+
+/// <summary>
+/// Remembers what <see cref="TextCompactor"/> made of a text. Chats and agents re-send their whole history on every
+/// turn, and RAG prompts re-send the same documents; compacting a text again gives the same answer (the compactor is
+/// deterministic: its choices depend only on the text, the options and the tokenizer's counts), so the work is done
+/// once per distinct text instead of once per request.
+/// </summary>
+/// <remarks>
+/// Keyed by the options, the tokenizer encoding and a seeded XxHash128 of the text; a hit is used only when the stored
+/// original equals the text (ordinal), so a hash collision can never substitute another text. Bounded: two generations
+/// of at most <see cref="GenerationChars"/> characters (originals plus results) each; when the current one fills up it
+/// becomes the previous one and the older is dropped (an entry found in the previous generation is promoted).
+/// </remarks>
+internal static class CompactionCache
+{
+    /// <summary>Texts shorter than this are compacted directly.</summary>
+    public const int MinChars = 256;
+
+    /// <summary>Characters (originals plus results) per generation: about 8 MB of UTF-16.</summary>
+    public const long GenerationChars = 4_000_000;
+
+    private static readonly long _seed = BitConverter.ToInt64(RandomNumberGenerator.GetBytes(8));
+    private static readonly Lock _rotateLock = new();
+    private static Generation _current = new();
+    private static Generation _previous = new();
+
+    /// <summary>The compaction of <paramref name="text"/>, from the cache or computed by <paramref name="compactor"/>.</summary>
+    public static string Compact(TextCompactor compactor, CompactOptions options, string encoding, string text)
+    {
+        if (text.Length < MinChars)
+        {
+            return compactor.Compact(text);
+        }
+
+        var key = new Key(options, encoding, XxHash128.HashToUInt128(MemoryMarshal.AsBytes(text.AsSpan()), _seed), text.Length);
+        if (TryHit(_current, key, text, out var result))
+        {
+            return result;
+        }
+
+        if (TryHit(_previous, key, text, out result))
+        {
+            Add(key, new Entry(text, ReferenceEquals(result, text) ? null : result)); // promote: still in use
+            return result;
+        }
+
+        result = compactor.Compact(text);
+        Add(key, new Entry(text, string.Equals(result, text, StringComparison.Ordinal) ? null : result));
+        return result;
+    }
+
+    /// <summary>Forgets everything (tests).</summary>
+    internal static void Clear()
+    {
+        lock (_rotateLock)
+        {
+            _current = new Generation();
+            _previous = new Generation();
+        }
+    }
+
+    /// <summary>Characters held across both generations (tests, diagnostics).</summary>
+    internal static long Chars => Volatile.Read(ref _current.Chars) + Volatile.Read(ref _previous.Chars);
+
+    /// <summary>Entries across both generations (tests, diagnostics).</summary>
+    internal static int Count => _current.Map.Count + _previous.Map.Count;
+
+    private static bool TryHit(Generation generation, Key key, string text, out string result)
+    {
+        if (generation.Map.TryGetValue(key, out var entry) && string.Equals(entry.Original, text, StringComparison.Ordinal))
+        {
+            result = entry.Compacted ?? text;
+            return true;
+        }
+
+        result = text;
+        return false;
+    }
+
+    private static void Add(Key key, Entry entry)
+    {
+        var size = entry.Original.Length + (entry.Compacted?.Length ?? 0);
+        var current = _current;
+        if (Volatile.Read(ref current.Chars) + size > GenerationChars)
+        {
+            lock (_rotateLock)
+            {
+                if (ReferenceEquals(current, _current))
+                {
+                    _previous = current;
+                    _current = new Generation();
+                }
+
+                current = _current;
+            }
+        }
+
+        if (current.Map.TryAdd(key, entry))
+        {
+            Interlocked.Add(ref current.Chars, size);
+        }
+    }
+
+    private readonly record struct Key(CompactOptions Options, string Encoding, UInt128 Hash, int Length);
+
+    /// <summary>A compacted text; <see cref="Compacted"/> is null when compaction left the text unchanged.</summary>
+    private sealed record Entry(string Original, string? Compacted);
+
+    private sealed class Generation
+    {
+        public readonly ConcurrentDictionary<Key, Entry> Map = new();
+        public long Chars;
+    }
+}
