@@ -94,14 +94,41 @@ internal static class JsonTokenText
         return v.TryGetValue<string>(out var s) && string.Equals(s, expected, StringComparison.Ordinal);
     }
 
-    /// <summary>Tokens of <paramref name="text"/> (zero for empty); long texts go through <see cref="TokenCountCache"/>.</summary>
+    /// <summary>Texts at least this long are counted per line chunk (see <see cref="CountText"/>).</summary>
+    public const int ChunkedMinChars = 1024;
+
+    /// <summary>
+    /// Tokens of <paramref name="text"/> (zero for empty). Texts of <see cref="ChunkedMinChars"/> or more are counted as
+    /// the sum of their line chunks, cut where <see cref="Optimization.ChunkedTokenCounter.NextBoundary"/> proves a
+    /// tiktoken pre-token boundary (so the sum is exact), and every chunk goes through <see cref="TokenCountCache"/>:
+    /// a long text that differs from one seen before in a few lines (a new question under the same documents, a
+    /// request id in a log) only tokenizes the chunks that changed.
+    /// </summary>
     public static int CountText(Tokenizer tokenizer, ReadOnlySpan<char> text)
     {
-        if (text.IsEmpty)
+        if (text.Length < ChunkedMinChars)
         {
-            return 0;
+            return text.IsEmpty ? 0 : CountSegment(tokenizer, text);
         }
 
+        var total = 0;
+        var start = 0;
+        while (start < text.Length)
+        {
+            var end = Optimization.ChunkedTokenCounter.NextBoundary(text, start);
+            total += CountSegment(tokenizer, text[start..end]);
+            start = end;
+        }
+
+        return total;
+    }
+
+    /// <summary>Counts a text whose whole-text cache entry just missed: short texts directly, long ones per chunk.</summary>
+    private static int CountFresh(Tokenizer tokenizer, ReadOnlySpan<char> text) =>
+        text.Length < ChunkedMinChars ? tokenizer.CountTokens(text) : CountText(tokenizer, text);
+
+    private static int CountSegment(Tokenizer tokenizer, ReadOnlySpan<char> text)
+    {
         if (TokenCountCache.TryGet(tokenizer, text, out var key, out var cached))
         {
             return cached;
@@ -132,7 +159,7 @@ internal static class JsonTokenText
                     return cached;
                 }
 
-                var count = CountUncached(tokenizer, element.GetString());
+                var count = CountEscaped(tokenizer, JsonMarshal.GetRawUtf8Value(element));
                 TokenCountCache.Add(key, count);
                 return count;
             }
@@ -167,8 +194,22 @@ internal static class JsonTokenText
         return CountJson(tokenizer, value);
     }
 
-    private static int CountUncached(Tokenizer tokenizer, string? text) =>
-        string.IsNullOrEmpty(text) ? 0 : tokenizer.CountTokens(text);
+    /// <summary>Tokens of the content of a JSON string with escapes (<paramref name="quoted"/> includes the quotes), unescaped into a pooled buffer.</summary>
+    private static int CountEscaped(Tokenizer tokenizer, ReadOnlySpan<byte> quoted)
+    {
+        var reader = new Utf8JsonReader(quoted);
+        reader.Read();
+        var chars = ArrayPool<char>.Shared.Rent(quoted.Length);
+        try
+        {
+            var length = reader.CopyString(chars);
+            return CountFresh(tokenizer, chars.AsSpan(0, length));
+        }
+        finally
+        {
+            ArrayPool<char>.Shared.Return(chars);
+        }
+    }
 
     private static int CountJson(Tokenizer tokenizer, JsonNode node)
     {
@@ -204,7 +245,7 @@ internal static class JsonTokenText
         try
         {
             var n = Encoding.UTF8.GetChars(utf8, chars);
-            var count = tokenizer.CountTokens(chars.AsSpan(0, n));
+            var count = CountFresh(tokenizer, chars.AsSpan(0, n));
             TokenCountCache.Add(key, count);
             return count;
         }

@@ -74,11 +74,30 @@ public sealed class TokenCountCacheTests
 
         TokenCountCache.Clear();
         var cold = counter.CountInputTokens(request!, card);
+        var entries = TokenCountCache.Count;
         var warm = counter.CountInputTokens(request!, card);
 
         Assert.Equal(expected, cold);
         Assert.Equal(expected, warm);
-        Assert.Equal(3, TokenCountCache.Count); // the escaped system/assistant text once, the plain text, the quoted text
+        Assert.InRange(entries, 3, 12); // whole segments (the repeated one once) and the chunks of the long ones
+        Assert.Equal(entries, TokenCountCache.Count); // the warm count added nothing: every segment was a hit
+    }
+
+    [Fact]
+    public void CountText_LongMultiLineTextWithOneLineChanged_EqualsWholeTextCount()
+    {
+        TokenCountCache.Clear();
+        var tokenizer = TiktokenTokenizerRegistry.Shared.Get("o200k_base");
+        var records = string.Join('\n', Enumerable.Range(0, 80).Select(i => $"{{\"id\": {i}, \"name\": \"Product {i}\", \"note\": \"it's in stock\"}}"));
+        var first = "Records:\n" + records + "\nQuestion: which are in stock?";
+        var second = "Records:\n" + records + "\nQuestion: which are out of stock? (request 7f3a)";
+
+        Assert.Equal(tokenizer.CountTokens(first), JsonTokenText.CountText(tokenizer, first));
+        var entries = TokenCountCache.Count;
+        Assert.Equal(tokenizer.CountTokens(second), JsonTokenText.CountText(tokenizer, second));
+
+        Assert.True(first.Length >= JsonTokenText.ChunkedMinChars);
+        Assert.InRange(TokenCountCache.Count - entries, 0, 2); // only the changed last line was new
     }
 
     [Fact]
