@@ -32,6 +32,28 @@ public sealed class CompactionCacheTests
     }
 
     [Fact]
+    public void Compact_SameRecordsUnderANewQuestion_ReusesTheJsonBlockAndMatchesAFreshCompaction()
+    {
+        CompactionCache.Clear();
+        var records = Records(40).ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
+        var calls = 0;
+        var compactor = new TextCompactor(_options, t => { calls++; return TiktokenTokenizerRegistry.Shared.Count("o200k_base", t); }, "o200k_base");
+        var first = "Retrieved records (JSON):\n" + records + "\n\nQuestion: which are low on stock? (request 1)";
+        var second = "Retrieved records (JSON):\n" + records + "\n\nQuestion: which are in emea? (request 2)";
+
+        var a = CompactionCache.Compact(compactor, _options, "o200k_base", first);
+        var callsForFirst = calls;
+        calls = 0;
+        var b = CompactionCache.Compact(compactor, _options, "o200k_base", second);
+
+        Assert.Equal(Compactor(_options, "o200k_base").Compact(first), a);
+        Assert.Equal(Compactor(_options, "o200k_base").Compact(second), b);
+        Assert.NotEqual(first, a);
+        Assert.True(calls < callsForFirst, $"second message counted {calls} texts, the first {callsForFirst}: the JSON block was not reused");
+        Assert.Equal(3, CompactionCache.Count); // two messages, one JSON block
+    }
+
+    [Fact]
     public void Compact_OtherOptionsOrEncoding_AreSeparateEntries()
     {
         CompactionCache.Clear();

@@ -17,7 +17,7 @@ internal sealed class CompactStage : IOptimizationStage
     public int Apply(StageContext context)
     {
         var options = context.Policy.Compact;
-        var compactor = new TextCompactor(options, context.Count);
+        var compactor = new TextCompactor(options, context.Count, context.Model.Tokenizer);
         var saved = 0;
         foreach (var slot in RequestText.Slots(context.Request))
         {

@@ -12,7 +12,8 @@ namespace TokenGateway.Core.Optimization.Stages;
 /// once per distinct text instead of once per request.
 /// </summary>
 /// <remarks>
-/// Keyed by the options, the tokenizer encoding and a seeded XxHash128 of the text; a hit is used only when the stored
+/// Keyed by what was cached (a whole message, or a JSON block inside one), the options, the tokenizer encoding and a
+/// seeded XxHash128 of the text; a hit is used only when the stored
 /// original equals the text (ordinal), so a hash collision can never substitute another text. Bounded: two generations
 /// of at most <see cref="GenerationChars"/> characters (originals plus results) each; when the current one fills up it
 /// becomes the previous one and the older is dropped (an entry found in the previous generation is promoted).
@@ -30,15 +31,29 @@ internal static class CompactionCache
     private static Generation _current = new();
     private static Generation _previous = new();
 
+    /// <summary>What a cached text was made into.</summary>
+    public enum Kind : byte
+    {
+        /// <summary>A whole message text through <see cref="TextCompactor.Compact"/>.</summary>
+        Message = 1,
+
+        /// <summary>A JSON value that starts a line in prose, replaced by its best form (a new question under the same records).</summary>
+        EmbeddedJson = 2,
+    }
+
     /// <summary>The compaction of <paramref name="text"/>, from the cache or computed by <paramref name="compactor"/>.</summary>
-    public static string Compact(TextCompactor compactor, CompactOptions options, string encoding, string text)
+    public static string Compact(TextCompactor compactor, CompactOptions options, string encoding, string text) =>
+        text.Length < MinChars ? compactor.Compact(text) : GetOrAdd(Kind.Message, options, encoding, text, compactor.Compact);
+
+    /// <summary>The result of <paramref name="compute"/> for <paramref name="text"/> (a deterministic function of the text, the options and the encoding), cached.</summary>
+    public static string GetOrAdd(Kind kind, CompactOptions options, string encoding, string text, Func<string, string> compute)
     {
         if (text.Length < MinChars)
         {
-            return compactor.Compact(text);
+            return compute(text);
         }
 
-        var key = new Key(options, encoding, XxHash128.HashToUInt128(MemoryMarshal.AsBytes(text.AsSpan()), _seed), text.Length);
+        var key = new Key(kind, options, encoding, XxHash128.HashToUInt128(MemoryMarshal.AsBytes(text.AsSpan()), _seed), text.Length);
         if (TryHit(_current, key, text, out var result))
         {
             return result;
@@ -50,7 +65,7 @@ internal static class CompactionCache
             return result;
         }
 
-        result = compactor.Compact(text);
+        result = compute(text);
         Add(key, new Entry(text, string.Equals(result, text, StringComparison.Ordinal) ? null : result));
         return result;
     }
@@ -107,7 +122,7 @@ internal static class CompactionCache
         }
     }
 
-    private readonly record struct Key(CompactOptions Options, string Encoding, UInt128 Hash, int Length);
+    private readonly record struct Key(Kind Kind, CompactOptions Options, string Encoding, UInt128 Hash, int Length);
 
     /// <summary>A compacted text; <see cref="Compacted"/> is null when compaction left the text unchanged.</summary>
     private sealed record Entry(string Original, string? Compacted);

@@ -10,7 +10,7 @@ namespace TokenGateway.Core.Optimization.Stages;
 /// fewer tokens. Every choice is made by counting tokens, and every output is a fixed point (compacting it again
 /// changes nothing).
 /// </summary>
-internal sealed class TextCompactor(CompactOptions options, Func<string, int> count)
+internal sealed class TextCompactor(CompactOptions options, Func<string, int> count, string? encoding = null)
 {
     /// <summary>The one-line primer that tells the model how to read a TOON block.</summary>
     public const string ToonPrimer = "TOON data ([N] = item count, {fields} = row columns):";
@@ -214,8 +214,9 @@ internal sealed class TextCompactor(CompactOptions options, Func<string, int> co
                 if (tail.Trim().IsEmpty && length >= options.MinJsonChars)
                 {
                     var original = prose[indent..valueEnd];
-                    using var document = JsonDocument.Parse(original);
-                    var replacement = Best(document.RootElement, fenced: true, original: original);
+                    var replacement = encoding is null
+                        ? BestOfBlock(original)
+                        : CompactionCache.GetOrAdd(CompactionCache.Kind.EmbeddedJson, options, encoding, original, BestOfBlock);
                     sb.Append(prose, copied, indent - copied).Append(replacement);
                     copied = valueEnd;
                     pos = valueEnd;
@@ -233,6 +234,13 @@ internal sealed class TextCompactor(CompactOptions options, Func<string, int> co
 
         sb.Append(prose, copied, prose.Length - copied);
         return sb.ToString();
+    }
+
+    /// <summary>The best form of a JSON value that starts a line in prose (the same value in another message gives the same answer).</summary>
+    private string BestOfBlock(string original)
+    {
+        using var document = JsonDocument.Parse(original);
+        return Best(document.RootElement, fenced: true, original: original);
     }
 
     /// <summary>The smallest of {original, minified JSON, TOON block} by token count.</summary>
