@@ -25,9 +25,6 @@ internal sealed class StageContext(
     // Stages count the same strings repeatedly (a slot before/after, candidates); memoize within one request.
     private readonly Dictionary<string, int> _counts = new(StringComparer.Ordinal);
 
-    // Texts that share line chunks (a slot and the JSON inside it) count only the chunks not seen yet.
-    private readonly ChunkedTokenCounter? _chunked = ChunkedTokenCounter.TryCreate(tokenizers, model.Tokenizer);
-
     /// <summary>Counts text with the target model's tokenizer (memoized for the lifetime of this request).</summary>
     public int Count(string text)
     {
@@ -38,7 +35,7 @@ internal sealed class StageContext(
 
         if (!_counts.TryGetValue(text, out var count))
         {
-            count = _chunked?.Count(text) ?? tokenizers.Count(Model.Tokenizer, text);
+            count = tokenizers.Count(Model.Tokenizer, text); // per line chunk through TokenCountCache (JsonTokenText.CountText)
             _counts[text] = count;
         }
 

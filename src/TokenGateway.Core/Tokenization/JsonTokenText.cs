@@ -95,14 +95,14 @@ internal static class JsonTokenText
     }
 
     /// <summary>Texts at least this long are counted per line chunk (see <see cref="CountText"/>).</summary>
-    public const int ChunkedMinChars = 1024;
+    public const int ChunkedMinChars = 256;
 
     /// <summary>
     /// Tokens of <paramref name="text"/> (zero for empty). Texts of <see cref="ChunkedMinChars"/> or more are counted as
-    /// the sum of their line chunks, cut where <see cref="Optimization.ChunkedTokenCounter.NextBoundary"/> proves a
+    /// the sum of their line chunks, cut where <see cref="TiktokenChunks.NextBoundary"/> proves a
     /// tiktoken pre-token boundary (so the sum is exact), and every chunk goes through <see cref="TokenCountCache"/>:
     /// a long text that differs from one seen before in a few lines (a new question under the same documents, a
-    /// request id in a log) only tokenizes the chunks that changed.
+    /// request id in a log, a slot and the JSON value inside it) only tokenizes the chunks that changed.
     /// </summary>
     public static int CountText(Tokenizer tokenizer, ReadOnlySpan<char> text)
     {
@@ -115,7 +115,7 @@ internal static class JsonTokenText
         var start = 0;
         while (start < text.Length)
         {
-            var end = Optimization.ChunkedTokenCounter.NextBoundary(text, start);
+            var end = TiktokenChunks.NextBoundary(text, start);
             total += CountSegment(tokenizer, text[start..end]);
             start = end;
         }

@@ -1,11 +1,10 @@
 using System.Text.Json.Nodes;
 using CsCheck;
-using TokenGateway.Core.Optimization;
 using TokenGateway.Core.Tokenization;
 
-namespace TokenGateway.Core.Tests.Optimization;
+namespace TokenGateway.Core.Tests.Tokenization;
 
-public sealed class ChunkedTokenCounterTests
+public sealed class TiktokenChunksTests
 {
     private static readonly string[] _encodings = ["o200k_base", "cl100k_base", "claude"];
 
@@ -20,16 +19,14 @@ public sealed class ChunkedTokenCounterTests
     [Fact]
     public void Count_CorpusTexts_EqualsRegistryCount()
     {
-        var texts = PipelineGoldenOutputTests.CorpusJsonFiles().Select(File.ReadAllText)
+        var texts = Optimization.PipelineGoldenOutputTests.CorpusJsonFiles().Select(File.ReadAllText)
             .Concat(TokenGateway.LoadHarness.Payloads.All().SelectMany(p => Strings(JsonNode.Parse(p.Body))))
             .ToList();
         foreach (var encoding in _encodings)
         {
-            var counter = ChunkedTokenCounter.TryCreate(TiktokenTokenizerRegistry.Shared, encoding)!;
             foreach (var text in texts)
             {
-                Assert.Equal(Oracle(encoding, text), counter.Count(text));
-                Assert.Equal(Oracle(encoding, text), TiktokenTokenizerRegistry.Shared.Count(encoding, text)); // chunked from 1,024 chars
+                Assert.Equal(Oracle(encoding, text), TiktokenTokenizerRegistry.Shared.Count(encoding, text)); // chunked from 256 chars
             }
         }
     }
@@ -43,8 +40,6 @@ public sealed class ChunkedTokenCounterTests
             {
                 foreach (var encoding in _encodings)
                 {
-                    var counter = ChunkedTokenCounter.TryCreate(TiktokenTokenizerRegistry.Shared, encoding)!;
-                    Assert.Equal(Oracle(encoding, text), counter.Count(text));
                     Assert.Equal(Oracle(encoding, text), TiktokenTokenizerRegistry.Shared.Count(encoding, text));
                 }
             }, iter: 300);
@@ -54,14 +49,10 @@ public sealed class ChunkedTokenCounterTests
     public void NextBoundary_LineStartingWithPrintableAscii_CutsBeforeIt()
     {
         const string text = "intro:\n  indented\n/path\nNext line\n";
-        var first = ChunkedTokenCounter.NextBoundary(text, 0);
+        var first = TiktokenChunks.NextBoundary(text, 0);
         Assert.Equal(text.IndexOf("Next", StringComparison.Ordinal), first);
-        Assert.Equal(text.Length, ChunkedTokenCounter.NextBoundary(text, first));
+        Assert.Equal(text.Length, TiktokenChunks.NextBoundary(text, first));
     }
-
-    [Fact]
-    public void TryCreate_OtherRegistry_ReturnsNull() =>
-        Assert.Null(ChunkedTokenCounter.TryCreate(new ForwardingRegistry(), "o200k_base"));
 
     /// <summary>The whole text counted in one tokenizer call, scaled as the registry scales the Claude estimate.</summary>
     private static int Oracle(string encoding, string text)
@@ -77,11 +68,4 @@ public sealed class ChunkedTokenCounterTests
         JsonValue v when v.TryGetValue<string>(out var s) => [s],
         _ => [],
     };
-
-    private sealed class ForwardingRegistry : ITokenizerRegistry
-    {
-        public Microsoft.ML.Tokenizers.Tokenizer Get(string encoding) => TiktokenTokenizerRegistry.Shared.Get(encoding);
-
-        public int Count(string encoding, ReadOnlySpan<char> text) => TiktokenTokenizerRegistry.Shared.Count(encoding, text);
-    }
 }
