@@ -1,8 +1,8 @@
-using System.Collections.Concurrent;
 using System.IO.Hashing;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Microsoft.ML.Tokenizers;
+using TokenGateway.Core.Caching;
 
 namespace TokenGateway.Core.Tokenization;
 
@@ -30,9 +30,7 @@ internal static class TokenCountCache
     public const int GenerationCapacity = 16_384;
 
     private static readonly long _seed = BitConverter.ToInt64(RandomNumberGenerator.GetBytes(8));
-    private static readonly Lock _rotateLock = new();
-    private static ConcurrentDictionary<Key, int> _current = new();
-    private static ConcurrentDictionary<Key, int> _previous = new();
+    private static readonly GenerationalCache<Key, int> _counts = new(GenerationCapacity, static _ => 1);
 
     /// <summary>How the hashed bytes become the counted text.</summary>
     public enum SegmentKind : byte
@@ -59,18 +57,7 @@ internal static class TokenCountCache
         }
 
         key = new Key(tokenizer, XxHash128.HashToUInt128(bytes, _seed), bytes.Length, kind);
-        if (_current.TryGetValue(key, out count))
-        {
-            return true;
-        }
-
-        if (_previous.TryGetValue(key, out count))
-        {
-            Add(key, count); // promote: it is still in use
-            return true;
-        }
-
-        return false;
+        return _counts.TryGetValue(key, out count);
     }
 
     /// <inheritdoc cref="TryGet(Tokenizer, ReadOnlySpan{byte}, SegmentKind, out Key, out int)"/>
@@ -80,41 +67,17 @@ internal static class TokenCountCache
     /// <summary>Remembers <paramref name="count"/> for a key returned by a missed <c>TryGet</c> (ignored for default keys).</summary>
     public static void Add(in Key key, int count)
     {
-        if (key.Tokenizer is null)
+        if (key.Tokenizer is not null)
         {
-            return;
+            _counts.Add(key, count);
         }
-
-        var current = _current;
-        if (current.Count >= GenerationCapacity)
-        {
-            lock (_rotateLock)
-            {
-                if (ReferenceEquals(current, _current))
-                {
-                    _previous = current;
-                    _current = new ConcurrentDictionary<Key, int>();
-                }
-
-                current = _current;
-            }
-        }
-
-        current[key] = count;
     }
 
     /// <summary>Forgets everything (tests).</summary>
-    internal static void Clear()
-    {
-        lock (_rotateLock)
-        {
-            _current = new ConcurrentDictionary<Key, int>();
-            _previous = new ConcurrentDictionary<Key, int>();
-        }
-    }
+    internal static void Clear() => _counts.Clear();
 
     /// <summary>Number of cached counts across both generations (tests, diagnostics).</summary>
-    internal static int Count => _current.Count + _previous.Count;
+    internal static int Count => _counts.Count;
 
     /// <summary>A cache key: tokenizer instance, hash, length and reading of the bytes.</summary>
     public readonly record struct Key(Tokenizer Tokenizer, UInt128 Hash, int Length, SegmentKind Kind);

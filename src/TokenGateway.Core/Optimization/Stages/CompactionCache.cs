@@ -1,7 +1,7 @@
-using System.Collections.Concurrent;
 using System.IO.Hashing;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
+using TokenGateway.Core.Caching;
 
 namespace TokenGateway.Core.Optimization.Stages;
 
@@ -27,9 +27,8 @@ internal static class CompactionCache
     public const long GenerationChars = 4_000_000;
 
     private static readonly long _seed = BitConverter.ToInt64(RandomNumberGenerator.GetBytes(8));
-    private static readonly Lock _rotateLock = new();
-    private static Generation _current = new();
-    private static Generation _previous = new();
+    private static readonly GenerationalCache<Key, Entry> _entries =
+        new(GenerationChars, static e => e.Original.Length + (e.Compacted?.Length ?? 0L));
 
     /// <summary>What a cached text was made into.</summary>
     public enum Kind : byte
@@ -54,82 +53,29 @@ internal static class CompactionCache
         }
 
         var key = new Key(kind, options, encoding, XxHash128.HashToUInt128(MemoryMarshal.AsBytes(text.AsSpan()), _seed), text.Length);
-        if (TryHit(_current, key, text, out var result))
+
+        // A hit counts only when the stored original is this text: a hash collision never substitutes another text.
+        if (_entries.TryGetValue(key, out var entry) && string.Equals(entry.Original, text, StringComparison.Ordinal))
         {
-            return result;
+            return entry.Compacted ?? text;
         }
 
-        if (TryHit(_previous, key, text, out result))
-        {
-            Add(key, new Entry(text, ReferenceEquals(result, text) ? null : result)); // promote: still in use
-            return result;
-        }
-
-        result = compute(text);
-        Add(key, new Entry(text, string.Equals(result, text, StringComparison.Ordinal) ? null : result));
+        var result = compute(text);
+        _entries.Add(key, new Entry(text, string.Equals(result, text, StringComparison.Ordinal) ? null : result));
         return result;
     }
 
     /// <summary>Forgets everything (tests).</summary>
-    internal static void Clear()
-    {
-        lock (_rotateLock)
-        {
-            _current = new Generation();
-            _previous = new Generation();
-        }
-    }
+    internal static void Clear() => _entries.Clear();
 
     /// <summary>Characters held across both generations (tests, diagnostics).</summary>
-    internal static long Chars => Volatile.Read(ref _current.Chars) + Volatile.Read(ref _previous.Chars);
+    internal static long Chars => _entries.Size;
 
     /// <summary>Entries across both generations (tests, diagnostics).</summary>
-    internal static int Count => _current.Map.Count + _previous.Map.Count;
-
-    private static bool TryHit(Generation generation, Key key, string text, out string result)
-    {
-        if (generation.Map.TryGetValue(key, out var entry) && string.Equals(entry.Original, text, StringComparison.Ordinal))
-        {
-            result = entry.Compacted ?? text;
-            return true;
-        }
-
-        result = text;
-        return false;
-    }
-
-    private static void Add(Key key, Entry entry)
-    {
-        var size = entry.Original.Length + (entry.Compacted?.Length ?? 0);
-        var current = _current;
-        if (Volatile.Read(ref current.Chars) + size > GenerationChars)
-        {
-            lock (_rotateLock)
-            {
-                if (ReferenceEquals(current, _current))
-                {
-                    _previous = current;
-                    _current = new Generation();
-                }
-
-                current = _current;
-            }
-        }
-
-        if (current.Map.TryAdd(key, entry))
-        {
-            Interlocked.Add(ref current.Chars, size);
-        }
-    }
+    internal static int Count => _entries.Count;
 
     private readonly record struct Key(Kind Kind, CompactOptions Options, string Encoding, UInt128 Hash, int Length);
 
     /// <summary>A compacted text; <see cref="Compacted"/> is null when compaction left the text unchanged.</summary>
     private sealed record Entry(string Original, string? Compacted);
-
-    private sealed class Generation
-    {
-        public readonly ConcurrentDictionary<Key, Entry> Map = new();
-        public long Chars;
-    }
 }
