@@ -82,13 +82,13 @@ public class PipelineBenchmarks
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
-            var candidate = Path.Combine(dir.FullName, "shared", "corpus");
+            var candidate = Path.Combine(dir.FullName, "tests", "corpus");
             if (Directory.Exists(candidate))
             {
                 return candidate;
             }
         }
 
-        throw new DirectoryNotFoundException("shared/corpus not found above the benchmark binaries.");
+        throw new DirectoryNotFoundException("tests/corpus not found above the benchmark binaries.");
     }
 }

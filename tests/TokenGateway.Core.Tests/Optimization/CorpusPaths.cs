@@ -1,6 +1,6 @@
 namespace TokenGateway.Core.Tests.Optimization;
 
-/// <summary>Locates the shared corpus next to the repository root (the folder holding TokenGateway.sln).</summary>
+/// <summary>Locates the vendored corpus under <c>tests/corpus</c> of the repository (the folder holding TokenGateway.sln).</summary>
 internal static class CorpusPaths
 {
     private static readonly Lazy<string> _root = new(() =>
@@ -17,5 +17,5 @@ internal static class CorpusPaths
     public static string RepoRoot => _root.Value;
 
     public static string Corpus(params string[] parts) =>
-        Path.GetFullPath(Path.Combine([RepoRoot, "..", "shared", "corpus", .. parts]));
+        Path.GetFullPath(Path.Combine([RepoRoot, "tests", "corpus", .. parts]));
 }

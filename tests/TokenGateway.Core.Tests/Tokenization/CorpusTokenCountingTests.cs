@@ -82,7 +82,7 @@ public sealed class CorpusTokenCountingTests
 
     private static List<JsonObject> ReadBfcl(string file)
     {
-        var path = Path.Combine(FixtureFiles.RepoRoot, "..", "shared", "corpus", "bfcl", file);
+        var path = Optimization.CorpusPaths.Corpus("bfcl", file);
         return File.ReadLines(path).Where(l => l.Length > 0).Select(l => (JsonObject)JsonNode.Parse(l)!).ToList();
     }
 }

@@ -37,7 +37,7 @@ public sealed class PlainChatCountingTests
     [Fact]
     public void CountInputTokens_MtBenchAndBfclConversations_DocumentPathEqualsTreeWalk()
     {
-        var root = Path.Combine(FixtureFiles.RepoRoot, "..", "shared", "corpus");
+        var root = Optimization.CorpusPaths.Corpus();
         var bodies = new List<string>();
         foreach (var line in File.ReadLines(Path.Combine(root, "bfcl", "BFCL_v4_multi_turn_base.json")).Where(l => l.Length > 0).Take(100))
         {

@@ -9,7 +9,7 @@ namespace TokenGateway.Core.Tests.Optimization.Corpus;
 internal sealed record CorpusRequest(string Workload, string Id, string Endpoint, JsonObject Body);
 
 /// <summary>
-/// Builds realistic request bodies from ../shared/corpus: data questions over pretty-printed JSON records, RAG
+/// Builds realistic request bodies from tests/corpus: data questions over pretty-printed JSON records, RAG
 /// prompts, long tool-calling conversations (BFCL multi-turn) and plain chat (MT-Bench). Deterministic.
 /// </summary>
 internal static class BenchmarkCorpus

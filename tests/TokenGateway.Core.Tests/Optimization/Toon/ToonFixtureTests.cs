@@ -5,7 +5,7 @@ using TokenGateway.Core.Optimization.Toon;
 
 namespace TokenGateway.Core.Tests.Optimization.Toon;
 
-/// <summary>Runs every case of the TOON spec v4.0 conformance fixtures (shared/corpus/toon-spec/tests/fixtures).</summary>
+/// <summary>Runs every case of the TOON spec v4.0 conformance fixtures (tests/corpus/toon-spec/tests/fixtures).</summary>
 public sealed class ToonFixtureTests
 {
     public static TheoryData<string, string> EncodeCases() => Cases("encode");
