@@ -37,6 +37,17 @@ public sealed class SimulatorOptions
     /// <summary>Reasoning tokens reported per request by reasoning models (o-series, gpt-5) at <c>reasoning_effort: medium</c>.</summary>
     [Range(0, 1_000_000)]
     public int ReasoningTokens { get; set; } = 64;
+
+    /// <summary>Send the providers' rate-limit headers (remaining requests and tokens per key and minute) on every answer.</summary>
+    public bool RateLimitHeaders { get; set; } = true;
+
+    /// <summary>Requests per minute per key announced in the rate-limit headers.</summary>
+    [Range(1, long.MaxValue)]
+    public long RateLimitRequestsPerMinute { get; set; } = 10_000;
+
+    /// <summary>Tokens per minute per key announced in the rate-limit headers.</summary>
+    [Range(1, long.MaxValue)]
+    public long RateLimitTokensPerMinute { get; set; } = 30_000_000;
 }
 
 /// <summary>Validates <see cref="SimulatorOptions"/> data annotations (source-generated).</summary>

@@ -22,6 +22,8 @@ internal sealed partial class SimulatorEndpoints(
     IOptions<SimulatorOptions> options,
     SimulatorRecorder recorder,
     PromptCache cache,
+    FaultScenarios scenarios,
+    RateLimitHeaders rateLimits,
     TimeProvider time,
     ILogger<SimulatorEndpoints> logger)
 {
@@ -58,6 +60,8 @@ internal sealed partial class SimulatorEndpoints(
             return;
         }
 
+        faults = scenarios.Resolve(faults, model: null);
+        rateLimits.Apply(context, anthropic, PresentedKey(context.Request), 0);
         try
         {
             if (faults.Latency > TimeSpan.Zero)
@@ -106,6 +110,15 @@ internal sealed partial class SimulatorEndpoints(
                 return;
             }
 
+            var (peekedModel, peekedOutput) = Peek(body);
+            if (string.IsNullOrEmpty(peekedModel) && azure)
+            {
+                peekedModel = context.Request.RouteValues["deployment"] as string;
+            }
+
+            faults = scenarios.Resolve(faults, peekedModel);
+            rateLimits.Apply(context, anthropic, PresentedKey(context.Request), (body.Length / 4) + (peekedOutput ?? _options.DefaultOutputTokens));
+
             if (faults.Latency > TimeSpan.Zero)
             {
                 await Task.Delay(faults.Latency, context.RequestAborted);
@@ -151,6 +164,64 @@ internal sealed partial class SimulatorEndpoints(
         {
             await SimulatorErrors.WriteAsync(context, anthropic, 400, ex.Message);
         }
+    }
+
+    /// <summary>The API key the caller presented (any of the providers' headers), or null.</summary>
+    private static string? PresentedKey(HttpRequest request)
+    {
+        var headers = request.Headers;
+        var authorization = headers.Authorization.ToString();
+        if (authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            return authorization[7..].Trim();
+        }
+
+        var key = headers["x-api-key"].ToString();
+        return key.Length > 0 ? key : headers["api-key"].ToString() is { Length: > 0 } azureKey ? azureKey : null;
+    }
+
+    /// <summary>
+    /// One forward scan of the top-level properties for the model and the requested output cap (for fault scoping and
+    /// the rate-limit estimate), without building a tree; malformed bodies yield nulls and are refused later.
+    /// </summary>
+    private static (string? Model, long? MaxOutput) Peek(byte[] body)
+    {
+        string? model = null;
+        long? maxOutput = null;
+        try
+        {
+            var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = 256 });
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return (null, null);
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isModel = reader.ValueTextEquals("model"u8);
+                var isMax = reader.ValueTextEquals("max_tokens"u8) || reader.ValueTextEquals("max_completion_tokens"u8)
+                    || reader.ValueTextEquals("max_output_tokens"u8);
+                reader.Read();
+                if (isModel && reader.TokenType == JsonTokenType.String)
+                {
+                    model = reader.GetString();
+                }
+                else if (isMax && reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var max))
+                {
+                    maxOutput = Math.Max(0, max);
+                }
+                else
+                {
+                    reader.Skip();
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            // Refused with the provider's parse error by TryValidate.
+        }
+
+        return (model, maxOutput);
     }
 
     private bool Authorized(HttpRequest request)

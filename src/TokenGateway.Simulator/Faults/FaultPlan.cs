@@ -38,6 +38,24 @@ internal sealed record FaultPlan
     public InvalidJsonMode InvalidJson { get; init; }
     public bool FencedJson { get; init; }
 
+    /// <summary>Scenario id (<c>scenario=ID</c>): requests with the same id share a counter for <see cref="First"/>.</summary>
+    public string? Scenario { get; init; }
+
+    /// <summary>With <see cref="Scenario"/>: the faults fire only on the first N requests of that scenario (<c>first=N</c>).</summary>
+    public int? First { get; init; }
+
+    /// <summary>The faults fire only for this model (<c>model=NAME</c>, case-insensitive).</summary>
+    public string? Model { get; init; }
+
+    /// <summary>A stream is cut (connection reset) after this many events (<c>reset-after=N</c>).</summary>
+    public int? ResetAfter { get; init; }
+
+    /// <summary>True when the plan scopes its faults (scenario, first, model) and so must be resolved per request.</summary>
+    public bool IsScoped => Scenario is not null || Model is not null;
+
+    /// <summary>The plan with every fault removed (what a request out of scope gets).</summary>
+    public static FaultPlan Inert => None;
+
     /// <summary>Parses a comma-separated fault list; false with a client-facing message for unknown faults or bad values.</summary>
     public static bool TryParse(string? header, out FaultPlan plan, out string? error)
     {
@@ -86,11 +104,30 @@ internal sealed record FaultPlan
                 case "invalid-json" when value.Equals("always", StringComparison.OrdinalIgnoreCase):
                     result = result with { InvalidJson = InvalidJsonMode.Always };
                     break;
+                case "scenario" when value is { Length: > 0 and <= 128 }:
+                    result = result with { Scenario = value };
+                    break;
+                case "first" when int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var first) && first is >= 0 and <= 1_000_000:
+                    result = result with { First = first };
+                    break;
+                case "model" when value is { Length: > 0 and <= 256 }:
+                    result = result with { Model = value };
+                    break;
+                case "reset-after" when int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var events) && events is >= 1 and <= 1_000_000:
+                    result = result with { ResetAfter = events };
+                    break;
                 default:
                     error = $"Unknown or malformed simulator fault '{raw}' in the {HeaderName} header. Known faults: latency=<n>ms|<n>s, status=<400-599>, " +
-                        "reset, stall, malformed-sse, no-usage, output-tokens=<n>, invalid-json[=always], fenced-json.";
+                        "reset, stall, malformed-sse, no-usage, output-tokens=<n>, invalid-json[=always], fenced-json, reset-after=<n>; " +
+                        "scoping: scenario=<id>, first=<n> (with scenario), model=<name>.";
                     return false;
             }
+        }
+
+        if (result.First is not null && result.Scenario is null)
+        {
+            error = $"The simulator fault 'first=N' needs a 'scenario=ID' in the same {HeaderName} header.";
+            return false;
         }
 
         plan = result;

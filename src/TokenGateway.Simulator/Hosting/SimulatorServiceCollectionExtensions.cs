@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using TokenGateway.Simulator;
 using TokenGateway.Simulator.Endpoints;
+using TokenGateway.Simulator.Faults;
 using TokenGateway.Simulator.Prompts;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -29,6 +30,8 @@ public static class SimulatorServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<SimulatorRecorder>();
         services.TryAddSingleton<PromptCache>();
+        services.TryAddSingleton<FaultScenarios>();
+        services.TryAddSingleton<RateLimitHeaders>();
         services.TryAddSingleton<SimulatorEndpoints>();
         return services;
     }

@@ -84,6 +84,13 @@ internal sealed class SseWriter : IDisposable
     {
         _events++;
         var faults = _request.Faults;
+        if (faults.ResetAfter is { } resetAfter && _events == resetAfter)
+        {
+            await _pipe.FlushAsync(_request.Aborted);
+            await JsonResponse.AbortAfterGraceAsync(_request);
+            throw new OperationCanceledException($"Connection reset by the simulator after {resetAfter} events (reset-after fault).");
+        }
+
         if (_events == FaultAfterEvent)
         {
             if (faults.MalformedSse)
