@@ -26,6 +26,20 @@ public static class PolicyJson
         ["maxTokens.cap"] = "an integer or null",
         ["optimization"] = "an object",
         ["structuredOutput"] = "an object",
+        ["resilience"] = "an object",
+        ["resilience.timeouts"] = "an object",
+        ["resilience.timeouts.connect"] = "a duration such as \"00:00:10\"",
+        ["resilience.timeouts.responseHeaders"] = "a duration such as \"00:01:00\"",
+        ["resilience.timeouts.idle"] = "a duration such as \"00:02:00\"",
+        ["resilience.timeouts.total"] = "a duration such as \"00:10:00\"",
+        ["resilience.retry"] = "an object",
+        ["resilience.retry.maxAttempts"] = "an integer",
+        ["resilience.retry.baseDelay"] = "a duration such as \"00:00:00.5\"",
+        ["resilience.retry.maxDelay"] = "a duration such as \"00:00:10\"",
+        ["resilience.retry.jitter"] = "a number between 0 and 1",
+        ["resilience.retry.retryAfterCap"] = "a duration such as \"00:00:20\"",
+        ["resilience.continueStreams"] = "true or false",
+        ["fallbacks"] = "an object mapping a model name to an array of model names",
     };
 
     /// <summary>The serializer options used for policies (camelCase, string enums, nulls omitted, unknown fields refused).</summary>
@@ -94,7 +108,7 @@ public static class PolicyJson
         var field = ex.Path is null or "$" ? "$" : ex.Path.StartsWith("$.", StringComparison.Ordinal) ? ex.Path[2..] : ex.Path;
         if (ex.Message.Contains("could not be mapped", StringComparison.Ordinal))
         {
-            return [new PolicyError(field, "Unknown field. Allowed sections: budget, rateLimits, models, maxTokens, optimization, structuredOutput.")];
+            return [new PolicyError(field, "Unknown field. Allowed sections: budget, rateLimits, models, maxTokens, optimization, structuredOutput, resilience, fallbacks.")];
         }
 
         if (!ex.Message.Contains("could not be converted", StringComparison.Ordinal))
@@ -106,6 +120,11 @@ public static class PolicyJson
         // Array element paths (models.allow[0]) report against the list.
         var bracket = field.IndexOf('[', StringComparison.Ordinal);
         var lookup = bracket > 0 ? field[..bracket] : field;
+        if (lookup.StartsWith("fallbacks.", StringComparison.Ordinal))
+        {
+            lookup = "fallbacks"; // model names are data, not fields
+        }
+
         return _expected.TryGetValue(lookup, out var expected)
             ? [new PolicyError(lookup, $"Invalid value: expected {expected}.")]
             : [new PolicyError(field, "Invalid value: the policy must be a JSON object.")];

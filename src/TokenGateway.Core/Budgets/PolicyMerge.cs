@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using TokenGateway.Core.Resilience;
 
 namespace TokenGateway.Core.Budgets;
 
@@ -25,6 +26,8 @@ public static class PolicyMerge
             MaxTokens = Inherit(child.MaxTokens, parent.MaxTokens),
             Optimization = MergeJson(child.Optimization, parent.Optimization),
             StructuredOutput = MergeJson(child.StructuredOutput, parent.StructuredOutput),
+            Resilience = Inherit(child.Resilience, parent.Resilience),
+            Fallbacks = child.Fallbacks ?? parent.Fallbacks,
         };
     }
 
@@ -101,6 +104,41 @@ public static class PolicyMerge
         {
             Default = child.Default ?? parent.Default,
             Cap = child.Cap ?? parent.Cap,
+        },
+    };
+
+    private static ResilienceOverrides? Inherit(ResilienceOverrides? child, ResilienceOverrides? parent) => (child, parent) switch
+    {
+        (null, _) => parent,
+        (_, null) => child,
+        _ => new ResilienceOverrides
+        {
+            Timeouts = (child.Timeouts, parent.Timeouts) switch
+            {
+                (null, var p) => p,
+                (var c, null) => c,
+                var (c, p) => new TimeoutOverrides
+                {
+                    Connect = c.Connect ?? p.Connect,
+                    ResponseHeaders = c.ResponseHeaders ?? p.ResponseHeaders,
+                    Idle = c.Idle ?? p.Idle,
+                    Total = c.Total ?? p.Total,
+                },
+            },
+            Retry = (child.Retry, parent.Retry) switch
+            {
+                (null, var p) => p,
+                (var c, null) => c,
+                var (c, p) => new RetryOverrides
+                {
+                    MaxAttempts = c.MaxAttempts ?? p.MaxAttempts,
+                    BaseDelay = c.BaseDelay ?? p.BaseDelay,
+                    MaxDelay = c.MaxDelay ?? p.MaxDelay,
+                    Jitter = c.Jitter ?? p.Jitter,
+                    RetryAfterCap = c.RetryAfterCap ?? p.RetryAfterCap,
+                },
+            },
+            ContinueStreams = child.ContinueStreams ?? parent.ContinueStreams,
         },
     };
 

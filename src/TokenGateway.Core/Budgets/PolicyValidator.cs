@@ -1,3 +1,5 @@
+using TokenGateway.Core.Resilience;
+
 namespace TokenGateway.Core.Budgets;
 
 /// <summary>Checks a <see cref="TeamPolicy"/> field by field and reports every problem at once.</summary>
@@ -80,7 +82,32 @@ public static class PolicyValidator
             }
         }
 
+        ValidateResilience(policy, errors);
         return errors;
+    }
+
+    private static void ValidateResilience(TeamPolicy policy, List<PolicyError> errors)
+    {
+        // Structure only: catalogue membership and dialects are checked where the catalogue is known.
+        var found = new List<SettingError>();
+        if (policy.Resilience is { } resilience)
+        {
+            ResilienceValidation.Validate(resilience, "resilience", SettingPathStyle.Json, found);
+        }
+
+        if (policy.Fallbacks is { } fallbacks)
+        {
+            if (fallbacks.Count > FallbackChains.MaxPolicyEntries)
+            {
+                found.Add(new("fallbacks", $"At most {FallbackChains.MaxPolicyEntries} models may have a chain (got {fallbacks.Count})."));
+            }
+            else
+            {
+                FallbackChains.Validate(fallbacks, catalog: null, dialectOf: null, ResilienceLimits.MaxFallbacks, static m => $"fallbacks.{m}", found);
+            }
+        }
+
+        errors.AddRange(found.Select(static e => new PolicyError(e.Field, e.Message)));
     }
 
     private static void ValidatePatterns(IReadOnlyList<string>? patterns, string field, List<PolicyError> errors)

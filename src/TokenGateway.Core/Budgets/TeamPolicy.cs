@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using TokenGateway.Core.Resilience;
 
 namespace TokenGateway.Core.Budgets;
 
@@ -28,6 +29,12 @@ public sealed record TeamPolicy
 
     /// <summary>Structured-output settings; owned by the structured-output stage, kept here as raw JSON.</summary>
     public JsonObject? StructuredOutput { get; init; }
+
+    /// <summary>Timeout, retry and stream-continuation overrides for the team's requests (see docs/resilience.md).</summary>
+    public ResilienceOverrides? Resilience { get; init; }
+
+    /// <summary>Fallback chains by model (<c>{"gpt-4o-mini": ["gpt-4.1-mini"]}</c>); replaces the catalogue's chain for that model.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>>? Fallbacks { get; init; }
 }
 
 /// <summary>Spend limits for one budget period.</summary>

@@ -1,3 +1,5 @@
+using TokenGateway.Core.Resilience;
+
 namespace TokenGateway.Core.Models;
 
 /// <summary>Prices in USD per million tokens. Null means "not priced" (never treated as free).</summary>
@@ -54,6 +56,12 @@ public sealed record ModelCard
 
     /// <summary>The kind of model: chat or embedding.</summary>
     public ModelKind Kind { get; init; } = ModelKind.Chat;
+
+    /// <summary>Models tried, in order, after this model's deployments and keys are exhausted (<c>Models:{name}:Fallbacks</c>).</summary>
+    public IReadOnlyList<string> Fallbacks { get; init; } = [];
+
+    /// <summary>Resilience overrides for this model (<c>Models:{name}:Resilience</c>); null inherits the gateway defaults.</summary>
+    public ResilienceOverrides? Resilience { get; init; }
 }
 
 /// <summary>What a model does.</summary>

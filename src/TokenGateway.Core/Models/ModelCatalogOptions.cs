@@ -1,3 +1,5 @@
+using TokenGateway.Core.Resilience;
+
 namespace TokenGateway.Core.Models;
 
 /// <summary>Configuration section <c>Models</c>: model name → card (the name key becomes <see cref="ModelCard.Name"/>).</summary>
@@ -42,6 +44,10 @@ public sealed class ModelCardOptions
     public decimal? CacheWrite5mPrice { get; set; }
     /// <summary>1-hour cache-write price per million tokens.</summary>
     public decimal? CacheWrite1hPrice { get; set; }
+    /// <summary>See <see cref="ModelCard.Fallbacks"/>.</summary>
+    public List<string> Fallbacks { get; set; } = [];
+    /// <summary>See <see cref="ModelCard.Resilience"/>.</summary>
+    public ResilienceOverrides? Resilience { get; set; }
 
     /// <summary>Converts to an immutable card named <paramref name="name"/>.</summary>
     public ModelCard ToCard(string name) => new()
@@ -55,6 +61,8 @@ public sealed class ModelCardOptions
         SupportsStructuredOutput = SupportsStructuredOutput,
         CacheMinTokens = CacheMinTokens,
         Kind = Kind,
+        Fallbacks = Fallbacks.ToArray(),
+        Resilience = Resilience,
         Prices = new ModelPrices
         {
             Input = InputPrice,
