@@ -66,7 +66,7 @@ public static class GatewayApplication
         });
 
         services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<ProvidersOptions>().Configure<IConfiguration>((o, c) => c.GetSection(ProvidersOptions.SectionName).Bind(o.Providers));
+        services.AddOptions<ProvidersOptions>().Configure<IConfiguration>((o, c) => o.Bind(c));
         services.AddOptions<ModelCatalogOptions>().Configure<IConfiguration>((o, c) => c.GetSection(ModelCatalogOptions.SectionName).Bind(o.Models));
         services.Configure<HostOptions>(o => o.ShutdownTimeout = builder.Configuration.GetValue("Gateway:ShutdownTimeout", TimeSpan.FromSeconds(30)));
         services.AddProblemDetails();
@@ -96,6 +96,7 @@ public static class GatewayApplication
         services.AddGatewayTelemetry(builder.Configuration);
         services.AddGatewayDashboard();
         services.AddStructuredOutput();
+        services.AddGatewayResilience(); // options, start-up validation and breakers; the invoker wiring is issue #13's next step
 
         services.AddSingleton<IProxyConfigProvider, GatewayProxyConfigProvider>();
         services.AddReverseProxy().AddTransforms(context =>

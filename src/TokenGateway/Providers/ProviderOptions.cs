@@ -24,8 +24,18 @@ public sealed class ProviderOptions
     /// <summary>Base addresses (YARP destinations), e.g. <c>https://api.openai.com/</c>.</summary>
     public List<string> Destinations { get; set; } = [];
 
-    /// <summary>Name of the environment variable that holds the provider key (never the key itself).</summary>
+    /// <summary>
+    /// Name of the environment variable that holds the provider key (never the key itself); several keys: a
+    /// comma-separated list (<c>"OPENAI_KEY_A,OPENAI_KEY_B"</c>) or an array in configuration. The first is the default.
+    /// </summary>
     public string? ApiKeyEnv { get; set; }
+
+    /// <summary>The variable names of <see cref="ApiKeyEnv"/>, in order, trimmed, empty entries dropped.</summary>
+    public IReadOnlyList<string> ApiKeyEnvNames => SplitNames(ApiKeyEnv);
+
+    internal static string[] SplitNames(string? value) => string.IsNullOrWhiteSpace(value)
+        ? []
+        : value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Distinct(StringComparer.Ordinal).ToArray();
 
     /// <summary>Azure <c>api-version</c> query value.</summary>
     public string ApiVersion { get; set; } = "2024-10-21";
@@ -45,4 +55,24 @@ public sealed class ProvidersOptions
 
     /// <summary>Providers keyed by id (the id models refer to and the YARP cluster id).</summary>
     public Dictionary<string, ProviderOptions> Providers { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Binds the <c>Providers</c> section into <see cref="Providers"/>; an array-valued <c>ApiKeyEnv</c>
+    /// (<c>Providers:openai:ApiKeyEnv:0</c>, <c>…:1</c>) becomes the equivalent comma-separated list.
+    /// </summary>
+    public void Bind(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var section = configuration.GetSection(SectionName);
+        section.Bind(Providers);
+        foreach (var provider in section.GetChildren())
+        {
+            var keyEnv = provider.GetSection(nameof(ProviderOptions.ApiKeyEnv));
+            var items = keyEnv.GetChildren().Select(c => c.Value).Where(v => !string.IsNullOrWhiteSpace(v)).ToArray();
+            if (items.Length > 0 && Providers.TryGetValue(provider.Key, out var options))
+            {
+                options.ApiKeyEnv = string.Join(',', items);
+            }
+        }
+    }
 }

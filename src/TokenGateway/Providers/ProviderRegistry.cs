@@ -1,13 +1,46 @@
 using System.Collections.Frozen;
+using System.Text;
 using Microsoft.Extensions.Options;
+using TokenGateway.Core.Resilience;
 using TokenGateway.Hosting;
 
 namespace TokenGateway.Providers;
 
-/// <summary>A provider as resolved at startup: where it is, how to authenticate, and its key (from the environment).</summary>
-internal sealed record ResolvedProvider(string Id, ProviderOptions Options, IReadOnlyList<string> Destinations, string? ApiKey)
+/// <summary>One provider key: a safe label and the variable it came from; the secret never appears in <see cref="ToString"/>.</summary>
+internal sealed class ProviderKey(string label, string environmentVariable, string secret)
+{
+    /// <summary>Safe label, <c>{provider}#{index}</c> (the same as <see cref="KeySelector.Labels"/>).</summary>
+    public string Label { get; } = label;
+
+    /// <summary>The environment variable that held the key.</summary>
+    public string EnvironmentVariable { get; } = environmentVariable;
+
+    /// <summary>The key itself; only the request transform reads it.</summary>
+    public string Secret { get; } = secret;
+
+    public override string ToString() => $"{Label} (from {EnvironmentVariable})";
+}
+
+/// <summary>A provider as resolved at startup: where it is, how to authenticate, and its keys (from the environment).</summary>
+/// <remarks>
+/// <see cref="ApiKey"/> is the first key (the default) so single-key callers keep working; <see cref="Keys"/> and
+/// <see cref="KeySelector"/> serve several keys. The printed form names keys by label only.
+/// </remarks>
+internal sealed record ResolvedProvider(string Id, ProviderOptions Options, IReadOnlyList<string> Destinations, IReadOnlyList<ProviderKey> Keys, KeySelector? KeySelector)
 {
     public ProviderType Type => Options.Type;
+
+    /// <summary>The default (first) key, or null when the provider has none.</summary>
+    public string? ApiKey => Keys.Count == 0 ? null : Keys[0].Secret;
+
+    private bool PrintMembers(StringBuilder builder)
+    {
+        builder.Append("Id = ").Append(Id)
+            .Append(", Type = ").Append(Type)
+            .Append(", Destinations = [").AppendJoin(", ", Destinations)
+            .Append("], Keys = [").AppendJoin(", ", Keys.Select(k => k.Label)).Append(']');
+        return true;
+    }
 }
 
 /// <summary>Resolves providers once: reads keys from the environment and decides whether the simulator serves.</summary>
@@ -17,9 +50,15 @@ internal sealed partial class ProviderRegistry : IAsyncDisposable
     private readonly EmbeddedSimulator? _simulator;
 
     public ProviderRegistry(IOptions<ProvidersOptions> options, IOptions<GatewayOptions> gateway, ILogger<ProviderRegistry> logger)
+        : this(options, gateway, logger, TimeProvider.System)
+    {
+    }
+
+    [ActivatorUtilitiesConstructor]
+    public ProviderRegistry(IOptions<ProvidersOptions> options, IOptions<GatewayOptions> gateway, ILogger<ProviderRegistry> logger, TimeProvider time)
     {
         var configured = options.Value.Providers;
-        var anyKey = configured.Values.Any(p => !string.IsNullOrEmpty(p.ApiKeyEnv) && !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(p.ApiKeyEnv)));
+        var anyKey = configured.Values.Any(p => p.ApiKeyEnvNames.Any(n => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(n))));
         UsesSimulator = gateway.Value.Simulator switch
         {
             SimulatorMode.Always => true,
@@ -36,21 +75,40 @@ internal sealed partial class ProviderRegistry : IAsyncDisposable
         var map = new Dictionary<string, ResolvedProvider>(StringComparer.OrdinalIgnoreCase);
         foreach (var (id, p) in configured)
         {
+            var names = p.ApiKeyEnvNames;
+            List<ProviderKey> keys = [];
             if (UsesSimulator)
             {
                 // Every model routes to the built-in simulator; provider types keep their wire format (the
                 // simulator speaks all of them) so the first run exercises the same code paths as production.
-                map[id] = new ResolvedProvider(id, p, [_simulator!.Address], "simulator-key");
+                // One simulator key per configured variable, so per-key rate-limit headers differ as they would.
+                for (var i = 0; i < Math.Max(1, names.Count); i++)
+                {
+                    keys.Add(new ProviderKey($"{id}#{i}", i < names.Count ? names[i] : "(simulator)", i == 0 ? "simulator-key" : $"simulator-key-{i + 1}"));
+                }
+
+                map[id] = new ResolvedProvider(id, p, [_simulator!.Address], keys, new KeySelector(id, keys.Count, time));
                 continue;
             }
 
-            var key = string.IsNullOrEmpty(p.ApiKeyEnv) ? null : Environment.GetEnvironmentVariable(p.ApiKeyEnv);
             if (p.Destinations.Count == 0)
             {
                 throw new InvalidOperationException($"Provider '{id}' has no destinations (Providers:{id}:Destinations).");
             }
 
-            map[id] = new ResolvedProvider(id, p, p.Destinations, string.IsNullOrEmpty(key) ? null : key);
+            foreach (var name in names)
+            {
+                var secret = Environment.GetEnvironmentVariable(name);
+                if (string.IsNullOrEmpty(secret))
+                {
+                    LogKeyVariableEmpty(logger, id, name);
+                    continue;
+                }
+
+                keys.Add(new ProviderKey($"{id}#{keys.Count}", name, secret));
+            }
+
+            map[id] = new ResolvedProvider(id, p, p.Destinations, keys, keys.Count == 0 ? null : new KeySelector(id, keys.Count, time));
         }
 
         _providers = map.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
@@ -67,4 +125,7 @@ internal sealed partial class ProviderRegistry : IAsyncDisposable
 
     [LoggerMessage(2100, LogLevel.Warning, "No provider key configured: every model routes to the built-in simulator at {Address}")]
     private static partial void LogSimulatorMode(ILogger logger, string address);
+
+    [LoggerMessage(2101, LogLevel.Warning, "Provider {ProviderId}: environment variable {Variable} is empty or unset; that key is skipped")]
+    private static partial void LogKeyVariableEmpty(ILogger logger, string providerId, string variable);
 }

@@ -1,0 +1,292 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Options;
+using Polly;
+using Polly.CircuitBreaker;
+using TokenGateway.Core.Resilience;
+using TokenGateway.Providers;
+using Yarp.ReverseProxy;
+using Yarp.ReverseProxy.Health;
+using Yarp.ReverseProxy.Model;
+
+namespace TokenGateway.Resilience;
+
+/// <summary>The result of an attempt run through the breakers: the attempt's own result, or a refusal by an open breaker.</summary>
+/// <param name="Result">The attempt's result (default when <paramref name="Rejected"/>).</param>
+/// <param name="Rejected">True when a breaker refused the attempt without calling the upstream.</param>
+/// <param name="RetryAfter">When rejected: the time until the breaker lets a probe through.</param>
+internal readonly record struct GuardedAttempt(AttemptResult Result, bool Rejected, TimeSpan RetryAfter);
+
+/// <summary>
+/// One Polly v8 circuit breaker per destination and per provider key (<see cref="CircuitScopes"/>), built lazily from
+/// <see cref="CircuitBreakerOptions"/>; the planner reads their state through <see cref="ICircuitStates"/>, the
+/// invoker runs each attempt through <see cref="ExecuteAsync{TState}"/>. Destination breakers also set YARP's passive
+/// destination health, so YARP's own load balancing skips an open destination.
+/// </summary>
+/// <remarks>
+/// What counts as a failure is <see cref="RetryClassifier.IsBreakerFailure"/> (5xx, 529, transport failures,
+/// timeouts; not 429 and not client errors). A failure seen after the attempt returned (a stream cut later) is
+/// recorded with <see cref="Report"/>.
+/// </remarks>
+internal sealed partial class CircuitBreakerRegistry : ICircuitStates
+{
+    private readonly ConcurrentDictionary<string, Breaker> _breakers = new(StringComparer.Ordinal);
+    private readonly CircuitBreakerOptions _options;
+    private readonly TimeProvider _time;
+    private readonly IServiceProvider? _services;
+    private readonly ILogger _logger;
+    private IProxyStateLookup? _proxyState;
+    private IDestinationHealthUpdater? _healthUpdater;
+
+    public CircuitBreakerRegistry(IOptions<ResilienceOptions> options, TimeProvider time, IServiceProvider services, ILogger<CircuitBreakerRegistry> logger)
+        : this(options.Value.CircuitBreaker, time, logger, services)
+    {
+    }
+
+    internal CircuitBreakerRegistry(CircuitBreakerOptions options, TimeProvider time, ILogger logger, IServiceProvider? services = null)
+    {
+        _options = options;
+        _time = time;
+        _logger = logger;
+        _services = services;
+    }
+
+    /// <inheritdoc />
+    public bool IsOpen(string scopeId, out TimeSpan retryAfter)
+    {
+        retryAfter = TimeSpan.Zero;
+        if (!_breakers.TryGetValue(scopeId, out var breaker))
+        {
+            return false;
+        }
+
+        var state = breaker.State.CircuitState;
+        if (state is CircuitState.Open or CircuitState.Isolated)
+        {
+            var left = breaker.OpenUntil - _time.GetUtcNow();
+            if (state == CircuitState.Isolated || left > TimeSpan.Zero)
+            {
+                retryAfter = left > TimeSpan.Zero ? left : _options.BreakDuration;
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The breaker state of a scope (closed when it never saw an attempt).</summary>
+    public CircuitState StateOf(string scopeId) => _breakers.TryGetValue(scopeId, out var b) ? b.State.CircuitState : CircuitState.Closed;
+
+    /// <summary>
+    /// True when at least one destination of <paramref name="provider"/> and one of its keys accept attempts; when
+    /// false, <paramref name="retryAfter"/> is the soonest a probe is let through (for a 503 with Retry-After).
+    /// </summary>
+    public bool IsAnythingHealthy(ResolvedProvider provider, out TimeSpan retryAfter)
+    {
+        ArgumentNullException.ThrowIfNull(provider);
+        var destinationOk = SoonestOpen(
+            Enumerable.Range(0, provider.Destinations.Count).Select(i => CircuitScopes.Destination(DestinationId(provider.Id, i))),
+            out var destinationWait);
+        var keyOk = true;
+        var keyWait = TimeSpan.Zero;
+        if (provider.KeySelector is { } keys)
+        {
+            keyOk = SoonestOpen(keys.ScopeIds, out keyWait);
+        }
+
+        retryAfter = destinationOk && keyOk ? TimeSpan.Zero : Max(destinationOk ? TimeSpan.Zero : destinationWait, keyOk ? TimeSpan.Zero : keyWait);
+        return destinationOk && keyOk;
+    }
+
+    /// <summary>
+    /// Runs one attempt through the breaker of its destination, then of its key. An open breaker refuses at once
+    /// (no upstream call); the attempt's result is recorded on both breakers.
+    /// </summary>
+    public async ValueTask<GuardedAttempt> ExecuteAsync<TState>(
+        string clusterId,
+        string destinationId,
+        string keyScopeId,
+        Func<TState, CancellationToken, ValueTask<AttemptResult>> attempt,
+        TState state,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(attempt);
+        var destinationScope = CircuitScopes.Destination(destinationId);
+        if (IsOpen(destinationScope, out var wait) || IsOpen(keyScopeId, out wait))
+        {
+            // Refuse before Polly sees the call, so a refusal by one breaker never spends the other's half-open probe.
+            return new GuardedAttempt(default, true, wait);
+        }
+
+        var destination = GetOrAdd(destinationScope, clusterId, destinationId);
+        var key = GetOrAdd(keyScopeId, clusterId, null);
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        try
+        {
+            var outcome = await destination.Pipeline.ExecuteOutcomeAsync(
+                static async (ctx, s) =>
+                {
+                    var inner = await s.key.Pipeline.ExecuteOutcomeAsync(
+                        static async (c, s2) => Outcome.FromResult(await s2.attempt(s2.state, c.CancellationToken).ConfigureAwait(false)),
+                        ctx,
+                        s).ConfigureAwait(false);
+                    return inner;
+                },
+                context,
+                (key, attempt, state)).ConfigureAwait(false);
+
+            if (outcome.Exception is BrokenCircuitException broken)
+            {
+                return new GuardedAttempt(default, true, broken.RetryAfter ?? _options.BreakDuration);
+            }
+
+            outcome.ThrowIfException();
+            return new GuardedAttempt(outcome.Result, false, TimeSpan.Zero);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    /// <summary>Records an outcome learnt after the attempt returned (a stream cut or stalled mid-body) on both breakers.</summary>
+    public void Report(string clusterId, string destinationId, string keyScopeId, in AttemptResult result)
+    {
+        if (!RetryClassifier.IsBreakerFailure(result))
+        {
+            return;
+        }
+
+        var destinationScope = CircuitScopes.Destination(destinationId);
+        foreach (var (scope, breaker) in new[] { (destinationScope, GetOrAdd(destinationScope, clusterId, destinationId)), (keyScopeId, GetOrAdd(keyScopeId, clusterId, null)) })
+        {
+            if (IsOpen(scope, out _))
+            {
+                continue;
+            }
+
+            try
+            {
+                // Replays the failure through the breaker's pipeline: Polly records outcomes only by executing.
+                _ = breaker.Pipeline.Execute(static r => r, result);
+            }
+            catch (BrokenCircuitException)
+            {
+                // Half-open with its probe in flight: that probe decides.
+            }
+        }
+    }
+
+    /// <summary>A state summary by scope (labels only, never key material), for logs and the admin surface.</summary>
+    public override string ToString() =>
+        string.Join("; ", _breakers.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value.State.CircuitState}"));
+
+    internal static string DestinationId(string providerId, int index) => $"{providerId}-{index}";
+
+    private bool SoonestOpen(IEnumerable<string> scopes, out TimeSpan soonest)
+    {
+        soonest = TimeSpan.MaxValue;
+        foreach (var scope in scopes)
+        {
+            if (!IsOpen(scope, out var wait))
+            {
+                soonest = TimeSpan.Zero;
+                return true;
+            }
+
+            soonest = wait < soonest ? wait : soonest;
+        }
+
+        if (soonest == TimeSpan.MaxValue)
+        {
+            soonest = TimeSpan.Zero;
+            return true; // no scope at all: nothing to refuse
+        }
+
+        return false;
+    }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+    private Breaker GetOrAdd(string scopeId, string clusterId, string? destinationId) =>
+        _breakers.GetOrAdd(scopeId, static (scope, s) => s.self.Create(scope, s.clusterId, s.destinationId), (self: this, clusterId, destinationId));
+
+    private Breaker Create(string scopeId, string clusterId, string? destinationId)
+    {
+        var breaker = new Breaker(new CircuitBreakerStateProvider());
+        breaker.Pipeline = new ResiliencePipelineBuilder<AttemptResult> { TimeProvider = _time }
+            .AddCircuitBreaker(new CircuitBreakerStrategyOptions<AttemptResult>
+            {
+                FailureRatio = _options.FailureRatio,
+                MinimumThroughput = _options.MinimumThroughput,
+                SamplingDuration = _options.SamplingDuration,
+                BreakDuration = _options.BreakDuration,
+                StateProvider = breaker.State,
+                ShouldHandle = static args => ValueTask.FromResult(args.Outcome switch
+                {
+                    { Exception: OperationCanceledException or BrokenCircuitException } => false,
+                    { Exception: not null } => true,
+                    { Result: var r } => RetryClassifier.IsBreakerFailure(r),
+                }),
+                OnOpened = args =>
+                {
+                    breaker.OpenUntil = _time.GetUtcNow() + args.BreakDuration;
+                    LogOpened(_logger, scopeId, args.BreakDuration.TotalSeconds);
+                    SetDestinationHealth(clusterId, destinationId, DestinationHealth.Unhealthy, args.BreakDuration);
+                    return default;
+                },
+                OnHalfOpened = _ =>
+                {
+                    LogHalfOpened(_logger, scopeId);
+                    return default;
+                },
+                OnClosed = _ =>
+                {
+                    breaker.OpenUntil = default;
+                    LogClosed(_logger, scopeId);
+                    SetDestinationHealth(clusterId, destinationId, DestinationHealth.Healthy, TimeSpan.Zero);
+                    return default;
+                },
+            })
+            .Build();
+        return breaker;
+    }
+
+    private void SetDestinationHealth(string clusterId, string? destinationId, DestinationHealth health, TimeSpan reactivation)
+    {
+        if (destinationId is null || _services is null)
+        {
+            return;
+        }
+
+        _proxyState ??= _services.GetService<IProxyStateLookup>();
+        _healthUpdater ??= _services.GetService<IDestinationHealthUpdater>();
+        if (_proxyState is null || _healthUpdater is null
+            || !_proxyState.TryGetCluster(clusterId, out var cluster)
+            || !cluster.Destinations.TryGetValue(destinationId, out var destination))
+        {
+            return;
+        }
+
+        // YARP re-activates an unhealthy destination by itself after the period (health Unknown), in step with the
+        // breaker half-opening; whether YARP *filters* on it depends on the cluster enabling passive health checks.
+        _healthUpdater.SetPassive(cluster, destination, health, reactivation);
+    }
+
+    [LoggerMessage(2200, LogLevel.Warning, "Circuit {Scope} opened for {BreakSeconds} s")]
+    private static partial void LogOpened(ILogger logger, string scope, double breakSeconds);
+
+    [LoggerMessage(2201, LogLevel.Information, "Circuit {Scope} half-open: one probe is let through")]
+    private static partial void LogHalfOpened(ILogger logger, string scope);
+
+    [LoggerMessage(2202, LogLevel.Information, "Circuit {Scope} closed")]
+    private static partial void LogClosed(ILogger logger, string scope);
+
+    private sealed class Breaker(CircuitBreakerStateProvider state)
+    {
+        public CircuitBreakerStateProvider State { get; } = state;
+
+        public ResiliencePipeline<AttemptResult> Pipeline { get; set; } = ResiliencePipeline<AttemptResult>.Empty;
+
+        public DateTimeOffset OpenUntil { get; set; }
+    }
+}

@@ -1,0 +1,62 @@
+using Microsoft.Extensions.Options;
+using TokenGateway.Core.Models;
+using TokenGateway.Core.Resilience;
+using TokenGateway.Providers;
+
+namespace TokenGateway.Resilience;
+
+/// <summary>
+/// Validates each model's <c>Resilience</c> overrides and <c>Fallbacks</c> at start: bounds, known models, same kind,
+/// same dialect (cross-dialect fallbacks await request translation), no self-reference, no cycles, bounded length.
+/// </summary>
+internal sealed class ModelCatalogResilienceValidator(IOptions<ProvidersOptions> providers, IOptions<ResilienceOptions> resilience)
+    : IValidateOptions<ModelCatalogOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ModelCatalogOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = new List<SettingError>();
+        foreach (var (model, card) in options.Models)
+        {
+            if (card.Resilience is { } overrides)
+            {
+                ResilienceValidation.Validate(overrides, $"Models:{model}:Resilience", SettingPathStyle.Configuration, errors);
+            }
+        }
+
+        var chains = options.Models.Where(kv => kv.Value.Fallbacks.Count > 0)
+            .ToDictionary(kv => kv.Key, kv => (IReadOnlyList<string>)kv.Value.Fallbacks, StringComparer.OrdinalIgnoreCase);
+        if (chains.Count > 0)
+        {
+            var catalog = options.Build();
+            var maxLength = Math.Clamp(resilience.Value.MaxFallbacks, 0, ResilienceLimits.MaxFallbacks);
+            FallbackChains.Validate(chains, catalog, UpstreamDialects.For(providers.Value), maxLength, m => $"Models:{m}:Fallbacks", errors);
+        }
+
+        return errors.Count == 0
+            ? ValidateOptionsResult.Success
+            : ValidateOptionsResult.Fail(errors.Select(e => $"{e.Field}: {e.Message}"));
+    }
+}
+
+/// <summary>The wire dialect family each provider type speaks, for fallback compatibility.</summary>
+internal static class UpstreamDialects
+{
+    public const string OpenAI = "openai";
+    public const string Anthropic = "anthropic";
+
+    /// <summary>The dialect family of a provider type; null for the simulator, which speaks both.</summary>
+    public static string? Of(ProviderType type) => type switch
+    {
+        ProviderType.Anthropic => Anthropic,
+        ProviderType.Simulator => null,
+        _ => OpenAI,
+    };
+
+    /// <summary>A model → dialect function over the configured providers (unknown provider → null).</summary>
+    public static Func<ModelCard, string?> For(ProvidersOptions providers)
+    {
+        ArgumentNullException.ThrowIfNull(providers);
+        return card => providers.Providers.TryGetValue(card.Provider, out var p) ? Of(p.Type) : null;
+    }
+}

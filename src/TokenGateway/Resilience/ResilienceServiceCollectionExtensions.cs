@@ -1,0 +1,34 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using TokenGateway.Core.Models;
+using TokenGateway.Core.Resilience;
+using TokenGateway.Hosting;
+using TokenGateway.Resilience;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the resilience building blocks (options, validation at start, circuit breakers).</summary>
+internal static class ResilienceServiceCollectionExtensions
+{
+    /// <summary>
+    /// Binds <c>Resilience</c> (headers/idle timeouts default to <c>Gateway:UpstreamTimeout</c>/<c>UpstreamIdleTimeout</c>),
+    /// validates it and the catalogue's per-model overrides and fallback chains at start, and registers the breakers.
+    /// </summary>
+    public static IServiceCollection AddGatewayResilience(this IServiceCollection services)
+    {
+        services.AddOptions<ResilienceOptions>()
+            .BindConfiguration(ResilienceOptions.SectionName)
+            .PostConfigure<IOptions<GatewayOptions>>((o, gateway) =>
+            {
+                o.Timeouts.ResponseHeaders ??= gateway.Value.UpstreamTimeout;
+                o.Timeouts.Idle ??= gateway.Value.UpstreamIdleTimeout;
+            })
+            .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ResilienceOptions>, ResilienceOptionsValidator>());
+        services.AddOptions<ModelCatalogOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ModelCatalogOptions>, ModelCatalogResilienceValidator>());
+        services.TryAddSingleton<CircuitBreakerRegistry>();
+        services.TryAddSingleton<ICircuitStates>(sp => sp.GetRequiredService<CircuitBreakerRegistry>());
+        return services;
+    }
+}
