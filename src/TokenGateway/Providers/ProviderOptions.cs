@@ -64,15 +64,32 @@ public sealed class ProvidersOptions
     {
         ArgumentNullException.ThrowIfNull(configuration);
         var section = configuration.GetSection(SectionName);
-        section.Bind(Providers);
+        // The binder drops a whole provider whose string ApiKeyEnv has array children, so bind without those items
+        // and fold them into the comma-separated form afterwards.
+        var scalars = section.AsEnumerable(makePathsRelative: true)
+            .Where(kv => kv.Value is not null && !IsApiKeyEnvItem(kv.Key))
+            .ToList();
+        new ConfigurationBuilder().AddInMemoryCollection(scalars).Build().Bind(Providers);
         foreach (var provider in section.GetChildren())
         {
             var keyEnv = provider.GetSection(nameof(ProviderOptions.ApiKeyEnv));
             var items = keyEnv.GetChildren().Select(c => c.Value).Where(v => !string.IsNullOrWhiteSpace(v)).ToArray();
-            if (items.Length > 0 && Providers.TryGetValue(provider.Key, out var options))
+            if (items.Length > 0)
             {
+                if (!Providers.TryGetValue(provider.Key, out var options))
+                {
+                    Providers[provider.Key] = options = new ProviderOptions();
+                }
+
                 options.ApiKeyEnv = string.Join(',', items);
             }
         }
+    }
+
+    private static bool IsApiKeyEnvItem(string relativeKey)
+    {
+        // "{provider}:ApiKeyEnv:{n}"
+        var parts = relativeKey.Split(':');
+        return parts.Length == 3 && string.Equals(parts[1], nameof(ProviderOptions.ApiKeyEnv), StringComparison.OrdinalIgnoreCase);
     }
 }

@@ -126,7 +126,18 @@ internal sealed partial class CircuitBreakerRegistry : ICircuitStates
                 static async (ctx, s) =>
                 {
                     var inner = await s.key.Pipeline.ExecuteOutcomeAsync(
-                        static async (c, s2) => Outcome.FromResult(await s2.attempt(s2.state, c.CancellationToken).ConfigureAwait(false)),
+                        static async (c, s2) =>
+                        {
+                            try
+                            {
+                                return Outcome.FromResult(await s2.attempt(s2.state, c.CancellationToken).ConfigureAwait(false));
+                            }
+                            catch (Exception ex)
+                            {
+                                // Outcome-based execution expects no throw: a transport exception is a recorded failure.
+                                return Outcome.FromException<AttemptResult>(ex);
+                            }
+                        },
                         ctx,
                         s).ConfigureAwait(false);
                     return inner;
