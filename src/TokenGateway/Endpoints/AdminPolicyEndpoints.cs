@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using TokenGateway.Core.Budgets;
 using TokenGateway.Core.Optimization;
 using TokenGateway.Core.Teams;
+using TokenGateway.Resilience;
 
 namespace TokenGateway.Endpoints;
 
@@ -12,14 +13,14 @@ internal static class AdminPolicyEndpoints
     {
         admin.MapGet("/teams/{teamId}/policy", (string teamId, ITeamStore teams, IPolicyProvider policies, CancellationToken ct) =>
             GetAsync(PolicyScope.Team, teamId, teams, policies, ct));
-        admin.MapPut("/teams/{teamId}/policy", (string teamId, JsonNode? body, ITeamStore teams, IPolicyProvider policies, CancellationToken ct) =>
-            PutAsync(PolicyScope.Team, teamId, body, teams, policies, ct));
+        admin.MapPut("/teams/{teamId}/policy", (string teamId, JsonNode? body, ITeamStore teams, IPolicyProvider policies, ResiliencePolicyValidator resilience, CancellationToken ct) =>
+            PutAsync(PolicyScope.Team, teamId, body, teams, policies, resilience, ct));
         admin.MapDelete("/teams/{teamId}/policy", (string teamId, ITeamStore teams, IPolicyProvider policies, CancellationToken ct) =>
             DeleteAsync(PolicyScope.Team, teamId, teams, policies, ct));
         admin.MapGet("/keys/{keyId}/policy", (string keyId, ITeamStore teams, IPolicyProvider policies, CancellationToken ct) =>
             GetAsync(PolicyScope.Key, keyId, teams, policies, ct));
-        admin.MapPut("/keys/{keyId}/policy", (string keyId, JsonNode? body, ITeamStore teams, IPolicyProvider policies, CancellationToken ct) =>
-            PutAsync(PolicyScope.Key, keyId, body, teams, policies, ct));
+        admin.MapPut("/keys/{keyId}/policy", (string keyId, JsonNode? body, ITeamStore teams, IPolicyProvider policies, ResiliencePolicyValidator resilience, CancellationToken ct) =>
+            PutAsync(PolicyScope.Key, keyId, body, teams, policies, resilience, ct));
         admin.MapDelete("/keys/{keyId}/policy", (string keyId, ITeamStore teams, IPolicyProvider policies, CancellationToken ct) =>
             DeleteAsync(PolicyScope.Key, keyId, teams, policies, ct));
         admin.MapGet("/teams/{teamId}/budget", BudgetAsync);
@@ -41,7 +42,8 @@ internal static class AdminPolicyEndpoints
             : Results.Text(PolicyJson.ToNode(own).ToJsonString(), "application/json");
     }
 
-    private static async Task<IResult> PutAsync(PolicyScope scope, string id, JsonNode? body, ITeamStore teams, IPolicyProvider policies, CancellationToken ct)
+    private static async Task<IResult> PutAsync(
+        PolicyScope scope, string id, JsonNode? body, ITeamStore teams, IPolicyProvider policies, ResiliencePolicyValidator resilience, CancellationToken ct)
     {
         if (!await ExistsAsync(scope, id, teams, ct))
         {
@@ -60,6 +62,11 @@ internal static class AdminPolicyEndpoints
         {
             Core.StructuredOutput.StructuredOutputPolicy.FromJson(structured, out var structuredErrors);
             errors.AddRange(structuredErrors.Select(e => new PolicyError("structuredOutput", e)));
+        }
+
+        if (parsed.Policy is { } typed)
+        {
+            errors.AddRange(resilience.Validate(scope, typed)); // catalogue-aware: known models, same dialect
         }
 
         if (parsed.Policy is null || errors.Count > 0)

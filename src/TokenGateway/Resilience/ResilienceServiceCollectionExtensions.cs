@@ -27,6 +27,7 @@ internal static class ResilienceServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ResilienceOptions>, ResilienceOptionsValidator>());
         services.AddOptions<ModelCatalogOptions>().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ModelCatalogOptions>, ModelCatalogResilienceValidator>());
+        services.TryAddSingleton<ResiliencePolicyValidator>();
         services.TryAddSingleton<CircuitBreakerRegistry>();
         services.TryAddSingleton<ICircuitStates>(sp => sp.GetRequiredService<CircuitBreakerRegistry>());
         return services;
