@@ -49,12 +49,6 @@ internal sealed partial class ProviderRegistry : IAsyncDisposable
     private readonly FrozenDictionary<string, ResolvedProvider> _providers;
     private readonly EmbeddedSimulator? _simulator;
 
-    public ProviderRegistry(IOptions<ProvidersOptions> options, IOptions<GatewayOptions> gateway, ILogger<ProviderRegistry> logger)
-        : this(options, gateway, logger, TimeProvider.System)
-    {
-    }
-
-    [ActivatorUtilitiesConstructor]
     public ProviderRegistry(IOptions<ProvidersOptions> options, IOptions<GatewayOptions> gateway, ILogger<ProviderRegistry> logger, TimeProvider time)
     {
         var configured = options.Value.Providers;
