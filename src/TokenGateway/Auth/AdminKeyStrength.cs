@@ -6,7 +6,7 @@ namespace TokenGateway.Auth;
 /// digits 10, other printable ASCII (punctuation and space) 33, anything outside ASCII 100. It is an upper bound — it
 /// assumes every character was drawn at random from the pool — so a key must also use at least
 /// <see cref="MinimumDistinctCharacters"/> different characters (which rules out <c>aaaa…</c> and short repeats).
-/// A key from <c>openssl rand -base64 32</c> scores about 288 bits; <c>openssl rand -hex 32</c> about 331.
+/// A key from <c>openssl rand -base64 32</c> scores about 289 bits; <c>openssl rand -hex 32</c> about 331.
 /// </summary>
 internal static class AdminKeyStrength
 {
