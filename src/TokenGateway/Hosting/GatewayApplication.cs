@@ -128,6 +128,10 @@ public static class GatewayApplication
         // Endpoints with an admin policy are refused here, after routing and before the endpoint runs: no body is read
         // for an unauthenticated caller. Endpoints without authorization metadata (the LLM routes) pass straight through.
         app.UseAuthorization();
+        // The admin policies name their schemes, so the authorization middleware authenticates only where a policy
+        // asks. The AuthenticationMiddleware that WebApplication would otherwise insert for every request (a feature
+        // and a scoped handler provider per request, LLM routes included) has nothing to do: mark it as present.
+        ((IApplicationBuilder)app).Properties["__AuthenticationMiddlewareSet"] = true;
 
         var management = app.Services.GetRequiredService<ManagementPorts>();
         if (management.Enabled)
