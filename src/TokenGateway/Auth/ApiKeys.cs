@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -13,13 +14,27 @@ internal static class ApiKeys
     public static string Generate() => Prefix + RandomNumberGenerator.GetString(Alphabet, 43);
 
     /// <summary>Lower-case hex SHA-256 of the key. High-entropy random keys need no salt or stretching.</summary>
+    /// <remarks>The whole key is hashed, however long: two keys that differ anywhere have different digests.</remarks>
     public static string Hash(ReadOnlySpan<char> key)
     {
-        Span<byte> utf8 = stackalloc byte[256];
-        var n = Encoding.UTF8.GetBytes(key.Length <= 64 ? key : key[..64], utf8);
-        Span<byte> digest = stackalloc byte[32];
-        SHA256.HashData(utf8[..n], digest);
-        return Convert.ToHexStringLower(digest);
+        var max = Encoding.UTF8.GetMaxByteCount(key.Length);
+        byte[]? rented = null;
+        var utf8 = max <= 256 ? stackalloc byte[256] : (rented = ArrayPool<byte>.Shared.Rent(max));
+        try
+        {
+            var n = Encoding.UTF8.GetBytes(key, utf8);
+            Span<byte> digest = stackalloc byte[32];
+            SHA256.HashData(utf8[..n], digest);
+            return Convert.ToHexStringLower(digest);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                CryptographicOperations.ZeroMemory(rented);
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Routing.Matching;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Serilog;
@@ -43,7 +44,9 @@ public static class GatewayApplication
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            k.Limits.MaxRequestBodySize = null; // enforced per route by LlmParseMiddleware (413 in the caller's dialect)
+            // Secure default for every endpoint (admin API, dashboard, anything new): 413 over 1 MiB. The LLM routes and
+            // the dry-run optimizer raise their own request's limit to Gateway:MaxRequestBodyBytes (RequestBodyLimits).
+            k.Limits.MaxRequestBodySize = RequestBodyLimits.DefaultMaxBytes;
         });
 
         var services = builder.Services;
@@ -79,6 +82,9 @@ public static class GatewayApplication
         services.AddSingleton<VirtualKeyAuthenticator>();
         services.AddSingleton<AdminKeyService>();
         services.AddHostedService(sp => sp.GetRequiredService<AdminKeyService>());
+        services.AddAdminAuthentication();
+        services.AddSingleton(sp => ManagementPorts.From(sp.GetRequiredService<IConfiguration>()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, ManagementPortMatcherPolicy>());
         services.AddSingleton<ReadinessProbe>();
         services.AddSingleton<ExchangeCompletion>();
         services.AddSingleton<LlmResponseHandler>();
@@ -120,13 +126,44 @@ public static class GatewayApplication
             o.MessageTemplate = "HTTP {RequestMethod} {RequestPath} responded {StatusCode} in {Elapsed:0.0} ms";
         });
 
-        app.MapGet("/healthz", () => Results.Ok(new { status = "ok" }));
+        // Endpoints with an admin policy are refused here, after routing and before the endpoint runs: no body is read
+        // for an unauthenticated caller. Endpoints without authorization metadata (the LLM routes) pass straight through.
+        app.UseAuthorization();
+        // The admin policies name their schemes, so the authorization middleware authenticates only where a policy
+        // asks. The AuthenticationMiddleware that WebApplication would otherwise insert for every request (a feature
+        // and a scoped handler provider per request, LLM routes included) has nothing to do: mark it as present.
+        ((IApplicationBuilder)app).Properties["__AuthenticationMiddlewareSet"] = true;
+
+        var management = app.Services.GetRequiredService<ManagementPorts>();
+        if (management.Enabled)
+        {
+            // Kestrel listens on the API URLs and the management URLs; ManagementPortMatcherPolicy keeps them apart.
+            var apiUrls = (app.Configuration[WebHostDefaults.ServerUrlsKey] ?? "http://localhost:8080")
+                .Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            foreach (var url in apiUrls.Concat(management.Urls))
+            {
+                app.Urls.Add(url);
+            }
+        }
+
+        app.MapGet("/healthz", () => Results.Ok(new { status = "ok" }))
+            .AllowAnonymous().WithMetadata(ManagementEndpointMetadata.AlsoOnManagement);
         app.MapGet("/readyz", async (ReadinessProbe probe, CancellationToken ct) =>
-            await probe.IsReadyAsync(ct) ? Results.Ok(new { status = "ready" }) : Results.Json(new { status = "not_ready" }, statusCode: 503));
-        app.MapPrometheusScrapingEndpoint();
+            await probe.IsReadyAsync(ct) ? Results.Ok(new { status = "ready" }) : Results.Json(new { status = "not_ready" }, statusCode: 503))
+            .AllowAnonymous().WithMetadata(ManagementEndpointMetadata.AlsoOnManagement);
+        var metrics = app.MapPrometheusScrapingEndpoint();
+        if (management.Enabled)
+        {
+            metrics.AllowAnonymous().WithMetadata(ManagementEndpointMetadata.OnlyOnManagement);
+        }
+        else
+        {
+            metrics.RequireAuthorization(AdminAuthentication.AdminKeyPolicy); // per-team cost and budgets: admin only
+        }
+
         app.MapModelsEndpoint();
         app.MapOptimizeDryRun();
-        app.MapGroup("/admin").AddEndpointFilter<AdminAuthFilter>()
+        app.MapGroup("/admin").RequireAuthorization(AdminAuthentication.AdminPolicy)
             .MapAdminTeams().MapAdminUsage().MapAdminPolicies().MapAdminSchemas().MapAdminDashboardData();
         app.MapDashboard();
 

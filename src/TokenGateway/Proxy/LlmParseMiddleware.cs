@@ -28,6 +28,7 @@ internal sealed class LlmParseMiddleware(
         var exchange = context.GetLlmExchange();
         var dialect = exchange.Dialect;
         var cap = options.CurrentValue.MaxRequestBodyBytes;
+        RequestBodyLimits.SetLimit(context, cap); // raise Kestrel's server-wide default (1 MiB) to this route's cap
 
         if (!IsJson(context.Request.ContentType))
         {
@@ -43,7 +44,16 @@ internal sealed class LlmParseMiddleware(
             return false;
         }
 
-        var body = await ReadBodyAsync(context.Request.BodyReader, cap, context.RequestAborted);
+        PooledBody? body;
+        try
+        {
+            body = await ReadBodyAsync(context.Request.BodyReader, cap, context.RequestAborted);
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            body = null; // Kestrel's per-request limit (cap + 1, RequestBodyLimits.SetLimit) was crossed mid-chunk
+        }
+
         if (body is null)
         {
             await RejectTooLargeAsync(context, dialect, cap);

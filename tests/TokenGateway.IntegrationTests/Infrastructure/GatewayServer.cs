@@ -23,14 +23,14 @@ public sealed class GatewayServer : IAsyncDisposable
 
     private readonly WebApplication _app;
 
-    private GatewayServer(WebApplication app, SimulatorServer simulator, string address, string dataDirectory)
+    private GatewayServer(WebApplication app, SimulatorServer simulator, string address, string dataDirectory, string adminKey)
     {
         _app = app;
         Simulator = simulator;
         Address = address;
         DataDirectory = dataDirectory;
         Admin = new HttpClient { BaseAddress = new Uri(address) };
-        Admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", AdminKey);
+        Admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", adminKey);
     }
 
     public string Address { get; }
@@ -42,7 +42,9 @@ public sealed class GatewayServer : IAsyncDisposable
     public string VirtualKey { get; private set; } = "";
     public Uri OpenAIEndpoint => new(Address + "v1");
 
-    public static async Task<GatewayServer> StartAsync(IDictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null)
+    /// <param name="adminKey">The key the <see cref="Admin"/> client sends (when settings replace TOKENGATEWAY_ADMIN_KEY).</param>
+    public static async Task<GatewayServer> StartAsync(IDictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null,
+        string adminKey = AdminKey)
     {
         Environment.SetEnvironmentVariable(ProviderKeyEnv, ProviderKey);
         var simulator = await SimulatorServer.StartAsync(ProviderKey);
@@ -78,7 +80,7 @@ public sealed class GatewayServer : IAsyncDisposable
         var app = GatewayApplication.Build(builder);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
-        var server = new GatewayServer(app, simulator, address.TrimEnd('/') + "/", data);
+        var server = new GatewayServer(app, simulator, address.TrimEnd('/') + "/", data, adminKey);
         (server.TeamId, server.VirtualKey) = await server.CreateTeamWithKeyAsync("it-team");
         return server;
     }
