@@ -40,7 +40,8 @@ internal sealed partial class TrimStage : IOptimizationStage
     public int Apply(StageContext context)
     {
         var budget = Budget(context);
-        if (context.TokensReceived <= budget || Conversation.Build(context) is not { Units.Count: > 1 } conversation)
+        var start = context.TokensCurrent;
+        if (start <= budget || Conversation.Build(context) is not { Units.Count: > 1 } conversation)
         {
             return 0;
         }
@@ -67,7 +68,7 @@ internal sealed partial class TrimStage : IOptimizationStage
         var chunks = protectedFrom == 0 ? 0 : chunkOf[protectedFrom - 1] + 1;
         var maxLevel = lastUser >= 0 ? 2 * chunks : chunks;
         var applied = 0;
-        var current = context.TokensReceived;
+        var current = start;
         for (var level = 1; level <= maxLevel && current > budget; level++)
         {
             if (EstimateAt(level) > budget && level < maxLevel)
@@ -86,7 +87,8 @@ internal sealed partial class TrimStage : IOptimizationStage
         }
 
         context.Request.MarkModified();
-        return Math.Max(0, context.TokensReceived - current);
+        context.TokensCurrent = current;
+        return Math.Max(0, start - current);
 
         int EstimateAt(int level)
         {
@@ -104,7 +106,7 @@ internal sealed partial class TrimStage : IOptimizationStage
                 }
             }
 
-            return (int)Math.Max(0, context.TokensReceived - saved);
+            return (int)Math.Max(0, start - saved);
         }
 
         void ApplyLevel(int level)

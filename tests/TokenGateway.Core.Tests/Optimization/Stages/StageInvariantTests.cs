@@ -15,9 +15,10 @@ public sealed class StageInvariantTests
         Curate = new CurateOptions { Enabled = true, MaxTokens = 2000 },
         CacheHints = new CacheHintOptions { Conversation = true },
         Trim = new TrimOptions { MaxInputTokens = 5000 },
+        Tools = new ToolsOptions { Enabled = true, MaxTools = 6 },
     };
 
-    public static TheoryData<string> StageNames() => new(["trim", "compact", "dedupe", "curate", "cache_hints", "output_cap"]);
+    public static TheoryData<string> StageNames() => new(["tools", "trim", "compact", "dedupe", "curate", "cache_hints", "output_cap"]);
 
     [Theory]
     [MemberData(nameof(StageNames))]
@@ -44,6 +45,7 @@ public sealed class StageInvariantTests
 
     internal static IOptimizationStage Stage(string name) => name switch
     {
+        "tools" => new ToolSelectionStage(),
         "trim" => new TrimStage(),
         "compact" => new CompactStage(),
         "dedupe" => new DedupeStage(),
