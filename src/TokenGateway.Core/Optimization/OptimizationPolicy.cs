@@ -118,7 +118,7 @@ public sealed record OptimizationPolicy
                         stale = key switch
                         {
                             "enabled" => stale,
-                            "keepRecent" => stale with { KeepRecent = Int(item, itemPath, stale.KeepRecent, 0, 1000) },
+                            "keepRecent" => stale with { KeepRecent = Int(item, itemPath, stale.KeepRecent, 1, 1000) },
                             "minTokens" => stale with { MinTokens = Int(item, itemPath, stale.MinTokens, 32, 10_000_000) },
                             _ => Unknown(itemPath, stale),
                         };

@@ -10,6 +10,8 @@ namespace TokenGateway.Core.Optimization.Stages;
 /// Stage 1: fits the conversation into the model's input budget. System/developer messages and tools are pinned;
 /// {assistant + its tool calls + all their results} is one unit; the kept history starts on a user turn and keeps
 /// the newest units. Old tool results are shortened to a marker first, then the oldest units are dropped.
+/// With <c>staleToolResults</c> set, results older than the newest tool turns are elided first, even under budget
+/// (<see cref="StaleToolResults"/>).
 /// </summary>
 /// <remarks>
 /// Cuts happen at chunk boundaries computed from the start of the conversation (chunk = (1 − retention) × budget),
@@ -39,11 +41,24 @@ internal sealed partial class TrimStage : IOptimizationStage
 
     public int Apply(StageContext context)
     {
+        var received = context.TokensCurrent;
+        if (context.Policy.Trim.StaleToolResults is { } stale && StaleToolResults.Apply(context, stale))
+        {
+            context.Request.MarkModified();
+            context.TokensCurrent = context.Counter.CountInputTokens(context.Request, context.Model);
+        }
+
+        return Math.Max(0, received - FitBudget(context));
+    }
+
+    /// <summary>Degrades and drops old units until the request fits its budget; returns the tokens left.</summary>
+    private static int FitBudget(StageContext context)
+    {
         var budget = Budget(context);
         var start = context.TokensCurrent;
         if (start <= budget || Conversation.Build(context) is not { Units.Count: > 1 } conversation)
         {
-            return 0;
+            return start;
         }
 
         var options = context.Policy.Trim;
@@ -83,12 +98,12 @@ internal sealed partial class TrimStage : IOptimizationStage
 
         if (applied == 0)
         {
-            return 0;
+            return start;
         }
 
         context.Request.MarkModified();
         context.TokensCurrent = current;
-        return Math.Max(0, start - current);
+        return current;
 
         int EstimateAt(int level)
         {
@@ -149,7 +164,10 @@ internal sealed partial class TrimStage : IOptimizationStage
         }
     }
 
-    [GeneratedRegex(@"^\[tool result trimmed: \d+ tokens\]$")]
+    /// <summary>True for the markers trim writes (over-budget shortening and stale results), which are never shortened again.</summary>
+    public static bool IsMarker(string text) => text.StartsWith('[') && MarkerPattern().IsMatch(text);
+
+    [GeneratedRegex(@"^\[(tool result trimmed: \d+ tokens|stale tool result elided: [^\]\n]* \([^)\n]*\), \d+ tokens)\]$")]
     private static partial Regex MarkerPattern();
 
     /// <summary>A tool result that can be shortened to a marker.</summary>
@@ -277,7 +295,7 @@ internal sealed partial class TrimStage : IOptimizationStage
         {
             var value = owner[property];
             var text = value is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : value?.ToJsonString();
-            if (string.IsNullOrEmpty(text) || MarkerPattern().IsMatch(text))
+            if (string.IsNullOrEmpty(text) || IsMarker(text))
             {
                 return;
             }
