@@ -7,7 +7,7 @@ using TokenGateway.Core.Tokenization;
 namespace TokenGateway.Core.Optimization;
 
 /// <summary>
-/// Runs the optimization stages in order — trim → compact → dedupe → curate → cache hints → output cap — rewriting
+/// Runs the optimization stages in order — tools → trim → compact → dedupe → curate → cache hints → output cap — rewriting
 /// <see cref="LlmRequest.Body"/> in place. Thread-safe and stateless: register once as a singleton.
 /// </summary>
 /// <remarks>
@@ -19,6 +19,7 @@ public sealed class OptimizationPipeline
 {
     private static readonly IOptimizationStage[] _stages =
     [
+        new ToolSelectionStage(),
         new TrimStage(),
         new CompactStage(),
         new DedupeStage(),

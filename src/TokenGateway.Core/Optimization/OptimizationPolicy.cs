@@ -13,8 +13,11 @@ public sealed record OptimizationPolicy
     /// <summary>The built-in defaults: every lossless stage on, curated context off.</summary>
     public static OptimizationPolicy Default { get; } = new();
 
-    /// <summary>Master switch for the content stages (trim, compact, dedupe, curate, cache hints).</summary>
+    /// <summary>Master switch for the content stages (tools, trim, compact, dedupe, curate, cache hints).</summary>
     public bool Enabled { get; init; } = true;
+
+    /// <summary>Stage 0: tool-definition selection (lossy, opt-in).</summary>
+    public ToolsOptions Tools { get; init; } = new();
 
     /// <summary>Stage 1: history trimming when over the model budget.</summary>
     public TrimOptions Trim { get; init; } = new();
@@ -63,6 +66,7 @@ public sealed record OptimizationPolicy
                 switch (key)
                 {
                     case "enabled": p = p with { Enabled = Bool(value, "enabled", p.Enabled) }; break;
+                    case "tools": p = p with { Tools = ReadTools(Section(value, key), p.Tools) }; break;
                     case "trim": p = p with { Trim = ReadTrim(Section(value, key), p.Trim) }; break;
                     case "compact": p = p with { Compact = ReadCompact(Section(value, key), p.Compact) }; break;
                     case "dedupe": p = p with { Dedupe = ReadDedupe(Section(value, key), p.Dedupe) }; break;
@@ -88,11 +92,72 @@ public sealed record OptimizationPolicy
                     "marginTokens" => o with { MarginTokens = Int(value, path, o.MarginTokens, 0, 1_000_000) },
                     "retentionRatio" => o with { RetentionRatio = Double(value, path, o.RetentionRatio, 0.1, 0.99) },
                     "keepRecentUnits" => o with { KeepRecentUnits = Int(value, path, o.KeepRecentUnits, 1, 1000) },
+                    "staleToolResults" => o with { StaleToolResults = ReadStale(value, path, o.StaleToolResults) },
                     _ => Unknown(path, o),
                 };
             }
 
             return o;
+        }
+
+        /// <summary><c>staleToolResults</c>: an object of options, <c>true</c> (the defaults), or <c>false</c>/<c>null</c> (off).</summary>
+        private StaleToolResultsOptions? ReadStale(JsonNode? value, string path, StaleToolResultsOptions? o)
+        {
+            switch (value)
+            {
+                case null:
+                    return null;
+                case JsonValue v when v.GetValueKind() is JsonValueKind.True or JsonValueKind.False:
+                    return v.GetValue<bool>() ? o ?? new StaleToolResultsOptions() : null;
+                case JsonObject s:
+                    var stale = o ?? new StaleToolResultsOptions();
+                    var enabled = true;
+                    foreach (var (key, item) in s)
+                    {
+                        var itemPath = path + "." + key;
+                        stale = key switch
+                        {
+                            "enabled" => stale,
+                            "keepRecent" => stale with { KeepRecent = Int(item, itemPath, stale.KeepRecent, 1, 1000) },
+                            "minTokens" => stale with { MinTokens = Int(item, itemPath, stale.MinTokens, 32, 10_000_000) },
+                            _ => Unknown(itemPath, stale),
+                        };
+                        enabled = key == "enabled" ? Bool(item, itemPath, enabled) : enabled;
+                    }
+
+                    return enabled ? stale : null;
+                default:
+                    Errors.Add($"optimization.{path}: must be an object, a boolean or null.");
+                    return o;
+            }
+        }
+
+        private ToolsOptions ReadTools(JsonObject? s, ToolsOptions o)
+        {
+            foreach (var (key, value) in s ?? [])
+            {
+                var path = "tools." + key;
+                o = key switch
+                {
+                    "enabled" => o with { Enabled = Bool(value, path, o.Enabled) },
+                    "maxTools" => o with { MaxTools = Int(value, path, o.MaxTools, 1, 10_000) },
+                    "always" => o with { Always = Names(value, path, o.Always) },
+                    _ => Unknown(path, o),
+                };
+            }
+
+            return o;
+        }
+
+        private IReadOnlyList<string> Names(JsonNode? value, string path, IReadOnlyList<string> current)
+        {
+            if (value is JsonArray array && array.All(e => e is JsonValue v && v.GetValueKind() == JsonValueKind.String && v.GetValue<string>().Length > 0))
+            {
+                return array.Select(e => e!.GetValue<string>()).Distinct(StringComparer.Ordinal).ToArray();
+            }
+
+            Errors.Add($"optimization.{path}: must be an array of tool names.");
+            return current;
         }
 
         private CompactOptions ReadCompact(JsonObject? s, CompactOptions o)
@@ -236,6 +301,19 @@ public sealed record OptimizationPolicy
     }
 }
 
+/// <summary>Tool-selection stage options (lossy; off by default).</summary>
+public sealed record ToolsOptions
+{
+    /// <summary>Runs the stage.</summary>
+    public bool Enabled { get; init; }
+
+    /// <summary>Requests declaring more function tools than this send only the most relevant ones.</summary>
+    public int MaxTools { get; init; } = 16;
+
+    /// <summary>Tools always sent when declared (they count toward <see cref="MaxTools"/>).</summary>
+    public IReadOnlyList<string> Always { get; init; } = [];
+}
+
 /// <summary>Trim stage options.</summary>
 public sealed record TrimOptions
 {
@@ -253,6 +331,19 @@ public sealed record TrimOptions
 
     /// <summary>The newest units (user turns, assistant + tool results) that are never shortened or dropped.</summary>
     public int KeepRecentUnits { get; init; } = 2;
+
+    /// <summary>Replaces old tool results with a marker even under budget (lossy); null = off.</summary>
+    public StaleToolResultsOptions? StaleToolResults { get; init; }
+}
+
+/// <summary>Stale tool results (inside trim): results older than the newest tool turns become a short marker.</summary>
+public sealed record StaleToolResultsOptions
+{
+    /// <summary>The newest tool turns (assistant steps with tool calls) whose results are always kept.</summary>
+    public int KeepRecent { get; init; } = 4;
+
+    /// <summary>Results shorter than this many tokens are kept.</summary>
+    public int MinTokens { get; init; } = 200;
 }
 
 /// <summary>Compact stage options.</summary>

@@ -18,6 +18,8 @@ public sealed record OptimizationResult(int TokensReceived, int TokensSent, IRea
 /// <summary>Stage names as reported in <see cref="StageSaving.Name"/>, the ledger and the dry-run endpoint.</summary>
 public static class OptimizationStages
 {
+    /// <summary>Tool-definition selection.</summary>
+    public const string Tools = "tools";
     /// <summary>History trimming.</summary>
     public const string Trim = "trim";
     /// <summary>Lossless compaction.</summary>

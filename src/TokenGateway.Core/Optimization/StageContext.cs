@@ -22,6 +22,12 @@ internal sealed class StageContext(
     /// <summary>Prompt tokens of the request as received (counted once by the pipeline).</summary>
     public int TokensReceived { get; } = tokensReceived;
 
+    /// <summary>
+    /// Exact prompt tokens of the request as it stands now: stages that recount the whole request (tools, trim) update
+    /// it so a later stage budgets against what is left, not against what arrived.
+    /// </summary>
+    public int TokensCurrent { get; set; } = tokensReceived;
+
     // Stages count the same strings repeatedly (a slot before/after, candidates); memoize within one request.
     private readonly Dictionary<string, int> _counts = new(StringComparer.Ordinal);
 

@@ -61,4 +61,43 @@ public sealed class OptimizationPolicyTests
         Assert.True(model.Curate.Enabled);
         Assert.Equal(1500, model.Curate.MaxTokens);
     }
+
+    [Fact]
+    public void FromJson_ToolsAndStaleToolResults_ParsedWithDefaultsOff()
+    {
+        Assert.False(OptimizationPolicy.Default.Tools.Enabled);
+        Assert.Null(OptimizationPolicy.Default.Trim.StaleToolResults);
+        var json = JsonNode.Parse("""{"tools":{"enabled":true,"maxTools":8,"always":["reject_request"]},"trim":{"staleToolResults":{"keepRecent":3}}}""")!.AsObject();
+
+        var policy = OptimizationPolicy.FromJson(json, out var errors);
+
+        Assert.Empty(errors);
+        Assert.True(policy.Tools.Enabled);
+        Assert.Equal(8, policy.Tools.MaxTools);
+        Assert.Equal(["reject_request"], policy.Tools.Always);
+        Assert.Equal(3, policy.Trim.StaleToolResults!.KeepRecent);
+        Assert.Equal(200, policy.Trim.StaleToolResults.MinTokens);
+        Assert.Null(OptimizationPolicy.FromJson(JsonNode.Parse("""{"trim":{"staleToolResults":false}}""")!.AsObject(), out _, policy).Trim.StaleToolResults);
+        Assert.Null(OptimizationPolicy.FromJson(JsonNode.Parse("""{"trim":{"staleToolResults":{"enabled":false}}}""")!.AsObject(), out _, policy).Trim.StaleToolResults);
+        Assert.Equal(4, OptimizationPolicy.FromJson(JsonNode.Parse("""{"trim":{"staleToolResults":true}}""")!.AsObject(), out _).Trim.StaleToolResults!.KeepRecent);
+    }
+
+    [Fact]
+    public void FromJson_InvalidToolsSettings_ReportedWithTheirPath()
+    {
+        var json = JsonNode.Parse("""{"tools":{"maxTools":0,"always":"reject_request","x":1},"trim":{"staleToolResults":{"minTokens":5,"y":2}}}""")!.AsObject();
+
+        var policy = OptimizationPolicy.FromJson(json, out var errors);
+
+        Assert.Equal(
+        [
+            "optimization.tools.maxTools: must be an integer between 1 and 10000.",
+            "optimization.tools.always: must be an array of tool names.",
+            "optimization.tools.x: unknown field.",
+            "optimization.trim.staleToolResults.minTokens: must be an integer between 32 and 10000000.",
+            "optimization.trim.staleToolResults.y: unknown field.",
+        ], errors);
+        Assert.Equal(16, policy.Tools.MaxTools);
+        Assert.Empty(policy.Tools.Always);
+    }
 }

@@ -10,6 +10,8 @@ namespace TokenGateway.Core.Optimization.Stages;
 /// Stage 1: fits the conversation into the model's input budget. System/developer messages and tools are pinned;
 /// {assistant + its tool calls + all their results} is one unit; the kept history starts on a user turn and keeps
 /// the newest units. Old tool results are shortened to a marker first, then the oldest units are dropped.
+/// With <c>staleToolResults</c> set, results older than the newest tool turns are elided first, even under budget
+/// (<see cref="StaleToolResults"/>).
 /// </summary>
 /// <remarks>
 /// Cuts happen at chunk boundaries computed from the start of the conversation (chunk = (1 − retention) × budget),
@@ -39,10 +41,24 @@ internal sealed partial class TrimStage : IOptimizationStage
 
     public int Apply(StageContext context)
     {
-        var budget = Budget(context);
-        if (context.TokensReceived <= budget || Conversation.Build(context) is not { Units.Count: > 1 } conversation)
+        var received = context.TokensCurrent;
+        if (context.Policy.Trim.StaleToolResults is { } stale && StaleToolResults.Apply(context, stale))
         {
-            return 0;
+            context.Request.MarkModified();
+            context.TokensCurrent = context.Counter.CountInputTokens(context.Request, context.Model);
+        }
+
+        return Math.Max(0, received - FitBudget(context));
+    }
+
+    /// <summary>Degrades and drops old units until the request fits its budget; returns the tokens left.</summary>
+    private static int FitBudget(StageContext context)
+    {
+        var budget = Budget(context);
+        var start = context.TokensCurrent;
+        if (start <= budget || Conversation.Build(context) is not { Units.Count: > 1 } conversation)
+        {
+            return start;
         }
 
         var options = context.Policy.Trim;
@@ -67,7 +83,7 @@ internal sealed partial class TrimStage : IOptimizationStage
         var chunks = protectedFrom == 0 ? 0 : chunkOf[protectedFrom - 1] + 1;
         var maxLevel = lastUser >= 0 ? 2 * chunks : chunks;
         var applied = 0;
-        var current = context.TokensReceived;
+        var current = start;
         for (var level = 1; level <= maxLevel && current > budget; level++)
         {
             if (EstimateAt(level) > budget && level < maxLevel)
@@ -82,11 +98,12 @@ internal sealed partial class TrimStage : IOptimizationStage
 
         if (applied == 0)
         {
-            return 0;
+            return start;
         }
 
         context.Request.MarkModified();
-        return Math.Max(0, context.TokensReceived - current);
+        context.TokensCurrent = current;
+        return current;
 
         int EstimateAt(int level)
         {
@@ -104,7 +121,7 @@ internal sealed partial class TrimStage : IOptimizationStage
                 }
             }
 
-            return (int)Math.Max(0, context.TokensReceived - saved);
+            return (int)Math.Max(0, start - saved);
         }
 
         void ApplyLevel(int level)
@@ -147,7 +164,10 @@ internal sealed partial class TrimStage : IOptimizationStage
         }
     }
 
-    [GeneratedRegex(@"^\[tool result trimmed: \d+ tokens\]$")]
+    /// <summary>True for the markers trim writes (over-budget shortening and stale results), which are never shortened again.</summary>
+    public static bool IsMarker(string text) => text.StartsWith('[') && MarkerPattern().IsMatch(text);
+
+    [GeneratedRegex(@"^\[(tool result trimmed: \d+ tokens|stale tool result elided: [^\]\n]* \([^)\n]*\), \d+ tokens)\]$")]
     private static partial Regex MarkerPattern();
 
     /// <summary>A tool result that can be shortened to a marker.</summary>
@@ -275,7 +295,7 @@ internal sealed partial class TrimStage : IOptimizationStage
         {
             var value = owner[property];
             var text = value is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : value?.ToJsonString();
-            if (string.IsNullOrEmpty(text) || MarkerPattern().IsMatch(text))
+            if (string.IsNullOrEmpty(text) || IsMarker(text))
             {
                 return;
             }

@@ -15,15 +15,19 @@ public sealed class StageInvariantTests
         Curate = new CurateOptions { Enabled = true, MaxTokens = 2000 },
         CacheHints = new CacheHintOptions { Conversation = true },
         Trim = new TrimOptions { MaxInputTokens = 5000 },
+        Tools = new ToolsOptions { Enabled = true, MaxTools = 6 },
     };
 
-    public static TheoryData<string> StageNames() => new(["trim", "compact", "dedupe", "curate", "cache_hints", "output_cap"]);
+    public static TheoryData<string> StageNames() => new(["tools", "trim", "trim_stale", "compact", "dedupe", "curate", "cache_hints", "output_cap"]);
 
     [Theory]
     [MemberData(nameof(StageNames))]
     public void Apply_EveryCorpusRequest_IsIdempotentAndNeverGrows(string name)
     {
         var stage = Stage(name);
+        var policy = name == "trim_stale"
+            ? _all with { Trim = _all.Trim with { StaleToolResults = new StaleToolResultsOptions { KeepRecent = 2, MinTokens = 100 } } }
+            : _all;
         var limits = new OutputLimits(512, 2048, 0);
         foreach (var item in BenchmarkCorpus.All(CorpusPaths.Corpus()))
         {
@@ -31,8 +35,8 @@ public sealed class StageInvariantTests
             var json = item.Body.ToJsonString(LlmRequestParser.WriteOptions);
             var before = Count(Parse(dialect, json));
 
-            var (once, saved, first) = RunStage(stage, dialect, json, _all, limits);
-            var (twice, savedAgain, _) = RunStage(stage, dialect, once, _all, limits);
+            var (once, saved, first) = RunStage(stage, dialect, json, policy, limits);
+            var (twice, savedAgain, _) = RunStage(stage, dialect, once, policy, limits);
 
             var after = Count(first);
             Assert.True(after <= before, $"{name} grew {item.Id}: {before} → {after}");
@@ -44,7 +48,8 @@ public sealed class StageInvariantTests
 
     internal static IOptimizationStage Stage(string name) => name switch
     {
-        "trim" => new TrimStage(),
+        "tools" => new ToolSelectionStage(),
+        "trim" or "trim_stale" => new TrimStage(),
         "compact" => new CompactStage(),
         "dedupe" => new DedupeStage(),
         "curate" => new CurateStage(),
