@@ -286,7 +286,7 @@ public static class ChatToMessagesRequest
         return null;
     }
 
-    private static void FinishToolChoice(JsonNode? toolChoice, bool? parallel, JsonObject body)
+    internal static void FinishToolChoice(JsonNode? toolChoice, bool? parallel, JsonObject body)
     {
         var choice = toolChoice as JsonObject;
         if (parallel == false && Str(choice?["type"]) != "none")
@@ -517,7 +517,7 @@ public static class ChatToMessagesRequest
         return blocks;
     }
 
-    private static JsonObject ImageSource(string url) =>
+    internal static JsonObject ImageSource(string url) =>
         TryParseDataUrl(url, out var mediaType, out var data)
             ? new JsonObject { ["type"] = "base64", ["media_type"] = mediaType, ["data"] = data }
             : new JsonObject { ["type"] = "url", ["url"] = url };
