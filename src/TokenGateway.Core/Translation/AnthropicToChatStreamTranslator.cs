@@ -84,6 +84,7 @@ public sealed class AnthropicToChatStreamTranslator : SseEventTranslator
                 call.WriteEndArray();
                 EndChunk(call, output, null);
                 break;
+            case Kind.BlockStart when ev.BlockType == Block.Text && !ev.Text.IsEmpty:
             case Kind.BlockDelta when ev.DeltaType == Delta.Text && !ev.Text.IsEmpty:
                 var text = BeginChunk(output);
                 WriteRawString(text, "content"u8, ev.Text);
@@ -385,6 +386,7 @@ public sealed class AnthropicToChatStreamTranslator : SseEventTranslator
             var isType = reader.ValueTextEquals("type"u8);
             var isId = reader.ValueTextEquals("id"u8);
             var isName = reader.ValueTextEquals("name"u8);
+            var isText = reader.ValueTextEquals("text"u8);
             reader.Read();
             if (reader.TokenType != JsonTokenType.String)
             {
@@ -392,7 +394,13 @@ public sealed class AnthropicToChatStreamTranslator : SseEventTranslator
             }
             else if (isType)
             {
-                ev.BlockType = reader.ValueTextEquals("tool_use"u8) ? Block.ToolUse : Block.Other;
+                ev.BlockType = reader.ValueTextEquals("tool_use"u8) ? Block.ToolUse
+                    : reader.ValueTextEquals("text"u8) ? Block.Text
+                    : Block.Other;
+            }
+            else if (isText)
+            {
+                ev.Text = reader.ValueSpan; // a text block may start with text already in it
             }
             else if (isId)
             {
@@ -495,6 +503,7 @@ public sealed class AnthropicToChatStreamTranslator : SseEventTranslator
     private enum Block
     {
         Other,
+        Text,
         ToolUse,
     }
 

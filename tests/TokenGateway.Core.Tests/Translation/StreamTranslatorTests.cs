@@ -245,6 +245,49 @@ public sealed class StreamTranslatorTests
         Assert.Equal("a\"b\u2014\n", (string)JsonNode.Parse(Events(Encoding.UTF8.GetBytes(text))[1].Data)!["choices"]![0]!["delta"]!["content"]!);
     }
 
+    [Fact]
+    public void AnthropicToChat_TextBlockStartingWithText_KeepsThatText()
+    {
+        var input = Encoding.UTF8.GetBytes(string.Concat(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"model\":\"c\",\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}\n\n",
+            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"Hello\"}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" world\"}}\n\n"));
+
+        var translated = Translate(new AnthropicToChatStreamTranslator(false, 1), input);
+
+        var content = Events(translated).Skip(1).Select(e => (string)JsonNode.Parse(e.Data)!["choices"]![0]!["delta"]!["content"]!);
+        Assert.Equal("Hello world", string.Concat(content));
+    }
+
+    [Theory]
+    [InlineData("anthropic-messages-stream-tool.sse", true)]
+    [InlineData("openai-chat-stream-tools.sse", false)]
+    public void Translate_WarmStream_AllocatesLittlePerEvent(string fixture, bool fromAnthropic)
+    {
+        var input = FixtureFiles.Read(fixture);
+        var output = new ArrayBufferWriter<byte>(64 * 1024);
+        SseEventTranslator Create() => fromAnthropic ? new AnthropicToChatStreamTranslator(true, 1) : new ChatToAnthropicStreamTranslator();
+        using (var warm = Create())
+        {
+            warm.Process(input, output); // JIT and pool warm-up
+            warm.Complete(output);
+        }
+
+        output.ResetWrittenCount();
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        using (var sut = Create())
+        {
+            sut.Process(input, output);
+            sut.Complete(output);
+        }
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        // The translator, its reused JSON writer and a few per-stream strings (id, model, stop reason); nothing per
+        // text delta. Measured: 568 bytes (Anthropic → chat, 11 events) and 408 bytes (chat → Anthropic, 9 chunks) per stream.
+        Assert.True(allocated < 3 * 1024, $"{allocated} bytes allocated for one stream of {input.Length} bytes");
+    }
+
     private static string Chunk(string delta, string finish = "null") =>
         $"data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{delta},\"finish_reason\":{finish}}}]}}\n\n";
 }
