@@ -96,6 +96,35 @@ public sealed class ErrorHandlingTests(GatewayFixture fixture) : IClassFixture<G
         }
     }
 
+    [Theory]
+    [InlineData("{\"model\":\"gpt-4o-mini\",\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}")]
+    [InlineData("{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"content\":\"y\"}]}")]
+    [InlineData("{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_object\",\"type\":\"text\"}}")]
+    public async Task DuplicateJsonKeys_Returns400InvalidRequest(string body)
+    {
+        using var http = Server.CreateClient();
+
+        using var response = await http.PostAsync("/v1/chat/completions", new StringContent(body, Encoding.UTF8, "application/json"));
+
+        var error = await AssertOpenAIErrorAsync(response, HttpStatusCode.BadRequest, "invalid_request");
+        Assert.Contains("Duplicate", error.GetProperty("message").GetString(), StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task DuplicateJsonKeys_OnAnthropicRoute_Returns400InAnthropicEnvelope()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(Server.Address) };
+        http.DefaultRequestHeaders.Add("x-api-key", Server.VirtualKey);
+        const string body = "{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":10,\"max_tokens\":20,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+
+        using var response = await http.PostAsync("/v1/messages", new StringContent(body, Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var json = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("error", json.GetProperty("type").GetString());
+        Assert.Equal("invalid_request_error", json.GetProperty("error").GetProperty("type").GetString());
+    }
+
     [Fact]
     public async Task WrongContentType_Returns400()
     {
