@@ -270,6 +270,44 @@ public sealed class DurableUsageLedgerTests : IDisposable
     }
 
     [Fact]
+    public async Task Start_JournalLeftovers_NotRecoveredUntilTheReplayIsCommitted()
+    {
+        var crashed = _host.CreateLedger();
+        for (var i = 0; i < 40; i++)
+        {
+            crashed.Record(UsageEvents.Create(i));
+        }
+
+        crashed.Abandon();
+        var store = new FaultyLedgerStore(_host.Store);
+        store.CloseGate(); // the replay reaches the store but cannot commit yet
+
+        var recovered = await StartLedgerAsync(_host, store);
+        var wait = recovered.WaitForRecoveryAsync(CancellationToken.None);
+        await WaitUntilAsync(() => store.Calls > 0);
+
+        Assert.False(recovered.IsRecovered);
+        Assert.False(wait.IsCompleted);
+
+        // Events recorded meanwhile do not count towards recovery: only the earlier run's lines do.
+        recovered.Record(UsageEvents.Create(100));
+        store.OpenGate();
+        await wait.WaitAsync(Timeout);
+
+        Assert.True(recovered.IsRecovered);
+        Assert.True(await _host.CountRowsAsync() >= 40);
+    }
+
+    [Fact]
+    public async Task Start_NoJournal_RecoveredAtOnce()
+    {
+        var sut = await StartLedgerAsync(_host);
+
+        Assert.True(sut.IsRecovered);
+        Assert.True(sut.WaitForRecoveryAsync(CancellationToken.None).IsCompletedSuccessfully);
+    }
+
+    [Fact]
     public async Task Abandon_NeverStarted_NewInstanceRecoversEveryEvent()
     {
         var crashed = _host.CreateLedger();
