@@ -78,6 +78,28 @@ public sealed class ErrorHandlingTests(GatewayFixture fixture) : IClassFixture<G
         Assert.Equal("model", error.GetProperty("param").GetString());
     }
 
+    [Fact]
+    public async Task UnknownHugeModel_LedgerStoresABoundedModelAndTheErrorEchoesLittle()
+    {
+        // A 200 KB model name on model_not_found used to be copied into the journal, usage_events and the rollup keys.
+        var (teamId, key) = await Server.CreateTeamWithKeyAsync("huge-model-team");
+        using var http = Server.CreateClient(key);
+        var model = "x-" + new string('q', 200_000);
+
+        using var response = await http.PostAsync("/v1/chat/completions", ProxySurfaceTests.Json(new { model, messages = new[] { new { role = "user", content = "x" } } }));
+
+        var error = await AssertOpenAIErrorAsync(response, HttpStatusCode.NotFound, "model_not_found");
+        Assert.True(error.GetProperty("message").GetString()!.Length < 400);
+        var requestId = response.Headers.GetValues("x-tokengateway-request-id").Single();
+        var usageEvent = await Server.WaitForEventAsync(requestId);
+        Assert.Equal("rejected", usageEvent.GetProperty("status").GetString());
+        Assert.Equal(model[..128], usageEvent.GetProperty("model").GetString());
+
+        var byModel = await Server.UsageAsync($"teamId={teamId}&groupBy=model");
+        var group = Assert.Single(byModel.GetProperty("groups").EnumerateArray());
+        Assert.Equal(128, group.GetProperty("key").GetString()!.Length);
+    }
+
     [Theory]
     [InlineData("{\"model\":\"gpt-4o\",\"messages\":[", null)]
     [InlineData("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", "model")]

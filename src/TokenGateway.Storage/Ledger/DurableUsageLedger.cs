@@ -132,6 +132,9 @@ internal sealed partial class DurableUsageLedger : IUsageLedger, ILedgerRecovery
         ArgumentNullException.ThrowIfNull(usageEvent);
         ArgumentException.ThrowIfNullOrEmpty(usageEvent.RequestId);
 
+        // Client-controlled text (the requested model on model_not_found, say) is cut before it is journaled,
+        // committed or used as a rollup key.
+        usageEvent = StoredText.Bound(usageEvent);
         var line = Serialize(usageEvent);
         lock (_appendLock)
         {
@@ -593,7 +596,7 @@ internal sealed partial class DurableUsageLedger : IUsageLedger, ILedgerRecovery
         try
         {
             var usageEvent = JsonSerializer.Deserialize(line, LedgerJsonContext.Default.UsageEvent);
-            return string.IsNullOrEmpty(usageEvent?.RequestId) ? null : usageEvent;
+            return string.IsNullOrEmpty(usageEvent?.RequestId) ? null : StoredText.Bound(usageEvent); // journals written before the bound
         }
         catch (JsonException)
         {
