@@ -14,7 +14,7 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class SqliteStorageServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds <see cref="ITeamStore"/>, <see cref="IUsageLedger"/> (plus its background writer) and
+    /// Adds <see cref="ITeamStore"/>, <see cref="IUsageLedger"/> (plus its background writer and <see cref="ILedgerRecovery"/>) and
     /// <see cref="IUsageQueryService"/> backed by one SQLite file, configured from the <c>Storage</c> section.
     /// </summary>
     /// <remarks>
@@ -41,6 +41,7 @@ public static class SqliteStorageServiceCollectionExtensions
         services.TryAddSingleton<ILedgerStore, SqliteLedgerStore>();
         services.TryAddSingleton<DurableUsageLedger>();
         services.TryAddSingleton<IUsageLedger>(static sp => sp.GetRequiredService<DurableUsageLedger>());
+        services.TryAddSingleton<ILedgerRecovery>(static sp => sp.GetRequiredService<DurableUsageLedger>());
         services.TryAddSingleton<IUsageQueryService, SqliteUsageQueryService>();
 
         // Order matters: the schema exists before the ledger starts replaying into it.

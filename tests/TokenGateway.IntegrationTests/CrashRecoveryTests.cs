@@ -6,7 +6,10 @@ using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using TokenGateway.Core.Metering;
 using TokenGateway.IntegrationTests.Infrastructure;
+using TokenGateway.Storage.Ledger;
 
 namespace TokenGateway.IntegrationTests;
 
@@ -114,6 +117,111 @@ public sealed class CrashRecoveryTests
     }
 
     [Fact]
+    public async Task Kill9WithSpendOnlyInTheJournal_ReadinessAndAdmissionWaitForTheReplay_BudgetEqualsLedger()
+    {
+        await using var simulator = await SimulatorServer.StartAsync(GatewayServer.ProviderKey);
+        var data = Path.Combine(Path.GetTempPath(), "tg-replay-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(data);
+        var port = FreePort();
+        var address = $"http://127.0.0.1:{port}/";
+        using var admin = new HttpClient { BaseAddress = new Uri(address) };
+        admin.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", GatewayServer.AdminKey);
+
+        // First process: the ledger writer holds events for up to a minute, so what it records stays in the journal.
+        string teamId;
+        string key;
+        using (var first = StartGateway(simulator.Address, data, port, new Dictionary<string, string>
+        {
+            ["Storage__LedgerFlushInterval"] = "00:01:00",
+            ["Storage__LedgerBatchSize"] = "100000",
+        }))
+        {
+            await WaitUntilReadyAsync(admin);
+            var team = await (await admin.PostAsJsonAsync("/admin/teams", new { name = "replay" })).Content.ReadFromJsonAsync<JsonElement>();
+            teamId = team.GetProperty("id").GetString()!;
+            (await admin.PutAsync($"/admin/teams/{teamId}/policy", new StringContent("""{"budget":{"usd":1000,"period":"month","hard":true}}""", Encoding.UTF8, "application/json"))).EnsureSuccessStatusCode();
+            key = (await (await admin.PostAsJsonAsync($"/admin/teams/{teamId}/keys", new { name = "k" })).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("key").GetString()!;
+            using var client = new HttpClient { BaseAddress = new Uri(address) };
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+            for (var i = 0; i < 10; i++)
+            {
+                using var r = await client.PostAsync("/v1/chat/completions", Chat($"spend {i}", 50));
+                Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+            }
+
+            first.Kill(entireProcessTree: true); // SIGKILL: nothing flushed
+            await first.WaitForExitAsync();
+        }
+
+        var journaled = Directory.GetFiles(data, "usage-ledger.journal*").Where(f => !f.EndsWith(".lock", StringComparison.Ordinal))
+            .Sum(f => File.ReadAllLines(f).Count(l => l.Contains(teamId, StringComparison.Ordinal)));
+        Assert.Equal(10, journaled);
+
+        // Second instance on the same data: its replay reaches the store but cannot commit until the gate opens.
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var second = await GatewayServer.StartAsync(
+            new Dictionary<string, string?> { ["Storage:DataDirectory"] = data },
+            services => GateLedgerStore(services, gate.Task));
+        using var secondClient = second.CreateClient(key);
+
+        using (var notReady = await second.Admin.GetAsync("/readyz"))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, notReady.StatusCode);
+        }
+
+        var pending = secondClient.PostAsync("/v1/chat/completions", Chat("after restart", 50));
+        await Task.Delay(500);
+        Assert.False(pending.IsCompleted, "admission must wait for the journal replay before seeding the budget");
+
+        gate.SetResult();
+        using (var admitted = await pending.WaitAsync(TimeSpan.FromSeconds(30)))
+        {
+            Assert.Equal(HttpStatusCode.OK, admitted.StatusCode);
+        }
+
+        using (var ready = await second.Admin.GetAsync("/readyz"))
+        {
+            Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        }
+
+        JsonElement totals;
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        do
+        {
+            await Task.Delay(100);
+            totals = (await second.Admin.GetFromJsonAsync<JsonElement>($"/admin/usage?teamId={teamId}")).GetProperty("totals");
+        }
+        while (totals.GetProperty("requests").GetInt64() < 11 && DateTime.UtcNow < deadline);
+
+        Assert.Equal(11, totals.GetProperty("requests").GetInt64());
+        var budget = await second.Admin.GetFromJsonAsync<JsonElement>($"/admin/teams/{teamId}/budget");
+        var ledgerUsd = totals.GetProperty("costUsd").GetDecimal();
+        Assert.True(ledgerUsd > 0.0001m, $"ledger total {ledgerUsd}");
+        // Counters are whole micro-dollars: the seed and each settle in this process round by less than 1 µ$ each.
+        Assert.InRange(budget.GetProperty("spentUsd").GetDecimal(), ledgerUsd - 0.000002m, ledgerUsd + 0.000002m);
+    }
+
+    private static StringContent Chat(string text, int maxTokens) =>
+        new($"{{\"model\":\"gpt-4o-mini\",\"max_tokens\":{maxTokens},\"messages\":[{{\"role\":\"user\",\"content\":\"{text}\"}}]}}", Encoding.UTF8, "application/json");
+
+    /// <summary>Wraps the registered ledger store so no batch commits until <paramref name="gate"/> completes.</summary>
+    private static void GateLedgerStore(IServiceCollection services, Task gate)
+    {
+        var registered = services.Single(d => d.ServiceType == typeof(ILedgerStore));
+        services.Remove(registered);
+        services.AddSingleton<ILedgerStore>(sp => new GatedLedgerStore((ILedgerStore)ActivatorUtilities.CreateInstance(sp, registered.ImplementationType!), gate));
+    }
+
+    private sealed class GatedLedgerStore(ILedgerStore inner, Task gate) : ILedgerStore
+    {
+        public async Task<int> WriteBatchAsync(IReadOnlyList<UsageEvent> events, CancellationToken cancellationToken)
+        {
+            await gate.WaitAsync(cancellationToken);
+            return await inner.WriteBatchAsync(events, cancellationToken);
+        }
+    }
+
+    [Fact]
     public async Task Sigterm_LetsInFlightStreamFinishAndFlushesItsUsageEvent()
     {
         await using var simulator = await SimulatorServer.StartAsync(GatewayServer.ProviderKey);
@@ -170,7 +278,7 @@ public sealed class CrashRecoveryTests
         }
     }
 
-    private static Process StartGateway(string simulatorAddress, string dataDirectory, int port)
+    private static Process StartGateway(string simulatorAddress, string dataDirectory, int port, IDictionary<string, string>? environment = null)
     {
         var dll = Path.Combine(RepoPaths.GatewayOutputDirectory(), "TokenGateway.dll");
         var info = new ProcessStartInfo("dotnet", $"\"{dll}\" --urls http://127.0.0.1:{port}")
@@ -189,6 +297,11 @@ public sealed class CrashRecoveryTests
         info.Environment["Providers__openai__ApiKeyEnv"] = GatewayServer.ProviderKeyEnv;
         info.Environment["Providers__anthropic__Destinations__0"] = simulatorAddress;
         info.Environment["Providers__anthropic__ApiKeyEnv"] = GatewayServer.ProviderKeyEnv;
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[name] = value;
+        }
+
         var process = Process.Start(info)!;
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };

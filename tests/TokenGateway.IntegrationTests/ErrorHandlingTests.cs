@@ -78,6 +78,28 @@ public sealed class ErrorHandlingTests(GatewayFixture fixture) : IClassFixture<G
         Assert.Equal("model", error.GetProperty("param").GetString());
     }
 
+    [Fact]
+    public async Task UnknownHugeModel_LedgerStoresABoundedModelAndTheErrorEchoesLittle()
+    {
+        // A 200 KB model name on model_not_found used to be copied into the journal, usage_events and the rollup keys.
+        var (teamId, key) = await Server.CreateTeamWithKeyAsync("huge-model-team");
+        using var http = Server.CreateClient(key);
+        var model = "x-" + new string('q', 200_000);
+
+        using var response = await http.PostAsync("/v1/chat/completions", ProxySurfaceTests.Json(new { model, messages = new[] { new { role = "user", content = "x" } } }));
+
+        var error = await AssertOpenAIErrorAsync(response, HttpStatusCode.NotFound, "model_not_found");
+        Assert.True(error.GetProperty("message").GetString()!.Length < 400);
+        var requestId = response.Headers.GetValues("x-tokengateway-request-id").Single();
+        var usageEvent = await Server.WaitForEventAsync(requestId);
+        Assert.Equal("rejected", usageEvent.GetProperty("status").GetString());
+        Assert.Equal(model[..128], usageEvent.GetProperty("model").GetString());
+
+        var byModel = await Server.UsageAsync($"teamId={teamId}&groupBy=model");
+        var group = Assert.Single(byModel.GetProperty("groups").EnumerateArray());
+        Assert.Equal(128, group.GetProperty("key").GetString()!.Length);
+    }
+
     [Theory]
     [InlineData("{\"model\":\"gpt-4o\",\"messages\":[", null)]
     [InlineData("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", "model")]
@@ -94,6 +116,35 @@ public sealed class ErrorHandlingTests(GatewayFixture fixture) : IClassFixture<G
         {
             Assert.Equal(param, error.GetProperty("param").GetString());
         }
+    }
+
+    [Theory]
+    [InlineData("{\"model\":\"gpt-4o-mini\",\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}")]
+    [InlineData("{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"content\":\"y\"}]}")]
+    [InlineData("{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_object\",\"type\":\"text\"}}")]
+    public async Task DuplicateJsonKeys_Returns400InvalidRequest(string body)
+    {
+        using var http = Server.CreateClient();
+
+        using var response = await http.PostAsync("/v1/chat/completions", new StringContent(body, Encoding.UTF8, "application/json"));
+
+        var error = await AssertOpenAIErrorAsync(response, HttpStatusCode.BadRequest, "invalid_request");
+        Assert.Contains("Duplicate", error.GetProperty("message").GetString(), StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task DuplicateJsonKeys_OnAnthropicRoute_Returns400InAnthropicEnvelope()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(Server.Address) };
+        http.DefaultRequestHeaders.Add("x-api-key", Server.VirtualKey);
+        const string body = "{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":10,\"max_tokens\":20,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+
+        using var response = await http.PostAsync("/v1/messages", new StringContent(body, Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var json = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("error", json.GetProperty("type").GetString());
+        Assert.Equal("invalid_request_error", json.GetProperty("error").GetProperty("type").GetString());
     }
 
     [Fact]

@@ -27,7 +27,7 @@ internal static class AdmissionPlanner
         var model = request.Model;
         if (!policy.Models.IsAllowed(model.Name, request.RequestedModel))
         {
-            var shown = request.RequestedModel ?? model.Name;
+            var shown = Metering.StoredText.Bound(request.RequestedModel) ?? model.Name; // client text: echo a bounded copy
             return AdmissionPlan.Rejected(GatewayError.PermissionDenied, $"Model '{shown}' is not allowed for this team. Ask an admin to update the team's model policy.");
         }
 

@@ -7,21 +7,27 @@ namespace TokenGateway.Core.Budgets;
 /// Initialises a window's spent counters from the ledger the first time this process uses the window (after a
 /// restart, or at a rollover), so budgets survive restarts. One ledger query per team/key/window per process.
 /// </summary>
+/// <remarks>
+/// After a crash the ledger's totals lack the events still in its journal; seeding then would undercount the window
+/// for the life of the process (seeding happens once). So every seed first waits for <see cref="ILedgerRecovery"/>.
+/// </remarks>
 public sealed class BudgetSpentLoader
 {
     private readonly ConcurrentDictionary<string, Seeding> _seeded = new(StringComparer.Ordinal);
     private readonly IBudgetCounterStore _store;
     private readonly IUsageQueryService? _ledger;
     private readonly TimeProvider _time;
+    private readonly ILedgerRecovery? _recovery;
 
-    /// <summary>Creates the loader; with no ledger it does nothing.</summary>
-    public BudgetSpentLoader(IBudgetCounterStore store, IUsageQueryService? ledger, TimeProvider time)
+    /// <summary>Creates the loader; with no ledger it does nothing; with <paramref name="recovery"/>, seeding waits for it.</summary>
+    public BudgetSpentLoader(IBudgetCounterStore store, IUsageQueryService? ledger, TimeProvider time, ILedgerRecovery? recovery = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(time);
         _store = store;
         _ledger = ledger;
         _time = time;
+        _recovery = recovery;
     }
 
     /// <summary>
@@ -63,6 +69,12 @@ public sealed class BudgetSpentLoader
 
     private async Task SeedAsync(string teamId, string? keyId, BudgetWindow window)
     {
+        if (_recovery is { IsRecovered: false } recovery)
+        {
+            // Callers stop waiting when their request goes away (EnsureSlowAsync); the shared wait carries on.
+            await recovery.WaitForRecoveryAsync(CancellationToken.None);
+        }
+
         var report = await _ledger!.QueryAsync(new UsageQuery { TeamId = teamId, KeyId = keyId, From = window.Start, To = window.End }, CancellationToken.None); // guarded by EnsureSeededAsync
         var totals = report.Totals;
         await _store.SeedSpentAsync(teamId, keyId, window, UsdMicros.FromUsd(totals.CostUsd), totals.InputTokens + totals.OutputTokens, CancellationToken.None);

@@ -14,7 +14,10 @@ public static class LlmRequestParser
     public const int MaxDepth = 128;
 
     private static readonly JsonNodeOptions _nodeOptions = new() { PropertyNameCaseInsensitive = false };
-    private static readonly JsonDocumentOptions _documentOptions = new() { MaxDepth = MaxDepth, AllowTrailingCommas = false };
+    // Duplicate property names are refused while parsing: a lazily materialised JsonObject would otherwise throw on
+    // first access to the duplicated object (a 500 deep in a later stage), and "which value wins" differs between
+    // the gateway and the provider.
+    private static readonly JsonDocumentOptions _documentOptions = new() { MaxDepth = MaxDepth, AllowTrailingCommas = false, AllowDuplicateProperties = false };
 
     /// <summary>Serializer options used whenever a rewritten body is written: compact and without HTML escaping.</summary>
     public static readonly JsonSerializerOptions WriteOptions = new()

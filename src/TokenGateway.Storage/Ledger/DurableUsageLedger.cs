@@ -25,7 +25,7 @@ namespace TokenGateway.Storage.Ledger;
 /// <item>A segment file is deleted or truncated only when every line in it is committed.</item>
 /// </list>
 /// </remarks>
-internal sealed partial class DurableUsageLedger : IUsageLedger, IHostedService, IDisposable
+internal sealed partial class DurableUsageLedger : IUsageLedger, ILedgerRecovery, IHostedService, IDisposable
 {
     private static readonly TimeSpan BaseRetryDelay = TimeSpan.FromMilliseconds(100);
 
@@ -48,6 +48,8 @@ internal sealed partial class DurableUsageLedger : IUsageLedger, IHostedService,
     private readonly CancellationTokenSource _hardStop = new();
     private readonly string _journalPath;
     private readonly SafeFileHandle _processLock;
+    private readonly TaskCompletionSource _recovered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly long _recoveryTarget;
 
     private JournalSegment? _active;
     private long _nextSegmentId;
@@ -85,9 +87,18 @@ internal sealed partial class DurableUsageLedger : IUsageLedger, IHostedService,
             // Leftover lines take the first sequence numbers, so FlushAsync also waits for their replay.
             _lastSeq = leftovers.Sum(s => s.Appended);
             _replayFromSeq = 0;
+            _recoveryTarget = _lastSeq;
             LogRecovering(_logger, _lastSeq, leftovers.Count);
         }
+        else
+        {
+            _recovered.TrySetResult();
+        }
     }
+
+    public bool IsRecovered => _recovered.Task.IsCompleted;
+
+    public Task WaitForRecoveryAsync(CancellationToken cancellationToken) => _recovered.Task.WaitAsync(cancellationToken);
 
     public int QueueDepth => _queue.Reader.Count;
 
@@ -121,6 +132,9 @@ internal sealed partial class DurableUsageLedger : IUsageLedger, IHostedService,
         ArgumentNullException.ThrowIfNull(usageEvent);
         ArgumentException.ThrowIfNullOrEmpty(usageEvent.RequestId);
 
+        // Client-controlled text (the requested model on model_not_found, say) is cut before it is journaled,
+        // committed or used as a rollup key.
+        usageEvent = StoredText.Bound(usageEvent);
         var line = Serialize(usageEvent);
         lock (_appendLock)
         {
@@ -582,7 +596,7 @@ internal sealed partial class DurableUsageLedger : IUsageLedger, IHostedService,
         try
         {
             var usageEvent = JsonSerializer.Deserialize(line, LedgerJsonContext.Default.UsageEvent);
-            return string.IsNullOrEmpty(usageEvent?.RequestId) ? null : usageEvent;
+            return string.IsNullOrEmpty(usageEvent?.RequestId) ? null : StoredText.Bound(usageEvent); // journals written before the bound
         }
         catch (JsonException)
         {
@@ -628,6 +642,13 @@ internal sealed partial class DurableUsageLedger : IUsageLedger, IHostedService,
         if (seq > Volatile.Read(ref _committedThrough))
         {
             Volatile.Write(ref _committedThrough, seq);
+        }
+
+        if (seq >= _recoveryTarget && !_recovered.Task.IsCompleted)
+        {
+            // The leftover lines took sequence numbers 1.._recoveryTarget, so they are all committed now.
+            _recovered.TrySetResult();
+            LogRecovered(_logger, _recoveryTarget);
         }
 
         CompleteFlushWaiters();
@@ -767,6 +788,9 @@ internal sealed partial class DurableUsageLedger : IUsageLedger, IHostedService,
 
     [LoggerMessage(4011, LogLevel.Information, "Usage ledger replayed {Events} journaled events from {Segments} segment(s)")]
     private static partial void LogReplayed(ILogger logger, long events, int segments);
+
+    [LoggerMessage(4022, LogLevel.Information, "Usage ledger recovery complete: the {Events} journaled events from the earlier run are committed; budgets may now be seeded")]
+    private static partial void LogRecovered(ILogger logger, long events);
 
     [LoggerMessage(4012, LogLevel.Warning, "Usage ledger store write of {Events} events failed (attempt {Attempt}); retrying in {DelayMs} ms; events stay in the journal")]
     private static partial void LogStoreWriteFailed(ILogger logger, Exception exception, int events, int attempt, double delayMs);

@@ -52,7 +52,8 @@ public static partial class BudgetServiceCollectionExtensions
         services.TryAddSingleton(sp => new BudgetSpentLoader(
             sp.GetRequiredService<IBudgetCounterStore>(),
             sp.GetService<IUsageQueryService>(),
-            sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetService<ILedgerRecovery>()));
         services.TryAddSingleton<SoftAlertTracker>();
         services.TryAddSingleton<ISoftAlertSink, LoggingSoftAlertSink>();
         services.TryAddSingleton(sp => new AdmissionController(

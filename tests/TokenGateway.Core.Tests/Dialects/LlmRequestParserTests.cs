@@ -66,4 +66,19 @@ public sealed class LlmRequestParserTests
         Assert.False(LlmRequestParser.TryParseBorrowed(LlmDialect.OpenAIChat, Encoding.UTF8.GetBytes(deep), out _, out var error));
         Assert.Contains("not valid JSON", error.Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("""{"model":"gpt-4o","model":"gpt-4o-mini","messages":[]}""")]
+    [InlineData("""{"model":"gpt-4o","messages":[{"role":"user","content":"a","content":"b"}]}""")]
+    [InlineData("""{"model":"gpt-4o","messages":[],"metadata":{"k":{"x":1,"x":2}}}""")]
+    public void TryParse_DuplicateProperty_FalseWithClearError(string body)
+    {
+        var bytes = Encoding.UTF8.GetBytes(body);
+
+        // Both parse paths refuse it up front, never a later exception when a stage touches the duplicated object.
+        Assert.False(LlmRequestParser.TryParseBorrowed(LlmDialect.OpenAIChat, bytes, out _, out var borrowedError));
+        Assert.False(LlmRequestParser.TryParse(LlmDialect.OpenAIChat, bytes, out _, out var copiedError));
+        Assert.Contains("Duplicate", borrowedError.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("Duplicate", copiedError.Message, StringComparison.OrdinalIgnoreCase);
+    }
 }

@@ -67,3 +67,105 @@ public sealed class SchemaValidatorTests
         Assert.Same(a, b);
     }
 }
+
+public sealed class SchemaValidatorRegexTests
+{
+    // ^(a+)+$ against "aaaa…!" backtracks 2^n times: without a match timeout this never finishes.
+    private const string Catastrophic = "^(a+)+$";
+    private static readonly string Evil = new string('a', 40) + "!";
+
+    private static CompiledSchema Compile(string json)
+    {
+        Assert.True(CompiledSchema.TryCompile(JsonNode.Parse(json)!.AsObject(), out var compiled, out var error), error);
+        return compiled!;
+    }
+
+    private static async Task<(SchemaValidation Result, TimeSpan Elapsed)> ValidateWithin(CompiledSchema schema, string answer, TimeSpan limit)
+    {
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var result = await Task.Run(() => schema.Validate(answer)).WaitAsync(limit);
+        return (result, started.Elapsed);
+    }
+
+    [Fact]
+    public async Task Validate_CatastrophicPattern_InvalidWithTimeoutErrorFast()
+    {
+        var schema = Compile($$$"""{"type":"object","properties":{"code":{"type":"string","pattern":"{{{Catastrophic}}}"}},"required":["code"]}""");
+
+        var (result, elapsed) = await ValidateWithin(schema, $$"""{"code":"{{Evil}}"}""", TimeSpan.FromSeconds(10));
+
+        Assert.False(result.IsValid);
+        var error = Assert.Single(result.Errors);
+        Assert.Contains("did not finish within the gateway's limit", error.Message, StringComparison.Ordinal);
+        Assert.Contains(Catastrophic, error.Message, StringComparison.Ordinal);
+        Assert.True(elapsed < TimeSpan.FromSeconds(3), $"took {elapsed}");
+    }
+
+    [Fact]
+    public async Task Validate_CatastrophicPatternUnderDraft07Schema_StillTimed()
+    {
+        // $schema must not select the library's own (untimed) dialect.
+        var schema = Compile($$"""{"$schema":"http://json-schema.org/draft-07/schema#","type":"string","pattern":"{{Catastrophic}}"}""");
+
+        var (result, _) = await ValidateWithin(schema, $"\"{Evil}\"", TimeSpan.FromSeconds(10));
+
+        Assert.False(result.IsValid);
+        Assert.Contains("did not finish", Assert.Single(result.Errors).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Validate_CatastrophicPatternProperties_InvalidWithTimeoutError()
+    {
+        var schema = Compile($$$"""{"type":"object","patternProperties":{"{{{Catastrophic}}}":{"type":"integer"}},"additionalProperties":false}""");
+
+        var (result, _) = await ValidateWithin(schema, $$"""{"{{Evil}}":1}""", TimeSpan.FromSeconds(10));
+
+        Assert.False(result.IsValid);
+        Assert.Contains("did not finish", Assert.Single(result.Errors).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Validate_ManyCatastrophicStrings_BoundedByTheValidationBudget()
+    {
+        // 100 strings × 100 ms per match would be 10 s; the per-answer budget stops it after about 0.5 s.
+        var schema = Compile($$$"""{"type":"array","items":{"type":"string","pattern":"{{{Catastrophic}}}"}}""");
+        var answer = "[" + string.Join(',', Enumerable.Repeat($"\"{Evil}\"", 100)) + "]";
+
+        var (result, elapsed) = await ValidateWithin(schema, answer, TimeSpan.FromSeconds(20));
+
+        Assert.False(result.IsValid);
+        Assert.True(elapsed < TimeSpan.FromSeconds(3), $"took {elapsed}");
+    }
+
+    [Fact]
+    public void Validate_OrdinaryPatterns_StillWork()
+    {
+        var schema = Compile("""{"type":"object","properties":{"id":{"type":"string","pattern":"^[A-Z]{3}-\\d+$"}},"patternProperties":{"^x-":{"type":"string"}},"additionalProperties":false}""");
+
+        Assert.True(schema.Validate("""{"id":"ABC-12","x-note":"fine"}""").IsValid);
+        Assert.False(schema.Validate("""{"id":"abc"}""").IsValid);
+        Assert.False(schema.Validate("""{"x-note":3}""").IsValid);
+        Assert.False(schema.Validate("""{"other":"no"}""").IsValid);
+    }
+
+    [Fact]
+    public void TryCompile_InvalidPattern_FalseWithMessage()
+    {
+        Assert.False(CompiledSchema.TryCompile(JsonNode.Parse("""{"type":"string","pattern":"(unclosed"}""")!.AsObject(), out _, out var error));
+        Assert.False(string.IsNullOrEmpty(error));
+    }
+
+    [Fact]
+    public void TryCompile_ManyLargeSchemas_CacheStaysWithinItsByteBound()
+    {
+        // 400 distinct ~40 KB schemas: an entry-count bound (512) would keep all of them (~16 MB of text, several
+        // hundred MB compiled); the byte bound keeps at most two generations.
+        var filler = new string('x', 40_000);
+        for (var i = 0; i < 400; i++)
+        {
+            var schema = new JsonObject { ["type"] = "object", ["description"] = filler + i };
+            Assert.True(CompiledSchema.TryCompile(schema, out _, out _));
+            Assert.True(CompiledSchema.CachedBytes <= 2 * CompiledSchema.CacheGenerationBytes, $"cache holds {CompiledSchema.CachedBytes} bytes after {i + 1} schemas");
+        }
+    }
+}

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Data.Sqlite;
+using TokenGateway.Core.Metering;
 using TokenGateway.Storage.Ledger;
 using TokenGateway.Storage.Tests.TestSupport;
 
@@ -267,6 +268,75 @@ public sealed class DurableUsageLedgerTests : IDisposable
         Assert.Equal(1000, await _host.CountRowsAsync());
         Assert.Equal(1000, await _host.RollupRequestsAsync());
         Assert.Equal(0, recovered.SpoolDepth);
+    }
+
+    [Fact]
+    public async Task Start_JournalLeftovers_NotRecoveredUntilTheReplayIsCommitted()
+    {
+        var crashed = _host.CreateLedger();
+        for (var i = 0; i < 40; i++)
+        {
+            crashed.Record(UsageEvents.Create(i));
+        }
+
+        crashed.Abandon();
+        var store = new FaultyLedgerStore(_host.Store);
+        store.CloseGate(); // the replay reaches the store but cannot commit yet
+
+        var recovered = await StartLedgerAsync(_host, store);
+        var wait = recovered.WaitForRecoveryAsync(CancellationToken.None);
+        await WaitUntilAsync(() => store.Calls > 0);
+
+        Assert.False(recovered.IsRecovered);
+        Assert.False(wait.IsCompleted);
+
+        // Events recorded meanwhile do not count towards recovery: only the earlier run's lines do.
+        recovered.Record(UsageEvents.Create(100));
+        store.OpenGate();
+        await wait.WaitAsync(Timeout);
+
+        Assert.True(recovered.IsRecovered);
+        Assert.True(await _host.CountRowsAsync() >= 40);
+    }
+
+    [Fact]
+    public async Task Record_HugeClientModel_JournalRowAndRollupKeysHoldTheBoundedValue()
+    {
+        var sut = _host.CreateLedger(); // not started: what is recorded stays in the journal
+        var model = new string('m', 1_000_000);
+        for (var i = 0; i < 5; i++)
+        {
+            sut.Record(UsageEvents.Create(i, model: model, status: UsageStatus.Rejected));
+        }
+
+        // 5 × 1 MB of model would be 5 MB of journal; bounded, a line is well under 2 KB.
+        Assert.True(_host.JournalFiles().Sum(f => new FileInfo(f).Length) < 5 * 2048);
+        sut.Abandon();
+
+        var recovered = await StartLedgerAsync(_host);
+        await recovered.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        await using var connection = await _host.Database.OpenAsync(CancellationToken.None);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT MAX(LENGTH(model)) FROM usage_events UNION ALL SELECT MAX(LENGTH(model)) FROM usage_hourly UNION ALL SELECT MAX(LENGTH(model)) FROM usage_daily;";
+        await using var reader = await command.ExecuteReaderAsync();
+        var lengths = new List<long>();
+        while (await reader.ReadAsync())
+        {
+            lengths.Add(reader.GetInt64(0));
+        }
+
+        Assert.Equal([StoredText.MaxLength, StoredText.MaxLength, StoredText.MaxLength], lengths);
+        Assert.Equal(5, await _host.CountRowsAsync());
+    }
+
+    [Fact]
+    public async Task Start_NoJournal_RecoveredAtOnce()
+    {
+        var sut = await StartLedgerAsync(_host);
+
+        Assert.True(sut.IsRecovered);
+        Assert.True(sut.WaitForRecoveryAsync(CancellationToken.None).IsCompletedSuccessfully);
     }
 
     [Fact]
