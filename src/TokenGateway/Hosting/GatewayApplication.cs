@@ -116,6 +116,8 @@ public static class GatewayApplication
         var app = builder.Build();
         app.UseSerilogRequestLogging(o =>
         {
+            // The same logger ExchangeCompletion checks before building the event's properties (no static Log.Logger).
+            o.Logger = app.Services.GetRequiredService<Serilog.ILogger>();
             o.MessageTemplate = "HTTP {RequestMethod} {RequestPath} responded {StatusCode} in {Elapsed:0.0} ms";
         });
 

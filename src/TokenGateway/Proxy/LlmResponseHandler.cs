@@ -38,9 +38,8 @@ internal sealed partial class LlmResponseHandler(
         if (status >= 400)
         {
             // Upstream errors pass through unchanged; nothing was generated, so nothing is billed.
-            exchange.Status = UsageStatus.UpstreamError;
-            exchange.ErrorCode = "upstream_" + status.ToString(CultureInfo.InvariantCulture);
-            exchange.Usage = default(TokenUsage);
+            exchange.Outcome.UpstreamFailed("upstream_" + status.ToString(CultureInfo.InvariantCulture));
+            exchange.Outcome.Metered(default, estimated: false);
             await CopyBufferedAsync(http, exchange, upstream, meterUsage: false);
             return;
         }
@@ -114,7 +113,7 @@ internal sealed partial class LlmResponseHandler(
                 {
                     try
                     {
-                        exchange.TtftMs ??= exchange.ElapsedMs;
+                        exchange.Outcome.FirstByte(exchange.ElapsedMs);
                         await response.Body.WriteAsync(output.WrittenMemory, http.RequestAborted);
                         await response.Body.FlushAsync(http.RequestAborted);
                     }
@@ -140,17 +139,22 @@ internal sealed partial class LlmResponseHandler(
 
         // Without provider usage (stream cut, abandoned, or sent without it) this bills what was delivered, once.
         var streamUsage = UsageEstimator.ForStream(meter, exchange.InputTokensSent, tokenizers, exchange.Model!.Tokenizer);
-        exchange.Usage = streamUsage.Usage;
-        exchange.Estimated = streamUsage.Estimated;
-        exchange.Status = clientGone ? UsageStatus.ClientAborted
-            : upstreamFailed || (!meter.SawTerminalEvent && meter.Usage is null) ? UsageStatus.UpstreamError
-            : exchange.Status == UsageStatus.SchemaInvalid ? UsageStatus.SchemaInvalid // set by a stream transform
-            : UsageStatus.Ok;
-
-        if (exchange.Status == UsageStatus.UpstreamError)
+        ref var outcome = ref exchange.Outcome;
+        outcome.Metered(streamUsage.Usage, streamUsage.Estimated);
+        if (clientGone)
+        {
+            outcome.Aborted();
+        }
+        else if (upstreamFailed || (!meter.SawTerminalEvent && meter.Usage is null))
         {
             // The client must see an abnormal end (no clean chunked terminator), never a truncated "success".
+            outcome.UpstreamFailed(null);
             http.Abort();
+        }
+        else
+        {
+            // A schema failure reported by a stream transform outranks this (precedence), whichever was reported first.
+            outcome.Completed();
         }
     }
 
@@ -175,8 +179,7 @@ internal sealed partial class LlmResponseHandler(
                 body.Advance(read);
                 if (body.WrittenCount > cap)
                 {
-                    exchange.Status = UsageStatus.UpstreamError;
-                    exchange.ErrorCode = "response_too_large";
+                    exchange.Outcome.UpstreamFailed("response_too_large");
                     http.Abort();
                     return;
                 }
@@ -186,7 +189,7 @@ internal sealed partial class LlmResponseHandler(
         {
             if (http.RequestAborted.IsCancellationRequested)
             {
-                exchange.Status = UsageStatus.ClientAborted;
+                exchange.Outcome.Aborted();
                 return;
             }
 
@@ -194,9 +197,8 @@ internal sealed partial class LlmResponseHandler(
             LogUpstreamStreamFailed(logger, exchange.RequestId, ex.GetType().Name);
             http.Response.Headers.ContentLength = null;
             http.Response.Headers.ContentType = default;
-            await GatewayErrorWriter.WriteAsync(http, exchange.Dialect, Core.Errors.GatewayError.UpstreamUnavailable,
+            await exchange.FailAsync(http, Core.Errors.GatewayError.UpstreamUnavailable,
                 "The provider closed the connection before the response was complete. Retry later.");
-            exchange.Status = UsageStatus.UpstreamError;
             return;
         }
 
@@ -204,9 +206,8 @@ internal sealed partial class LlmResponseHandler(
         {
             // count_tokens answers are recognised and billed nothing; a body without usage is estimated.
             var metered = UsageEstimator.ForBody(exchange.Dialect, body.WrittenSpan, exchange.InputTokensSent, tokenizers, exchange.Model!.Tokenizer);
-            exchange.Usage = metered.Usage;
-            exchange.Estimated = metered.Estimated;
-            exchange.Status = UsageStatus.Ok;
+            exchange.Outcome.Metered(metered.Usage, metered.Estimated);
+            exchange.Outcome.Completed();
         }
 
         var toWrite = body.WrittenMemory;
@@ -222,22 +223,27 @@ internal sealed partial class LlmResponseHandler(
                 toWrite = next;
             }
 
-            var cost = completion.ComputeCost(exchange);
-            if (cost is { } c)
-            {
-                http.Response.Headers["x-tokengateway-cost-usd"] = (c + exchange.RepairCostUsd).ToString("0.##########", CultureInfo.InvariantCulture);
-            }
+            SetCostHeader(http.Response, completion.TotalCost(exchange));
         }
 
         http.Response.ContentLength = toWrite.Length;
-        exchange.TtftMs ??= exchange.ElapsedMs;
+        exchange.Outcome.FirstByte(exchange.ElapsedMs);
         try
         {
             await http.Response.Body.WriteAsync(toWrite, http.RequestAborted);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException)
         {
-            exchange.Status = UsageStatus.ClientAborted;
+            exchange.Outcome.Aborted();
+        }
+    }
+
+    /// <summary>Sets <c>x-tokengateway-cost-usd</c> to the request's total cost (see <see cref="ExchangeCompletion.TotalCost"/>).</summary>
+    internal static void SetCostHeader(HttpResponse response, decimal? totalCost)
+    {
+        if (totalCost is { } cost)
+        {
+            response.Headers["x-tokengateway-cost-usd"] = cost.ToString("0.##########", CultureInfo.InvariantCulture);
         }
     }
 

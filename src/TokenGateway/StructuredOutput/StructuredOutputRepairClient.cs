@@ -91,8 +91,7 @@ internal sealed partial class StructuredOutputRepairClient(
         // A failed call generated nothing and is billed nothing (as the proxy does for upstream errors).
         var metered = response is null ? default : UsageEstimator.ForBody(exchange.Dialect, responseBytes, preflight, tokenizers, card.Tokenizer);
         var cost = response is not null && costs.TryCalculate(card, metered.Usage, out var c) ? c : 0m;
-        exchange.RepairUsage += metered.Usage;
-        exchange.RepairCostUsd += cost;
+        exchange.Outcome.AddRepair(metered.Usage, cost);
 
         if (exchange.TeamId is not null)
         {
@@ -141,6 +140,6 @@ internal sealed partial class StructuredOutputRepairClient(
         return buffer.ToArray();
     }
 
-    [LoggerMessage(2401, LogLevel.Warning, "Structured-output repair call {Attempt} for request {RequestId} failed: {Reason}")]
+    [LoggerMessage(2501, LogLevel.Warning, "Structured-output repair call {Attempt} for request {RequestId} failed: {Reason}")]
     private static partial void LogRepairFailed(ILogger logger, string requestId, int attempt, string reason);
 }

@@ -112,10 +112,10 @@ internal sealed partial class StructuredOutputResponseHook(
         if (!validation.IsValid)
         {
             LogAnswerInvalid(logger, exchange.RequestId, calls, validation.Errors.Count);
-            exchange.ErrorCode = GatewayErrors.Describe(GatewayError.SchemaValidationFailed).Code;
-            if (feature.Policy.OnFailure == SchemaFailureMode.Error)
+            var blocking = feature.Policy.OnFailure == SchemaFailureMode.Error;
+            exchange.Outcome.SchemaFailed(blocking);
+            if (blocking)
             {
-                exchange.Status = UsageStatus.SchemaInvalid;
                 await WriteValidationErrorAsync(http, exchange, validation.Errors);
                 return null;
             }
@@ -143,14 +143,14 @@ internal sealed partial class StructuredOutputResponseHook(
         r.ContentType = "text/event-stream; charset=utf-8";
         r.ContentLength = null;
         r.Headers.CacheControl = "no-cache";
-        exchange.TtftMs ??= exchange.ElapsedMs;
+        exchange.Outcome.FirstByte(exchange.ElapsedMs);
         try
         {
             await r.Body.WriteAsync(output.WrittenMemory, http.RequestAborted);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException)
         {
-            exchange.Status = UsageStatus.ClientAborted;
+            exchange.Outcome.Aborted();
         }
 
         return null;
@@ -196,19 +196,13 @@ internal sealed partial class StructuredOutputResponseHook(
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException)
         {
-            exchange.Status = UsageStatus.ClientAborted;
+            exchange.Outcome.Aborted();
         }
     }
 
-    private void SetCostHeader(HttpContext http, LlmExchange exchange)
-    {
-        if (completion.ComputeCost(exchange) is { } cost)
-        {
-            http.Response.Headers["x-tokengateway-cost-usd"] = (cost + exchange.RepairCostUsd).ToString("0.##########", CultureInfo.InvariantCulture);
-        }
-    }
+    private void SetCostHeader(HttpContext http, LlmExchange exchange) => LlmResponseHandler.SetCostHeader(http.Response, completion.TotalCost(exchange));
 
-    [LoggerMessage(2402, LogLevel.Warning, "Structured answer for request {RequestId} is invalid after {Repairs} repair call(s) ({Errors} errors)")]
+    [LoggerMessage(2502, LogLevel.Warning, "Structured answer for request {RequestId} is invalid after {Repairs} repair call(s) ({Errors} errors)")]
     private static partial void LogAnswerInvalid(ILogger logger, string requestId, int repairs, int errors);
 
     private sealed class GuardTransform(StreamingSchemaGuard guard, StructuredOutputPolicy policy, LlmExchange exchange, ILogger logger) : ISseTransform
@@ -221,11 +215,7 @@ internal sealed partial class StructuredOutputResponseHook(
             if (guard.Result is { IsValid: false } invalid)
             {
                 LogAnswerInvalid(logger, exchange.RequestId, 0, invalid.Errors.Count);
-                exchange.ErrorCode = GatewayErrors.Describe(GatewayError.SchemaValidationFailed).Code;
-                if (policy.OnFailure == SchemaFailureMode.Error)
-                {
-                    exchange.Status = UsageStatus.SchemaInvalid;
-                }
+                exchange.Outcome.SchemaFailed(blocking: policy.OnFailure == SchemaFailureMode.Error);
             }
         }
     }
