@@ -82,6 +82,7 @@ public static class GatewayApplication
         services.AddSingleton<ReadinessProbe>();
         services.AddSingleton<ExchangeCompletion>();
         services.AddSingleton<LlmResponseHandler>();
+        services.AddSingleton<TokenGateway.Proxy.Upstream.UpstreamInvoker>();
         services.AddGatewayMetering();
         services.AddSingleton<IPolicyStore>(sp => new SqlitePolicyStore(
             sp.GetRequiredService<IOptions<StorageOptions>>().Value.ConnectionString, sp.GetRequiredService<TimeProvider>()));
@@ -101,6 +102,8 @@ public static class GatewayApplication
         services.AddReverseProxy().AddTransforms(context =>
         {
             context.UseDefaultForwarders = false;
+            // Headers cross the gateway by allowlist only (per provider, UpstreamHeaders): YARP's copy-everything is off.
+            context.CopyRequestHeaders = false;
             context.AddRequestTransform(ProviderRequestTransform.ApplyAsync);
             var handler = context.Services.GetRequiredService<LlmResponseHandler>();
             context.AddResponseTransform(handler.HandleAsync);

@@ -5,9 +5,12 @@ using TokenGateway.Hosting;
 namespace TokenGateway.Providers;
 
 /// <summary>A provider as resolved at startup: where it is, how to authenticate, and its key (from the environment).</summary>
-internal sealed record ResolvedProvider(string Id, ProviderOptions Options, IReadOnlyList<string> Destinations, string? ApiKey)
+internal sealed record ResolvedProvider(string Id, ProviderOptions Options, IReadOnlyList<string> Destinations, string? ApiKey, bool Simulated = false)
 {
     public ProviderType Type => Options.Type;
+
+    /// <summary>The provider's header allowlists and credential style, built once.</summary>
+    public Proxy.Upstream.UpstreamHeaders Headers { get; } = Proxy.Upstream.UpstreamHeaders.For(Options, Simulated);
 }
 
 /// <summary>Resolves providers once: reads keys from the environment and decides whether the simulator serves.</summary>
@@ -40,7 +43,7 @@ internal sealed partial class ProviderRegistry : IAsyncDisposable
             {
                 // Every model routes to the built-in simulator; provider types keep their wire format (the
                 // simulator speaks all of them) so the first run exercises the same code paths as production.
-                map[id] = new ResolvedProvider(id, p, [_simulator!.Address], "simulator-key");
+                map[id] = new ResolvedProvider(id, p, [_simulator!.Address], "simulator-key", Simulated: true);
                 continue;
             }
 

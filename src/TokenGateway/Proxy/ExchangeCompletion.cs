@@ -108,30 +108,7 @@ internal sealed class ExchangeCompletion
             return;
         }
 
-        var stages = exchange.Stages;
-        _ledger.Record(new UsageEvent
-        {
-            RequestId = exchange.RequestId,
-            Timestamp = exchange.StartedAt,
-            TeamId = exchange.TeamId,
-            KeyId = exchange.KeyId,
-            Route = exchange.Route,
-            Provider = exchange.Provider?.Id,
-            Model = exchange.Model?.Name ?? exchange.Request?.Model,
-            Stream = exchange.Request?.Stream ?? false,
-            Status = status,
-            HttpStatus = context.Response.StatusCode,
-            ErrorCode = outcome.ErrorCode,
-            InputTokensReceived = exchange.InputTokensReceived,
-            InputTokensSent = exchange.InputTokensSent,
-            Usage = usage,
-            CostUsd = cost,
-            TokensSaved = saved,
-            Stages = stages,
-            Estimated = outcome.Estimated,
-            LatencyMs = elapsedMs,
-            TtftMs = outcome.TtftMs,
-        });
+        _ledger.Record(UsageEventFactory.ForRequest(exchange, outcome, status, context.Response.StatusCode, cost, saved, elapsedMs));
     }
 
     /// <summary>
