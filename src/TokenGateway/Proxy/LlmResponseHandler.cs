@@ -62,11 +62,10 @@ internal sealed partial class LlmResponseHandler(
         response.Headers["X-Accel-Buffering"] = "no";
         http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
 
-        using var meter = new SseStreamMeter(exchange.Dialect, suppressUsageOnlyChunk: !exchange.ClientRequestedUsage);
+        // One framing per stream: the meter frames the events and hands those it forwards to the transform, if any.
+        var transform = CreateTransform(http, exchange);
+        using var meter = new SseStreamMeter(exchange.Dialect, suppressUsageOnlyChunk: !exchange.ClientRequestedUsage, transform);
         using var output = new PooledBufferWriter(ReadBufferSize);
-        var transforms = CreateTransforms(http, exchange);
-        using var transformInput = transforms.Length == 0 ? null : new PooledBufferWriter(ReadBufferSize);
-        var metered = transformInput ?? output;
         var buffer = ArrayPool<byte>.Shared.Rent(ReadBufferSize);
         var idle = options.CurrentValue.UpstreamIdleTimeout;
         using var idleCts = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
@@ -97,16 +96,12 @@ internal sealed partial class LlmResponseHandler(
 
                 if (read == 0)
                 {
-                    meter.Complete(metered);
+                    meter.Complete(output);
+                    transform?.Complete(output);
                 }
                 else
                 {
-                    meter.Process(buffer.AsSpan(0, read), metered);
-                }
-
-                if (transforms.Length > 0)
-                {
-                    Transform(transforms, metered, output, complete: read == 0);
+                    meter.Process(buffer.AsSpan(0, read), output);
                 }
 
                 if (output.WrittenCount > 0)
@@ -247,47 +242,28 @@ internal sealed partial class LlmResponseHandler(
         }
     }
 
-    private ISseTransform[] CreateTransforms(HttpContext http, LlmExchange exchange)
+    private ISseTransform? CreateTransform(HttpContext http, LlmExchange exchange)
     {
-        if (_hooks.Length == 0)
-        {
-            return [];
-        }
-
-        var list = new List<ISseTransform>();
+        ISseTransform? single = null;
+        List<ISseTransform>? several = null;
         foreach (var hook in _hooks)
         {
-            if (hook.CreateStreamTransform(http, exchange) is { } t)
+            if (hook.CreateStreamTransform(http, exchange) is not { } t)
             {
-                list.Add(t);
+                continue;
+            }
+
+            if (single is null)
+            {
+                single = t;
+            }
+            else
+            {
+                (several ??= [single]).Add(t);
             }
         }
 
-        return [.. list];
-    }
-
-    private static void Transform(ISseTransform[] transforms, PooledBufferWriter metered, PooledBufferWriter output, bool complete)
-    {
-        // Chained: each transform's output feeds the next; the last writes into the client buffer.
-        var input = metered;
-        for (var i = 0; i < transforms.Length; i++)
-        {
-            var target = i == transforms.Length - 1 ? output : new PooledBufferWriter(Math.Max(256, input.WrittenCount));
-            transforms[i].Process(input.WrittenSpan, target);
-            if (complete)
-            {
-                transforms[i].Complete(target);
-            }
-
-            if (!ReferenceEquals(input, metered))
-            {
-                input.Dispose();
-            }
-
-            input = target;
-        }
-
-        metered.ResetWrittenCount();
+        return several is null ? single : new SseTransformChain([.. several]);
     }
 
     [LoggerMessage(2300, LogLevel.Warning, "Upstream response body failed for request {RequestId}: {Reason}")]

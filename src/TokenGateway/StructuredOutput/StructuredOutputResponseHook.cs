@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using TokenGateway.Core.Dialects;
 using TokenGateway.Core.Errors;
 using TokenGateway.Core.Metering;
+using TokenGateway.Core.Streaming;
 using TokenGateway.Core.StructuredOutput;
 using TokenGateway.Proxy;
 
@@ -207,7 +208,7 @@ internal sealed partial class StructuredOutputResponseHook(
 
     private sealed class GuardTransform(StreamingSchemaGuard guard, StructuredOutputPolicy policy, LlmExchange exchange, ILogger logger) : ISseTransform
     {
-        public void Process(ReadOnlySpan<byte> input, IBufferWriter<byte> output) => guard.Process(input, output);
+        public bool OnEvent(in SseEvent sseEvent, IBufferWriter<byte> output) => guard.OnEvent(sseEvent, output);
 
         public void Complete(IBufferWriter<byte> output)
         {
