@@ -106,6 +106,11 @@ internal sealed partial class SimulatorEndpoints(
                 return;
             }
 
+            if (faults.ProviderHeaders)
+            {
+                SimulatorErrors.AddProviderHeaders(context.Response);
+            }
+
             if (faults.Latency > TimeSpan.Zero)
             {
                 await Task.Delay(faults.Latency, context.RequestAborted);
@@ -114,6 +119,12 @@ internal sealed partial class SimulatorEndpoints(
             if (faults.Status is { } status)
             {
                 LogFaultStatus(logger, status, context.Request.Path);
+                if (faults.HtmlError)
+                {
+                    await SimulatorErrors.WriteHtmlAsync(context, status);
+                    return;
+                }
+
                 await SimulatorErrors.WriteAsync(context, anthropic, status, $"Simulated upstream error (status {status}).");
                 return;
             }

@@ -104,6 +104,7 @@ public static class GatewayApplication
             context.UseDefaultForwarders = false;
             // Headers cross the gateway by allowlist only (per provider, UpstreamHeaders): YARP's copy-everything is off.
             context.CopyRequestHeaders = false;
+            context.CopyResponseHeaders = false;
             context.AddRequestTransform(ProviderRequestTransform.ApplyAsync);
             var handler = context.Services.GetRequiredService<LlmResponseHandler>();
             context.AddResponseTransform(handler.HandleAsync);

@@ -32,15 +32,17 @@ internal sealed partial class LlmResponseHandler(
         }
 
         context.SuppressResponseBody = true;
+        // Only the provider's allowlisted headers reach the client (YARP's copy-everything is off for LLM routes).
+        exchange.Provider?.Headers.CopyResponseHeaders(upstream, http.Response);
         var isSse = string.Equals(upstream.Content.Headers.ContentType?.MediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase);
         var status = (int)upstream.StatusCode;
 
-        if (status >= 400)
+        if (status is < 200 or >= 300)
         {
-            // Upstream errors pass through unchanged; nothing was generated, so nothing is billed.
-            exchange.Outcome.UpstreamFailed("upstream_" + status.ToString(CultureInfo.InvariantCulture));
+            // Nothing was generated, so nothing is billed. A provider's JSON error passes through with its status;
+            // the rest is mapped (UpstreamErrorAsync).
             exchange.Outcome.Metered(default, estimated: false);
-            await CopyBufferedAsync(http, exchange, upstream, meterUsage: false);
+            await UpstreamErrorAsync(http, exchange, upstream, status);
             return;
         }
 
@@ -153,6 +155,34 @@ internal sealed partial class LlmResponseHandler(
         }
     }
 
+    /// <summary>
+    /// A non-2xx upstream answer: 401/403 means the gateway's own provider key was refused, which the client must not
+    /// mistake for its key being bad (502 <c>upstream_auth_failed</c>, logged as an error, the key never shown); a
+    /// redirect is never followed (502 <c>upstream_error</c>); a JSON error passes through with its status and body; any
+    /// other body (an HTML page from a load balancer) becomes the dialect's envelope with <c>upstream_error</c> and the
+    /// provider's status (issue #12 item 10).
+    /// </summary>
+    private Task UpstreamErrorAsync(HttpContext http, LlmExchange exchange, HttpResponseMessage upstream, int status)
+    {
+        var provider = exchange.Provider!; // a response exists only for a forwarded request
+        if (status is 401 or 403)
+        {
+            LogProviderAuthFailed(logger, provider.Id, status, provider.Options.ApiKeyEnv ?? "(none)", exchange.RequestId);
+            return exchange.FailAsync(http, Core.Errors.GatewayError.ProviderAuthFailed,
+                $"The provider '{provider.Id}' refused the gateway's credential (HTTP {status}). This is a gateway configuration problem, not your key; the operator has been alerted in the gateway log.");
+        }
+
+        exchange.Outcome.UpstreamFailed("upstream_" + status.ToString(CultureInfo.InvariantCulture));
+        if (status < 400)
+        {
+            LogUpstreamRedirect(logger, provider.Id, status, exchange.RequestId);
+            return GatewayErrorWriter.WriteAsync(http, exchange.Dialect, Core.Errors.GatewayError.UpstreamError,
+                $"The provider '{provider.Id}' answered HTTP {status} (a redirect), which the gateway does not follow.", requestId: exchange.RequestId);
+        }
+
+        return CopyBufferedAsync(http, exchange, upstream, meterUsage: false);
+    }
+
     private async Task CopyBufferedAsync(HttpContext http, LlmExchange exchange, HttpResponseMessage upstream, bool meterUsage)
     {
         var cap = options.CurrentValue.MaxResponseBodyBytes;
@@ -206,6 +236,17 @@ internal sealed partial class LlmResponseHandler(
         }
 
         var toWrite = body.WrittenMemory;
+        if (!meterUsage && !IsJson(upstream.Content.Headers.ContentType?.MediaType, body.WrittenSpan))
+        {
+            // An error page, not a provider error: the SDK gets its own envelope (and the provider's status, so its
+            // retry logic still applies); the page itself is not passed on.
+            var status = (int)upstream.StatusCode;
+            http.Response.Headers.ContentLength = null;
+            await GatewayErrorWriter.WriteAsync(http, exchange.Dialect, Core.Errors.GatewayError.UpstreamError,
+                $"The provider '{exchange.Provider!.Id}' answered HTTP {status} with a non-JSON body. Retry later.", requestId: exchange.RequestId, status: status);
+            return;
+        }
+
         if (meterUsage)
         {
             foreach (var hook in _hooks)
@@ -265,6 +306,25 @@ internal sealed partial class LlmResponseHandler(
 
         return several is null ? single : new SseTransformChain([.. several]);
     }
+
+    /// <summary>True for a JSON media type whose body starts like JSON (a JSON error the SDK can parse).</summary>
+    private static bool IsJson(string? mediaType, ReadOnlySpan<byte> body)
+    {
+        if (mediaType is null || !mediaType.Contains("json", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        var trimmed = body.TrimStart(" \t\r\n"u8);
+        return !trimmed.IsEmpty && trimmed[0] is (byte)'{' or (byte)'[';
+    }
+
+    [LoggerMessage(2301, LogLevel.Error,
+        "Provider {Provider} refused the gateway's credential with HTTP {Status}: check the provider key in environment variable {ApiKeyEnv} (request {RequestId})")]
+    private static partial void LogProviderAuthFailed(ILogger logger, string provider, int status, string apiKeyEnv, string requestId);
+
+    [LoggerMessage(2302, LogLevel.Warning, "Provider {Provider} answered a redirect (HTTP {Status}) for request {RequestId}; not followed")]
+    private static partial void LogUpstreamRedirect(ILogger logger, string provider, int status, string requestId);
 
     [LoggerMessage(2300, LogLevel.Warning, "Upstream response body failed for request {RequestId}: {Reason}")]
     private static partial void LogUpstreamStreamFailed(ILogger logger, string requestId, string reason);

@@ -163,7 +163,8 @@ internal sealed partial class UpstreamInvoker
             using var upstream = await client.SendAsync(message, timeout.Token);
             var status = (int)upstream.StatusCode;
             var (buffer, length) = await ReadBoundedAsync(upstream.Content, options.MaxResponseBodyBytes, timeout.Token);
-            var code = status >= 400 ? "upstream_" + status.ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
+            // Anything but a 2xx is a failed call; a 3xx is never followed (the forwarder's client does not redirect).
+            var code = status is < 200 or >= 300 ? "upstream_" + status.ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
             return new UpstreamResponse(status, buffer, length, code, destination.DestinationId, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException or InvalidDataException)
