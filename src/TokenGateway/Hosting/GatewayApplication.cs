@@ -66,6 +66,7 @@ public static class GatewayApplication
         });
 
         services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>();
         services.AddOptions<ProvidersOptions>().Configure<IConfiguration>((o, c) => c.GetSection(ProvidersOptions.SectionName).Bind(o.Providers));
         services.AddOptions<ModelCatalogOptions>().Configure<IConfiguration>((o, c) => c.GetSection(ModelCatalogOptions.SectionName).Bind(o.Models));
         services.Configure<HostOptions>(o => o.ShutdownTimeout = builder.Configuration.GetValue("Gateway:ShutdownTimeout", TimeSpan.FromSeconds(30)));

@@ -90,11 +90,11 @@ internal sealed class ExchangeCompletion
         if (exchange.Lease is { } lease)
         {
             // Settle to what was actually spent (aborted and failed streams included: their delivered tokens cost
-            // money); release when nothing was billed. Either happens once; the lease ignores repeats.
-            // Repair calls (structured output) are part of what this request spent.
+            // money); release when nothing was billed. Either happens once; the lease ignores repeats. Repair calls
+            // (structured output) were admitted and settled on their own reservations.
             if (outcome.Usage is { } billed && (billed.InputTokens > 0 || billed.OutputTokens > 0))
             {
-                await lease.SettleAsync(cost + outcome.RepairCostUsd, billed + outcome.RepairUsage, CancellationToken.None);
+                await lease.SettleAsync(cost, billed, CancellationToken.None);
                 await RecordBudgetUtilizationAsync(exchange, lease);
             }
             else

@@ -21,6 +21,9 @@ internal sealed partial class LlmResponseHandler(
 
     private const int ReadBufferSize = 16 * 1024;
 
+    /// <summary>Ledger error code of a stream cut at <c>Gateway:RequestDeadline</c>.</summary>
+    public const string RequestDeadlineExceeded = "request_deadline_exceeded";
+
     public async ValueTask HandleAsync(ResponseTransformContext context)
     {
         var http = context.HttpContext;
@@ -69,10 +72,13 @@ internal sealed partial class LlmResponseHandler(
         using var meter = new SseStreamMeter(exchange.Dialect, suppressUsageOnlyChunk: !exchange.ClientRequestedUsage, transform);
         using var output = new PooledBufferWriter(ReadBufferSize);
         var buffer = ArrayPool<byte>.Shared.Rent(ReadBufferSize);
-        var idle = options.CurrentValue.UpstreamIdleTimeout;
+        var gateway = options.CurrentValue;
+        var idle = gateway.UpstreamIdleTimeout;
         using var idleCts = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
         var upstreamFailed = false;
         var clientGone = false;
+        var deadlineHit = false;
+        var deadlineArmed = false;
         try
         {
             await using var source = await upstream.Content.ReadAsStreamAsync(http.RequestAborted);
@@ -81,14 +87,22 @@ internal sealed partial class LlmResponseHandler(
                 int read;
                 try
                 {
-                    idleCts.CancelAfter(idle);
+                    // The idle timeout, or the request's total deadline when that comes first (same timer, no allocation).
+                    var remaining = gateway.RemainingFor(exchange.ElapsedMs);
+                    deadlineArmed = remaining < idle;
+                    idleCts.CancelAfter(deadlineArmed ? remaining : idle);
                     read = await source.ReadAsync(buffer, idleCts.Token);
                 }
                 catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException)
                 {
                     clientGone = http.RequestAborted.IsCancellationRequested;
                     upstreamFailed = !clientGone;
-                    if (upstreamFailed)
+                    deadlineHit = upstreamFailed && deadlineArmed && idleCts.IsCancellationRequested;
+                    if (deadlineHit)
+                    {
+                        LogDeadlineExceeded(logger, exchange.RequestId, gateway.RequestDeadline);
+                    }
+                    else if (upstreamFailed)
                     {
                         LogUpstreamStreamFailed(logger, exchange.RequestId, ex.GetType().Name);
                     }
@@ -145,7 +159,7 @@ internal sealed partial class LlmResponseHandler(
         else if (upstreamFailed || (!meter.SawTerminalEvent && meter.Usage is null))
         {
             // The client must see an abnormal end (no clean chunked terminator), never a truncated "success".
-            outcome.UpstreamFailed(null);
+            outcome.UpstreamFailed(deadlineHit ? RequestDeadlineExceeded : null);
             http.Abort();
         }
         else
@@ -318,6 +332,9 @@ internal sealed partial class LlmResponseHandler(
         var trimmed = body.TrimStart(" \t\r\n"u8);
         return !trimmed.IsEmpty && trimmed[0] is (byte)'{' or (byte)'[';
     }
+
+    [LoggerMessage(2303, LogLevel.Warning, "Request {RequestId} reached the request deadline ({Deadline}); the stream is cut and billed for what was delivered")]
+    private static partial void LogDeadlineExceeded(ILogger logger, string requestId, TimeSpan deadline);
 
     [LoggerMessage(2301, LogLevel.Error,
         "Provider {Provider} refused the gateway's credential with HTTP {Status}: check the provider key in environment variable {ApiKeyEnv} (request {RequestId})")]

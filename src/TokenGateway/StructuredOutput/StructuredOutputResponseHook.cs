@@ -23,6 +23,7 @@ internal sealed partial class StructuredOutputResponseHook(
     public const string RepairedHeader = "x-tokengateway-schema-repaired";
     public const string LocalFixesHeader = "x-tokengateway-schema-local-fixes";
     public const string InvalidHeader = "x-tokengateway-schema-invalid";
+    public const string RepairRefusedHeader = "x-tokengateway-schema-repair-refused";
 
     public ISseTransform? CreateStreamTransform(HttpContext http, LlmExchange exchange)
     {
@@ -79,6 +80,14 @@ internal sealed partial class StructuredOutputResponseHook(
             calls++;
             var repairBody = RepairRequest.Build(exchange.Dialect, exchange.Request!.Body, answer, validation.Errors);
             var attempt = await repairs.SendAsync(http, exchange, repairBody, calls);
+            if (attempt.Refused is { } refused)
+            {
+                // The team's budget (or rate limit) cannot cover another call: keep the verdict so far, say why.
+                calls--;
+                http.Response.Headers[RepairRefusedHeader] = GatewayErrors.Describe(refused).Code;
+                break;
+            }
+
             if (attempt.Response is null)
             {
                 break; // the provider failed: keep the first answer's verdict

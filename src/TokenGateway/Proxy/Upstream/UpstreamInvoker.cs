@@ -157,7 +157,8 @@ internal sealed partial class UpstreamInvoker
         message.RequestUri = RequestUtilities.MakeDestinationAddress(destinationAddress, path, query);
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
-        timeout.CancelAfter(options.UpstreamTimeout);
+        var remaining = options.RemainingFor(exchange.ElapsedMs);
+        timeout.CancelAfter(remaining < options.UpstreamTimeout ? remaining : options.UpstreamTimeout);
         try
         {
             using var upstream = await client.SendAsync(message, timeout.Token);
