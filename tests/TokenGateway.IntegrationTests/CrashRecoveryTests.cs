@@ -295,6 +295,8 @@ public sealed class CrashRecoveryTests
         info.Environment["Serilog__MinimumLevel__Default"] = "Warning";
         info.Environment["Providers__openai__Destinations__0"] = simulatorAddress;
         info.Environment["Providers__openai__ApiKeyEnv"] = GatewayServer.ProviderKeyEnv;
+        info.Environment["Providers__openai__ForwardRequestHeaders__0"] = "x-simulator-fault";
+        info.Environment["Providers__anthropic__ForwardRequestHeaders__0"] = "x-simulator-fault";
         info.Environment["Providers__anthropic__Destinations__0"] = simulatorAddress;
         info.Environment["Providers__anthropic__ApiKeyEnv"] = GatewayServer.ProviderKeyEnv;
         foreach (var (name, value) in environment ?? new Dictionary<string, string>())

@@ -217,6 +217,7 @@ internal static class HarnessProgram
             [
                 dll, "--urls", Url(out var port),
                 $"--Providers:openai:Destinations:0={upstream}",
+                "--Providers:openai:ForwardRequestHeaders:0=x-simulator-fault", // the fault payloads need it upstream
                 "--Gateway:Simulator=Never",
                 $"--Storage:DataDirectory={dataDirectory}",
                 "--Serilog:MinimumLevel:Default=Warning",

@@ -27,6 +27,8 @@ public enum GatewayError
     ModelNotPriced,
     /// <summary>The upstream rejected the gateway's provider credential.</summary>
     ProviderAuthFailed,
+    /// <summary>The upstream answered an error the gateway cannot pass through as-is (not JSON, e.g. an HTML error page).</summary>
+    UpstreamError,
     /// <summary>Unexpected failure inside the gateway.</summary>
     InternalError,
 }
@@ -51,7 +53,8 @@ public static class GatewayErrors
         GatewayError.UpstreamTimeout => new(504, "upstream_timeout", "api_error", "timeout_error"),
         GatewayError.SchemaValidationFailed => new(502, "schema_validation_failed", "api_error", "api_error"),
         GatewayError.ModelNotPriced => new(403, "model_not_priced", "invalid_request_error", "permission_error"),
-        GatewayError.ProviderAuthFailed => new(502, "provider_auth_failed", "api_error", "api_error"),
+        GatewayError.ProviderAuthFailed => new(502, "upstream_auth_failed", "api_error", "api_error"),
+        GatewayError.UpstreamError => new(502, "upstream_error", "api_error", "api_error"),
         _ => new(500, "internal_error", "api_error", "api_error"),
     };
 }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using TokenGateway.Core.Dialects;
+using TokenGateway.Core.Streaming;
 using TokenGateway.Core.Tokenization;
 
 namespace TokenGateway.Core.Metering;
@@ -11,41 +12,25 @@ namespace TokenGateway.Core.Metering;
 /// provider's usage and the text actually delivered.
 /// </summary>
 /// <remarks>
-/// <para>Push-based on purpose. <c>System.Net.ServerSentEvents.SseParser</c> is pull-based over a <see cref="Stream"/>
-/// and yields re-materialised <c>SseItem&lt;T&gt;</c>s without their original bytes, so a pass-through tap built on
-/// it would have to re-serialize every event (not byte-identical: comments, field order, line endings and the
-/// <c>id</c>/<c>retry</c> fields would change) and would own the read loop that YARP already owns. This meter is fed
-/// whatever bytes arrived, writes complete events unchanged and keeps only the incomplete tail.</para>
+/// <para>Framing is <see cref="SseEventFramer"/>'s (one framing for every consumer: LF, CRLF and CR line endings,
+/// multi-line data joined with <c>\n</c>, comments, no rescans); the meter is the first <see cref="ISseEventHandler"/>
+/// on the stream and hands each event it forwards to an optional downstream handler (the structured-output schema
+/// guard), so the events are framed once and metered and guarded from the same bytes.</para>
 /// <para>Invariants: the concatenated output and the metered usage are the same for any split of the input; malformed
-/// input is passed through and ignored for metering; nothing here throws on upstream data. Line endings CRLF, LF and
-/// CR are recognised as in the WHATWG event-stream grammar. Not thread-safe: one instance per response.</para>
+/// input is passed through and ignored for metering; nothing here throws on upstream data. Not thread-safe: one
+/// instance per response.</para>
 /// </remarks>
-public sealed class SseStreamMeter : IDisposable
+public sealed class SseStreamMeter : IDisposable, ISseEventHandler
 {
     /// <summary>Events larger than this are passed through unparsed (and not metered) instead of being buffered.</summary>
-    public const int MaxEventBytes = 8 * 1024 * 1024;
-
-    private const byte Cr = (byte)'\r';
-    private const byte Lf = (byte)'\n';
+    public const int MaxEventBytes = SseEventFramer.MaxEventBytes;
 
     private static readonly JsonReaderOptions _jsonOptions = new() { MaxDepth = 128 };
 
     private readonly LlmDialect _dialect;
     private readonly bool _suppressUsageOnlyChunk;
-
-    // Incomplete event carried across Process calls.
-    private byte[] _pending = [];
-    private int _pendingLength;
-    private bool _oversize;
-
-    // Line scanner state carried across Process calls.
-    private bool _lineHasBytes;
-    private bool _prevCr;
-    private bool _lfCompletesPrevious;
-    private bool _previousSuppressed;
-
-    // Multi-line data joined with '\n'.
-    private byte[] _scratch = [];
+    private readonly SseEventFramer _framer = new();
+    private readonly ISseEventHandler? _downstream;
 
     // UTF-8 of the text and tool-argument deltas that reached the client.
     private byte[] _text = [];
@@ -65,10 +50,15 @@ public sealed class SseStreamMeter : IDisposable
     /// True when the gateway forced <c>stream_options.include_usage</c> on an OpenAI chat request whose client did not
     /// ask for it: the usage-only chunk (<c>"choices":[]</c>) is then metered but not forwarded.
     /// </param>
-    public SseStreamMeter(LlmDialect dialect, bool suppressUsageOnlyChunk)
+    /// <param name="downstream">
+    /// Sees every event the meter forwards, after metering, and decides whether it reaches the client (e.g. the schema
+    /// guard holds the terminal event). Null: every non-suppressed event is forwarded.
+    /// </param>
+    public SseStreamMeter(LlmDialect dialect, bool suppressUsageOnlyChunk, ISseEventHandler? downstream = null)
     {
         _dialect = dialect;
         _suppressUsageOnlyChunk = suppressUsageOnlyChunk && dialect == LlmDialect.OpenAIChat;
+        _downstream = downstream;
     }
 
     /// <summary>The provider's final usage once seen (OpenAI usage chunk, <c>response.completed</c>, Anthropic <c>message_delta</c>).</summary>
@@ -87,131 +77,23 @@ public sealed class SseStreamMeter : IDisposable
     public bool SawErrorEvent { get; private set; }
 
     /// <summary>Complete events seen (emitted or suppressed); blank keep-alive lines are not events.</summary>
-    public int EventCount { get; private set; }
+    public int EventCount => _framer.EventCount;
 
     /// <summary>Events that were withheld from the client (the forced usage-only chunk).</summary>
     public int SuppressedEventCount { get; private set; }
 
     /// <summary>Bytes of the current incomplete event held back until its end arrives.</summary>
-    public int BufferedBytes => _pendingLength;
+    public int BufferedBytes => _framer.BufferedBytes;
 
     /// <summary>
     /// Consumes <paramref name="input"/> and appends to <paramref name="output"/> every complete event the client
     /// should see, byte-identical. Returns the number of events completed by this call; the host flushes when it is
     /// greater than zero.
     /// </summary>
-    public int Process(ReadOnlySpan<byte> input, IBufferWriter<byte> output)
-    {
-        ArgumentNullException.ThrowIfNull(output);
-        var events = 0;
-        var i = 0;
-        if (_lfCompletesPrevious && !input.IsEmpty)
-        {
-            // The previous event ended with a CR that was the last byte of its chunk; an LF here completes that CRLF.
-            _lfCompletesPrevious = false;
-            if (input[0] == Lf)
-            {
-                _prevCr = false;
-                if (!_previousSuppressed)
-                {
-                    output.Write(input[..1]);
-                }
-
-                i = 1;
-            }
-        }
-
-        var segmentStart = i;
-        while (i < input.Length)
-        {
-            var b = input[i];
-            if (b is not (Cr or Lf))
-            {
-                _prevCr = false;
-                _lineHasBytes = true;
-                var next = input[i..].IndexOfAny(Cr, Lf);
-                if (next < 0)
-                {
-                    break;
-                }
-
-                i += next;
-                continue;
-            }
-
-            if (b == Lf && _prevCr)
-            {
-                _prevCr = false; // second half of a CRLF
-                i++;
-                continue;
-            }
-
-            if (_lineHasBytes)
-            {
-                _lineHasBytes = false;
-                _prevCr = b == Cr;
-                i++;
-                continue;
-            }
-
-            // A blank line: the event (or a run of keep-alive blank lines) ends here.
-            var end = i + 1;
-            _prevCr = false;
-            if (b == Cr)
-            {
-                if (end < input.Length)
-                {
-                    if (input[end] == Lf)
-                    {
-                        end++;
-                    }
-                }
-                else
-                {
-                    _lfCompletesPrevious = true;
-                }
-            }
-
-            if (Dispatch(input[segmentStart..end], output))
-            {
-                events++;
-            }
-
-            segmentStart = end;
-            i = end;
-        }
-
-        if (segmentStart < input.Length)
-        {
-            Hold(input[segmentStart..], output);
-        }
-
-        return events;
-    }
+    public int Process(ReadOnlySpan<byte> input, IBufferWriter<byte> output) => _framer.Process(input, output, this);
 
     /// <summary>Ends the stream: a trailing event without its blank line is metered and emitted as-is.</summary>
-    public void Complete(IBufferWriter<byte> output)
-    {
-        ArgumentNullException.ThrowIfNull(output);
-        _lfCompletesPrevious = false;
-        if (_oversize)
-        {
-            _oversize = false;
-            return;
-        }
-
-        if (_pendingLength > 0)
-        {
-            var trailing = _pending.AsSpan(0, _pendingLength);
-            var suppress = Meter(trailing, out _);
-            if (!suppress)
-            {
-                output.Write(trailing);
-            }
-
-            _pendingLength = 0;
-        }
-    }
+    public void Complete(IBufferWriter<byte> output) => _framer.Complete(output, this);
 
     /// <summary>Tokens of the text, refusal, reasoning and tool-call deltas delivered so far, under <paramref name="encoding"/>.</summary>
     public int DeliveredOutputTokens(ITokenizerRegistry tokenizers, string encoding)
@@ -250,164 +132,23 @@ public sealed class SseStreamMeter : IDisposable
     /// <summary>Returns pooled buffers.</summary>
     public void Dispose()
     {
-        Return(ref _pending);
-        Return(ref _scratch);
+        _framer.Dispose();
         Return(ref _text);
-        _pendingLength = 0;
         _textLength = 0;
     }
 
-    // ------------------------------------------------------------------ framing
+    // ------------------------------------------------------------------ events
 
-    private bool Dispatch(ReadOnlySpan<byte> tail, IBufferWriter<byte> output)
+    /// <summary>Meters one framed event; forwards it (to the downstream handler, then the client) unless it is suppressed.</summary>
+    bool ISseEventHandler.OnEvent(in SseEvent sseEvent, IBufferWriter<byte> output)
     {
-        if (_oversize)
-        {
-            output.Write(tail);
-            _oversize = false;
-            _previousSuppressed = false;
-            EventCount++;
-            return true;
-        }
-
-        ReadOnlySpan<byte> eventBytes;
-        if (_pendingLength > 0)
-        {
-            Append(ref _pending, ref _pendingLength, tail);
-            eventBytes = _pending.AsSpan(0, _pendingLength);
-        }
-        else
-        {
-            eventBytes = tail; // the whole event is inside this chunk: no copy
-        }
-
-        var suppress = Meter(eventBytes, out var isEvent);
-        if (!suppress)
-        {
-            output.Write(eventBytes);
-        }
-
-        _previousSuppressed = suppress;
-        _pendingLength = 0;
-        return isEvent;
-    }
-
-    private void Hold(ReadOnlySpan<byte> partial, IBufferWriter<byte> output)
-    {
-        if (_oversize)
-        {
-            output.Write(partial);
-            return;
-        }
-
-        if (_pendingLength + partial.Length > MaxEventBytes)
-        {
-            // Give up on this event: forward what we have and pass the rest through until its end.
-            output.Write(_pending.AsSpan(0, _pendingLength));
-            output.Write(partial);
-            _pendingLength = 0;
-            _oversize = true;
-            return;
-        }
-
-        Append(ref _pending, ref _pendingLength, partial);
-    }
-
-    // ------------------------------------------------------------------ event fields
-
-    /// <summary>Meters one complete event; returns true when it must be withheld from the client.</summary>
-    private bool Meter(ReadOnlySpan<byte> eventBytes, out bool isEvent)
-    {
-        isEvent = false;
-        if (eventBytes.Length > MaxEventBytes)
-        {
-            isEvent = true;
-            EventCount++;
-            return false;
-        }
-
-        ReadOnlySpan<byte> eventName = default;
-        ReadOnlySpan<byte> firstData = default;
-        var dataLines = 0;
-        var scratchLength = 0;
-        var rest = eventBytes;
-        while (!rest.IsEmpty)
-        {
-            var eol = rest.IndexOfAny(Cr, Lf);
-            var line = eol < 0 ? rest : rest[..eol];
-            if (eol < 0)
-            {
-                rest = default;
-            }
-            else
-            {
-                var skip = rest[eol] == Cr && eol + 1 < rest.Length && rest[eol + 1] == Lf ? 2 : 1;
-                rest = rest[(eol + skip)..];
-            }
-
-            if (line.IsEmpty)
-            {
-                continue;
-            }
-
-            isEvent = true;
-            if (line[0] == (byte)':')
-            {
-                continue; // comment
-            }
-
-            var colon = line.IndexOf((byte)':');
-            var field = colon < 0 ? line : line[..colon];
-            var value = colon < 0 ? default : line[(colon + 1)..];
-            if (!value.IsEmpty && value[0] == (byte)' ')
-            {
-                value = value[1..];
-            }
-
-            if (field.SequenceEqual("data"u8))
-            {
-                if (dataLines == 0)
-                {
-                    firstData = value;
-                }
-                else
-                {
-                    if (dataLines == 1)
-                    {
-                        Append(ref _scratch, ref scratchLength, firstData);
-                    }
-
-                    Append(ref _scratch, ref scratchLength, "\n"u8);
-                    Append(ref _scratch, ref scratchLength, value);
-                }
-
-                dataLines++;
-            }
-            else if (field.SequenceEqual("event"u8))
-            {
-                eventName = value;
-            }
-        }
-
-        if (!isEvent)
-        {
-            return false; // blank keep-alive lines
-        }
-
-        EventCount++;
-        if (dataLines == 0)
-        {
-            return false;
-        }
-
-        var data = dataLines == 1 ? firstData : _scratch.AsSpan(0, scratchLength);
-        var suppress = MeterData(eventName, data);
-        if (suppress)
+        if (sseEvent.HasData && MeterData(sseEvent.Name, sseEvent.Data))
         {
             SuppressedEventCount++;
+            return false;
         }
 
-        return suppress;
+        return _downstream is null || _downstream.OnEvent(sseEvent, output);
     }
 
     private bool MeterData(ReadOnlySpan<byte> eventName, ReadOnlySpan<byte> data)

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using TokenGateway.Core.Dialects;
+using TokenGateway.Core.Streaming;
 
 namespace TokenGateway.Core.StructuredOutput;
 
@@ -11,14 +12,19 @@ namespace TokenGateway.Core.StructuredOutput;
 /// dialect's terminal event (<c>[DONE]</c>, <c>response.completed</c>, <c>message_stop</c>) and, at the end, releases it
 /// when the answer is valid or replaces it with an error event in the dialect's format when it is not.
 /// </summary>
-public sealed class StreamingSchemaGuard
+/// <remarks>
+/// An <see cref="ISseEventHandler"/>: on the proxy path it sits behind the meter and sees the events the meter framed
+/// (one framing per stream); <see cref="Process"/> frames bytes itself for standalone use. Only the held terminal event
+/// is copied.
+/// </remarks>
+public sealed class StreamingSchemaGuard : ISseEventHandler, IDisposable
 {
     private readonly LlmDialect _dialect;
     private readonly SchemaTarget _target;
     private readonly CompiledSchema _schema;
     private readonly StringBuilder _answer = new();
     private readonly Dictionary<int, string?> _toolNames = [];
-    private readonly List<byte> _pending = [];
+    private SseEventFramer? _framer;
     private byte[]? _terminal;
     private JsonObject? _completedResponse;
     private bool _sawAnswer;
@@ -36,35 +42,38 @@ public sealed class StreamingSchemaGuard
     /// <summary>The validation result once <see cref="Complete"/> ran (null when no answer was found).</summary>
     public SchemaValidation? Result { get; private set; }
 
-    /// <summary>Passes complete events from <paramref name="input"/> to <paramref name="output"/>, holding the terminal one.</summary>
+    /// <summary>The collected answer text.</summary>
+    public string Answer => _answer.ToString();
+
+    /// <summary>Frames <paramref name="input"/> and passes complete events to <paramref name="output"/>, holding the terminal one.</summary>
     public void Process(ReadOnlySpan<byte> input, IBufferWriter<byte> output)
     {
         ArgumentNullException.ThrowIfNull(output);
-        foreach (var b in input)
+        (_framer ??= new SseEventFramer()).Process(input, output, this);
+    }
+
+    /// <summary>Collects the answer from one event; holds the terminal event (returns false), forwards the rest.</summary>
+    public bool OnEvent(in SseEvent sseEvent, IBufferWriter<byte> output)
+    {
+        if (IsTerminal(sseEvent.Name, sseEvent.Data))
         {
-            _pending.Add(b);
+            _terminal = sseEvent.Raw.ToArray();
+            return false;
         }
 
-        while (TryTakeEvent(out var raw))
-        {
-            HandleEvent(raw, output);
-        }
+        Collect(sseEvent.Data);
+        return true;
     }
 
     /// <summary>
-    /// Ends the stream: flushes what remains, validates and writes the terminal event, or an error event instead when the
-    /// answer is invalid and <paramref name="errorOnFailure"/> is true (policy <c>onFailure: passthrough</c> passes false).
+    /// Ends the stream: flushes what remains (standalone framing), validates and writes the terminal event, or an error
+    /// event instead when the answer is invalid and <paramref name="errorOnFailure"/> is true (policy
+    /// <c>onFailure: passthrough</c> passes false).
     /// </summary>
     public void Complete(IBufferWriter<byte> output, bool errorOnFailure = true)
     {
         ArgumentNullException.ThrowIfNull(output);
-        if (_pending.Count > 0)
-        {
-            var rest = _pending.ToArray();
-            _pending.Clear();
-            HandleEvent(rest, output);
-        }
-
+        _framer?.Complete(output, this);
         if (_dialect == LlmDialect.OpenAIResponses && _completedResponse is not null
             && AnswerEnvelope.TryExtract(_dialect, _target, _completedResponse, out var full))
         {
@@ -89,69 +98,21 @@ public sealed class StreamingSchemaGuard
         }
     }
 
-    /// <summary>The collected answer text.</summary>
-    public string Answer => _answer.ToString();
+    /// <summary>Returns the standalone framer's pooled buffers.</summary>
+    public void Dispose() => _framer?.Dispose();
 
-    private bool TryTakeEvent(out byte[] raw)
-    {
-        for (var i = 0; i + 1 < _pending.Count; i++)
-        {
-            var end = _pending[i] == '\n' && _pending[i + 1] == '\n' ? i + 2
-                : i + 3 < _pending.Count && _pending[i] == '\r' && _pending[i + 1] == '\n' && _pending[i + 2] == '\r' && _pending[i + 3] == '\n' ? i + 4
-                : -1;
-            if (end > 0)
-            {
-                raw = _pending.GetRange(0, end).ToArray();
-                _pending.RemoveRange(0, end);
-                return true;
-            }
-        }
-
-        raw = [];
-        return false;
-    }
-
-    private void HandleEvent(byte[] raw, IBufferWriter<byte> output)
-    {
-        var text = Encoding.UTF8.GetString(raw);
-        string? name = null;
-        var data = new StringBuilder();
-        foreach (var line in text.Split('\n'))
-        {
-            var l = line.TrimEnd('\r');
-            if (l.StartsWith("event:", StringComparison.Ordinal))
-            {
-                name = l[6..].Trim();
-            }
-            else if (l.StartsWith("data:", StringComparison.Ordinal))
-            {
-                data.Append(l[5..].TrimStart());
-            }
-        }
-
-        var payload = data.ToString();
-        if (IsTerminal(name, payload))
-        {
-            _terminal = raw;
-            return;
-        }
-
-        Collect(payload);
-        output.Write(raw);
-    }
-
-    private bool IsTerminal(string? name, string payload)
+    private bool IsTerminal(ReadOnlySpan<byte> name, ReadOnlySpan<byte> data)
     {
         switch (_dialect)
         {
             case LlmDialect.OpenAIChat:
-                return payload == "[DONE]";
+                return data.SequenceEqual("[DONE]"u8);
             case LlmDialect.OpenAIResponses:
-                if (name == "response.completed" || payload.Contains("\"response.completed\"", StringComparison.Ordinal))
+                if (name.SequenceEqual("response.completed"u8) || data.IndexOf("\"response.completed\""u8) >= 0)
                 {
                     try
                     {
-                        _completedResponse = JsonNode.Parse(payload)?["response"] as JsonObject;
+                        _completedResponse = JsonNode.Parse(data)?["response"] as JsonObject;
                     }
                     catch (JsonException)
                     {
@@ -163,15 +124,15 @@ public sealed class StreamingSchemaGuard
 
                 return false;
             case LlmDialect.AnthropicMessages:
-                return name == "message_stop";
+                return name.SequenceEqual("message_stop"u8);
             default:
                 return false;
         }
     }
 
-    private void Collect(string payload)
+    private void Collect(ReadOnlySpan<byte> payload)
     {
-        if (payload.Length == 0 || payload[0] != '{')
+        if (payload.IsEmpty || payload[0] != (byte)'{')
         {
             return;
         }

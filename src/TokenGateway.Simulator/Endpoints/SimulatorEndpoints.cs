@@ -119,6 +119,11 @@ internal sealed partial class SimulatorEndpoints(
             faults = scenarios.Resolve(faults, peekedModel);
             rateLimits.Apply(context, anthropic, PresentedKey(context.Request), (body.Length / 4) + (peekedOutput ?? _options.DefaultOutputTokens));
 
+            if (faults.ProviderHeaders)
+            {
+                SimulatorErrors.AddProviderHeaders(context.Response);
+            }
+
             if (faults.Latency > TimeSpan.Zero)
             {
                 await Task.Delay(faults.Latency, context.RequestAborted);
@@ -127,6 +132,12 @@ internal sealed partial class SimulatorEndpoints(
             if (faults.Status is { } status)
             {
                 LogFaultStatus(logger, status, context.Request.Path);
+                if (faults.HtmlError)
+                {
+                    await SimulatorErrors.WriteHtmlAsync(context, status);
+                    return;
+                }
+
                 await SimulatorErrors.WriteAsync(context, anthropic, status, $"Simulated upstream error (status {status}).");
                 return;
             }

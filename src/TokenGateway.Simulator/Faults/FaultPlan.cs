@@ -56,6 +56,12 @@ internal sealed record FaultPlan
     /// <summary>The plan with every fault removed (what a request out of scope gets).</summary>
     public static FaultPlan Inert => None;
 
+    /// <summary>With <see cref="Status"/>: the error is an HTML page (as a load balancer or CDN in front of a provider sends).</summary>
+    public bool HtmlError { get; init; }
+
+    /// <summary>Every answer carries the headers a real provider adds (cookies, organisation, rate-limit state).</summary>
+    public bool ProviderHeaders { get; init; }
+
     /// <summary>Parses a comma-separated fault list; false with a client-facing message for unknown faults or bad values.</summary>
     public static bool TryParse(string? header, out FaultPlan plan, out string? error)
     {
@@ -98,6 +104,12 @@ internal sealed record FaultPlan
                 case "fenced-json" when value is null:
                     result = result with { FencedJson = true };
                     break;
+                case "html-error" when value is null:
+                    result = result with { HtmlError = true };
+                    break;
+                case "provider-headers" when value is null:
+                    result = result with { ProviderHeaders = true };
+                    break;
                 case "invalid-json" when value is null || value.Equals("first", StringComparison.OrdinalIgnoreCase):
                     result = result with { InvalidJson = InvalidJsonMode.FirstAnswer };
                     break;
@@ -118,7 +130,7 @@ internal sealed record FaultPlan
                     break;
                 default:
                     error = $"Unknown or malformed simulator fault '{raw}' in the {HeaderName} header. Known faults: latency=<n>ms|<n>s, status=<400-599>, " +
-                        "reset, stall, malformed-sse, no-usage, output-tokens=<n>, invalid-json[=always], fenced-json, reset-after=<n>; " +
+                        "reset, stall, malformed-sse, no-usage, output-tokens=<n>, invalid-json[=always], fenced-json, html-error, provider-headers, reset-after=<n>; " +
                         "scoping: scenario=<id>, first=<n> (with scenario), model=<name>.";
                     return false;
             }

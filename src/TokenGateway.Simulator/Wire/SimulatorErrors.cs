@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 
@@ -45,6 +46,29 @@ internal static class SimulatorErrors
         }
 
         await response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted);
+    }
+
+    /// <summary>An HTML error page, as a load balancer or CDN in front of a provider answers (fault <c>html-error</c>).</summary>
+    public static async Task WriteHtmlAsync(HttpContext context, int status)
+    {
+        var html = Encoding.UTF8.GetBytes(
+            $"<html><head><title>{status} Service Temporarily Unavailable</title></head><body><center><h1>{status} Service Temporarily Unavailable</h1></center><hr><center>nginx</center></body></html>\n");
+        var response = context.Response;
+        response.StatusCode = status;
+        response.ContentType = "text/html; charset=utf-8";
+        response.ContentLength = html.Length;
+        await response.Body.WriteAsync(html, context.RequestAborted);
+    }
+
+    /// <summary>The headers real providers add to answers (fault <c>provider-headers</c>); a gateway must not pass them on.</summary>
+    public static void AddProviderHeaders(HttpResponse response)
+    {
+        response.Headers.SetCookie = "__cf_bm=simulated; path=/; HttpOnly; Secure";
+        response.Headers["openai-organization"] = "org-simulated";
+        response.Headers["openai-project"] = "proj_simulated";
+        response.Headers["x-ratelimit-remaining-requests"] = "4999";
+        response.Headers["x-ratelimit-remaining-tokens"] = "799000";
+        response.Headers["anthropic-ratelimit-requests-remaining"] = "49";
     }
 
     private static void WriteNullable(Utf8JsonWriter json, string name, string? value)

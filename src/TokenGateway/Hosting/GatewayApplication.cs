@@ -69,6 +69,7 @@ public static class GatewayApplication
         });
 
         services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>();
         services.AddOptions<ProvidersOptions>().Configure<IConfiguration>((o, c) => o.Bind(c));
         services.AddOptions<ModelCatalogOptions>().Configure<IConfiguration>((o, c) => c.GetSection(ModelCatalogOptions.SectionName).Bind(o.Models));
         services.Configure<HostOptions>(o => o.ShutdownTimeout = builder.Configuration.GetValue("Gateway:ShutdownTimeout", TimeSpan.FromSeconds(30)));
@@ -88,6 +89,7 @@ public static class GatewayApplication
         services.AddSingleton<ReadinessProbe>();
         services.AddSingleton<ExchangeCompletion>();
         services.AddSingleton<LlmResponseHandler>();
+        services.AddSingleton<TokenGateway.Proxy.Upstream.UpstreamInvoker>();
         services.AddGatewayMetering();
         services.AddSingleton<IPolicyStore>(sp => new SqlitePolicyStore(
             sp.GetRequiredService<IOptions<StorageOptions>>().Value.ConnectionString, sp.GetRequiredService<TimeProvider>()));
@@ -108,6 +110,9 @@ public static class GatewayApplication
         services.AddReverseProxy().AddTransforms(context =>
         {
             context.UseDefaultForwarders = false;
+            // Headers cross the gateway by allowlist only (per provider, UpstreamHeaders): YARP's copy-everything is off.
+            context.CopyRequestHeaders = false;
+            context.CopyResponseHeaders = false;
             context.AddRequestTransform(ProviderRequestTransform.ApplyAsync);
             var handler = context.Services.GetRequiredService<LlmResponseHandler>();
             context.AddResponseTransform(handler.HandleAsync);
@@ -123,6 +128,8 @@ public static class GatewayApplication
         var app = builder.Build();
         app.UseSerilogRequestLogging(o =>
         {
+            // The same logger ExchangeCompletion checks before building the event's properties (no static Log.Logger).
+            o.Logger = app.Services.GetRequiredService<Serilog.ILogger>();
             o.MessageTemplate = "HTTP {RequestMethod} {RequestPath} responded {StatusCode} in {Elapsed:0.0} ms";
         });
 

@@ -22,6 +22,20 @@ public sealed class GatewayOptions
     /// <summary>Longest silence allowed between chunks of an upstream response body.</summary>
     public TimeSpan UpstreamIdleTimeout { get; set; } = TimeSpan.FromSeconds(120);
 
+    /// <summary>
+    /// Total time one LLM request may take, streams included (time to headers, the body, repair calls). Must be shorter
+    /// than <c>Budgets:ReservationTtl</c>, so a request's budget reservation never expires while it still runs; a
+    /// stream cut at the deadline ends abnormally and is billed for what was delivered.
+    /// </summary>
+    public TimeSpan RequestDeadline { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>Time left of <see cref="RequestDeadline"/> for a request that has run <paramref name="elapsedMs"/> (never negative).</summary>
+    public TimeSpan RemainingFor(double elapsedMs)
+    {
+        var left = RequestDeadline - TimeSpan.FromMilliseconds(elapsedMs);
+        return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+    }
+
     /// <summary>Time in-flight requests (streams included) get to finish on shutdown.</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
 

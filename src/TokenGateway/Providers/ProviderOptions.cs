@@ -45,6 +45,18 @@ public sealed class ProviderOptions
 
     /// <summary>YARP load-balancing policy across destinations.</summary>
     public string LoadBalancingPolicy { get; set; } = "PowerOfTwoChoices";
+
+    /// <summary>
+    /// Client request headers forwarded to this provider in addition to the built-in allowlist for its type
+    /// (docs/configuration.md lists it). Every other client header is dropped.
+    /// </summary>
+    public List<string> ForwardRequestHeaders { get; set; } = [];
+
+    /// <summary>
+    /// Provider response headers returned to the client in addition to the built-in allowlist (e.g. the provider's
+    /// <c>x-ratelimit-*</c> headers). Every other provider header is dropped.
+    /// </summary>
+    public List<string> ReturnResponseHeaders { get; set; } = [];
 }
 
 /// <summary>Section <c>Providers</c>: provider id → settings.</summary>

@@ -26,9 +26,12 @@ internal sealed class ProviderKey(string label, string environmentVariable, stri
 /// <see cref="ApiKey"/> is the first key (the default) so single-key callers keep working; <see cref="Keys"/> and
 /// <see cref="KeySelector"/> serve several keys. The printed form names keys by label only.
 /// </remarks>
-internal sealed record ResolvedProvider(string Id, ProviderOptions Options, IReadOnlyList<string> Destinations, IReadOnlyList<ProviderKey> Keys, KeySelector? KeySelector)
+internal sealed record ResolvedProvider(string Id, ProviderOptions Options, IReadOnlyList<string> Destinations, IReadOnlyList<ProviderKey> Keys, KeySelector? KeySelector, bool Simulated = false)
 {
     public ProviderType Type => Options.Type;
+
+    /// <summary>The provider's header allowlists and credential style, built once.</summary>
+    public Proxy.Upstream.UpstreamHeaders Headers { get; } = Proxy.Upstream.UpstreamHeaders.For(Options, Simulated);
 
     /// <summary>The default (first) key, or null when the provider has none.</summary>
     public string? ApiKey => Keys.Count == 0 ? null : Keys[0].Secret;
@@ -81,7 +84,7 @@ internal sealed partial class ProviderRegistry : IAsyncDisposable
                     keys.Add(new ProviderKey($"{id}#{i}", i < names.Count ? names[i] : "(simulator)", i == 0 ? "simulator-key" : $"simulator-key-{i + 1}"));
                 }
 
-                map[id] = new ResolvedProvider(id, p, [_simulator!.Address], keys, new KeySelector(id, keys.Count, time));
+                map[id] = new ResolvedProvider(id, p, [_simulator!.Address], keys, new KeySelector(id, keys.Count, time), Simulated: true);
                 continue;
             }
 

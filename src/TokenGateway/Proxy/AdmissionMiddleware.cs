@@ -28,14 +28,14 @@ internal sealed class AdmissionMiddleware(RequestDelegate next, IPolicyProvider 
     private async ValueTask<bool> AdmitAsync(HttpContext context, LlmExchange exchange, LlmRequest request)
     {
         var policy = await policies.GetAsync(exchange.TeamId!, exchange.KeyId, context.RequestAborted);
-        exchange.Policy = policy;
+        exchange.SetPolicy(policy);
 
         if (exchange.Dialect == LlmDialect.AnthropicCountTokens)
         {
             // Free to call: only model access applies, no budget or quota is consumed.
             if (!policy.Models.IsAllowed(exchange.Model!.Name, request.Model))
             {
-                await GatewayErrorWriter.WriteAsync(context, exchange.Dialect, GatewayError.PermissionDenied,
+                await exchange.FailAsync(context, GatewayError.PermissionDenied,
                     $"Your team's policy does not allow the model '{exchange.Model.Name}'.", "model");
                 return false;
             }
@@ -65,13 +65,17 @@ internal sealed class AdmissionMiddleware(RequestDelegate next, IPolicyProvider 
                 context.Response.Headers["x-should-retry"] = "false";
             }
 
-            await GatewayErrorWriter.WriteAsync(context, exchange.Dialect, decision.Error ?? GatewayError.BudgetExceeded,
+            await exchange.FailAsync(context, decision.Error ?? GatewayError.BudgetExceeded,
                 decision.Message ?? "The request was not admitted by your team's policy.", decision.Error == GatewayError.PermissionDenied ? "model" : null,
                 decision.RetryAfter);
             return false;
         }
 
-        exchange.Lease = decision.Lease;
+        if (decision.Lease is { } lease)
+        {
+            exchange.SetLease(lease);
+        }
+
         if (decision.MaxTokensToSend is { } maxTokens && request.Dialect != LlmDialect.OpenAIEmbeddings)
         {
             request.SetMaxTokens(maxTokens);

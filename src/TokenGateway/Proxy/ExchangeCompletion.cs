@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Serilog;
+using Serilog.Core;
 using Serilog.Events;
 using TokenGateway.Core.Budgets;
 using TokenGateway.Core.Metering;
@@ -10,33 +11,67 @@ namespace TokenGateway.Proxy;
 /// <summary>
 /// The single place where a request ends: prices its usage, settles its reservation, records exactly one ledger
 /// event (authenticated requests only: anonymous garbage must not be able to fill the ledger) and enriches the
-/// request-completion log event.
+/// request-completion log event. The only reader of <see cref="LlmExchange.Outcome"/>.
 /// </summary>
-internal sealed class ExchangeCompletion(
-    IUsageLedger ledger, CostCalculator costs, IDiagnosticContext diagnostics, GatewayMetrics metrics, IBudgetCounterStore budgets)
+internal sealed class ExchangeCompletion
 {
-    /// <summary>Prices the exchange's usage once and caches it on the exchange; null when there is no usage.</summary>
+    /// <summary>The source context of Serilog's request-completion event (its middleware type is internal).</summary>
+    private const string RequestLoggingSource = "Serilog.AspNetCore.RequestLoggingMiddleware";
+
+    private readonly IUsageLedger _ledger;
+    private readonly CostCalculator _costs;
+    private readonly IDiagnosticContext _diagnostics;
+    private readonly GatewayMetrics _metrics;
+    private readonly IBudgetCounterStore _budgets;
+    private readonly Serilog.ILogger _requestLog;
+
+    /// <param name="requestLog">
+    /// The logger Serilog's request logging writes the completion event through (the host passes the same instance to
+    /// <c>UseSerilogRequestLogging</c>), so the level check here sees the same minimum level and overrides.
+    /// </param>
+    public ExchangeCompletion(
+        IUsageLedger ledger, CostCalculator costs, IDiagnosticContext diagnostics, GatewayMetrics metrics, IBudgetCounterStore budgets,
+        Serilog.ILogger requestLog)
+    {
+        _ledger = ledger;
+        _costs = costs;
+        _diagnostics = diagnostics;
+        _metrics = metrics;
+        _budgets = budgets;
+        _requestLog = requestLog.ForContext(Constants.SourceContextPropertyName, RequestLoggingSource);
+    }
+
+    /// <summary>Prices the exchange's own usage once and caches it on the outcome; null when there is no usage.</summary>
     public decimal? ComputeCost(LlmExchange exchange)
     {
-        if (exchange.CostUsd is { } known)
+        ref var outcome = ref exchange.Outcome;
+        if (outcome.CostUsd is { } known)
         {
             return known;
         }
 
-        if (exchange.Usage is not { } usage || exchange.Model is null)
+        if (outcome.Usage is not { } usage || exchange.Model is null)
         {
             return null;
         }
 
-        exchange.CostUsd = costs.TryCalculate(exchange.Model, usage, out var cost) ? cost : 0m;
-        return exchange.CostUsd;
+        var cost = _costs.TryCalculate(exchange.Model, usage, out var c) ? c : 0m;
+        outcome.CacheCost(cost);
+        return cost;
     }
+
+    /// <summary>
+    /// What the request cost the team so far: its own call plus its repair calls (the one place they are added), or
+    /// null before its usage is known. Sent as <c>x-tokengateway-cost-usd</c>.
+    /// </summary>
+    public decimal? TotalCost(LlmExchange exchange) => ComputeCost(exchange) is { } cost ? cost + exchange.Outcome.RepairCostUsd : null;
 
     public async Task CompleteAsync(HttpContext context, LlmExchange exchange)
     {
-        var status = exchange.Status ?? (context.RequestAborted.IsCancellationRequested ? UsageStatus.ClientAborted : UsageStatus.Ok);
+        var outcome = exchange.Outcome; // a copy: nothing may change it from here on
+        var status = outcome.Status(context.RequestAborted.IsCancellationRequested);
         var cost = ComputeCost(exchange) ?? 0m;
-        var usage = exchange.Usage ?? default;
+        var usage = outcome.Usage ?? default;
 
         var saved = 0;
         foreach (var s in exchange.Stages)
@@ -47,19 +82,19 @@ internal sealed class ExchangeCompletion(
         var elapsedMs = exchange.ElapsedMs;
         if (CompletionEventWritten(context, status))
         {
-            EnrichCompletionEvent(exchange, status, usage, cost, saved, elapsedMs);
+            EnrichCompletionEvent(exchange, outcome, status, usage, cost, saved, elapsedMs);
         }
 
-        RecordTelemetry(exchange, status, cost, saved, elapsedMs);
+        RecordTelemetry(exchange, outcome, status, cost, saved, elapsedMs);
 
         if (exchange.Lease is { } lease)
         {
             // Settle to what was actually spent (aborted and failed streams included: their delivered tokens cost
-            // money); release when nothing was billed. Either happens once; the lease ignores repeats.
-            // Repair calls (structured output) are part of what this request spent.
-            if (exchange.Usage is { } billed && (billed.InputTokens > 0 || billed.OutputTokens > 0))
+            // money); release when nothing was billed. Either happens once; the lease ignores repeats. Repair calls
+            // (structured output) were admitted and settled on their own reservations.
+            if (outcome.Usage is { } billed && (billed.InputTokens > 0 || billed.OutputTokens > 0))
             {
-                await lease.SettleAsync(cost + exchange.RepairCostUsd, billed + exchange.RepairUsage, CancellationToken.None);
+                await lease.SettleAsync(cost, billed, CancellationToken.None);
                 await RecordBudgetUtilizationAsync(exchange, lease);
             }
             else
@@ -73,42 +108,20 @@ internal sealed class ExchangeCompletion(
             return;
         }
 
-        var stages = exchange.Stages;
-        ledger.Record(new UsageEvent
-        {
-            RequestId = exchange.RequestId,
-            Timestamp = exchange.StartedAt,
-            TeamId = exchange.TeamId,
-            KeyId = exchange.KeyId,
-            Route = exchange.Route,
-            Provider = exchange.Provider?.Id,
-            Model = exchange.Model?.Name ?? exchange.Request?.Model,
-            Stream = exchange.Request?.Stream ?? false,
-            Status = status,
-            HttpStatus = context.Response.StatusCode,
-            ErrorCode = exchange.ErrorCode,
-            InputTokensReceived = exchange.InputTokensReceived,
-            InputTokensSent = exchange.InputTokensSent,
-            Usage = usage,
-            CostUsd = cost,
-            TokensSaved = saved,
-            Stages = stages,
-            Estimated = exchange.Estimated,
-            LatencyMs = elapsedMs,
-            TtftMs = exchange.TtftMs,
-        });
+        _ledger.Record(UsageEventFactory.ForRequest(exchange, outcome, status, context.Response.StatusCode, cost, saved, elapsedMs));
     }
 
     /// <summary>
     /// Whether Serilog's request-completion event will be written: Information for normal requests, Error for
     /// server errors (its default levels). Its properties cost about 2 KB per request; none are built for nobody.
     /// </summary>
-    private static bool CompletionEventWritten(HttpContext context, string status) =>
-        Log.Logger.IsEnabled(LogEventLevel.Information)
-        || ((context.Response.StatusCode > 499 || status != UsageStatus.Ok) && Log.Logger.IsEnabled(LogEventLevel.Error));
+    private bool CompletionEventWritten(HttpContext context, string status) =>
+        _requestLog.IsEnabled(LogEventLevel.Information)
+        || ((context.Response.StatusCode > 499 || status != UsageStatus.Ok) && _requestLog.IsEnabled(LogEventLevel.Error));
 
-    private void EnrichCompletionEvent(LlmExchange exchange, string status, TokenUsage usage, decimal cost, int saved, double elapsedMs)
+    private void EnrichCompletionEvent(LlmExchange exchange, in ExchangeOutcome outcome, string status, TokenUsage usage, decimal cost, int saved, double elapsedMs)
     {
+        var diagnostics = _diagnostics;
         diagnostics.Set("RequestId", exchange.RequestId);
         diagnostics.Set("TeamId", exchange.TeamId);
         diagnostics.Set("Model", exchange.Model?.Name);
@@ -119,16 +132,16 @@ internal sealed class ExchangeCompletion(
         diagnostics.Set("OutputTokens", usage.OutputTokens);
         diagnostics.Set("CostUsd", cost);
         diagnostics.Set("TokensSaved", saved);
-        diagnostics.Set("ErrorCode", exchange.ErrorCode);
+        diagnostics.Set("ErrorCode", outcome.ErrorCode);
         diagnostics.Set("DurationMs", Math.Round(elapsedMs, 1));
     }
 
-    private void RecordTelemetry(LlmExchange exchange, string status, decimal cost, int saved, double elapsedMs)
+    private void RecordTelemetry(LlmExchange exchange, in ExchangeOutcome outcome, string status, decimal cost, int saved, double elapsedMs)
     {
         var model = exchange.Model?.Name; // catalogue names only: the raw requested model is client input (unbounded)
         var provider = GatewayMetrics.ProviderName(exchange.Provider);
-        metrics.RecordCompletion(new CompletedRequest(exchange.TeamId, model, provider, status, exchange.ErrorCode,
-            exchange.Request?.Stream ?? false, exchange.Usage, cost, exchange.Stages, elapsedMs, exchange.TtftMs));
+        _metrics.RecordCompletion(new CompletedRequest(exchange.TeamId, model, provider, status, outcome.ErrorCode,
+            exchange.Request?.Stream ?? false, outcome.Usage, cost, exchange.Stages, elapsedMs, outcome.TtftMs));
 
         if (Activity.Current is not { OperationName: GatewayActivities.RequestSpan } span || !span.IsAllDataRequested)
         {
@@ -146,13 +159,13 @@ internal sealed class ExchangeCompletion(
         span.SetTag("tokengateway.input_tokens.sent", exchange.InputTokensSent);
         span.SetTag("tokengateway.tokens_saved", saved);
         span.SetTag("tokengateway.cost_usd", (double)cost);
-        if (exchange.Usage is { } usage)
+        if (outcome.Usage is { } usage)
         {
             span.SetTag("gen_ai.usage.input_tokens", usage.InputTokens);
             span.SetTag("gen_ai.usage.output_tokens", usage.OutputTokens);
         }
 
-        if (exchange.ErrorCode is { } error)
+        if (outcome.ErrorCode is { } error)
         {
             span.SetTag("error.type", error);
             span.SetStatus(ActivityStatusCode.Error);
@@ -167,7 +180,7 @@ internal sealed class ExchangeCompletion(
         }
 
         var reservation = lease.Reservation;
-        var counters = await budgets.GetSnapshotAsync(reservation.TeamId, null, reservation.TeamWindow.Key, CancellationToken.None);
+        var counters = await _budgets.GetSnapshotAsync(reservation.TeamId, null, reservation.TeamWindow.Key, CancellationToken.None);
         var ratio = 0d;
         if (limits.UsdMicros is { } usd && usd > 0)
         {
@@ -179,6 +192,6 @@ internal sealed class ExchangeCompletion(
             ratio = Math.Max(ratio, (double)counters.SpentTokens / tokens);
         }
 
-        metrics.SetBudgetUtilization(reservation.TeamId, ratio);
+        _metrics.SetBudgetUtilization(reservation.TeamId, ratio);
     }
 }

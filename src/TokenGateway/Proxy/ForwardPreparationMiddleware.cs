@@ -25,7 +25,7 @@ internal sealed class ForwardPreparationMiddleware(RequestDelegate next)
         }
 
         // True when the gateway had to ask for usage itself: the usage-only chunk is then hidden from the client.
-        exchange.ClientRequestedUsage = !StreamUsageRequest.ForceIncludeUsage(request);
+        exchange.SetClientRequestedUsage(!StreamUsageRequest.ForceIncludeUsage(request));
 
         var headers = context.Response.Headers;
         headers["x-tokengateway-prompt-tokens-original"] = exchange.InputTokensReceived.ToString(CultureInfo.InvariantCulture);

@@ -4,28 +4,27 @@ using TokenGateway.Core.Errors;
 
 namespace TokenGateway.Proxy;
 
-/// <summary>Writes gateway errors in the caller's dialect so SDKs raise their normal exceptions.</summary>
+/// <summary>
+/// Writes gateway errors in the caller's dialect so SDKs raise their normal exceptions. Only writes the response: the
+/// request's outcome is recorded by the caller (<see cref="LlmExchangeExtensions.FailAsync"/> does both).
+/// </summary>
 internal static class GatewayErrorWriter
 {
+    /// <summary>
+    /// Writes <paramref name="error"/>'s envelope unless the response has started. <paramref name="status"/> overrides
+    /// the catalogue status (an upstream error keeps the provider's status); <paramref name="requestId"/> goes into the
+    /// Anthropic envelope's <c>request_id</c>.
+    /// </summary>
     public static async Task WriteAsync(HttpContext context, LlmDialect dialect, GatewayError error, string message,
-        string? param = null, TimeSpan? retryAfter = null)
+        string? param = null, TimeSpan? retryAfter = null, string? requestId = null, int? status = null)
     {
-        var info = GatewayErrors.Describe(error);
-        var exchange = context.Features.Get<LlmExchange>();
-        if (exchange is not null)
-        {
-            exchange.ErrorCode = info.Code;
-            exchange.Status ??= error is GatewayError.UpstreamUnavailable or GatewayError.UpstreamTimeout or GatewayError.ProviderAuthFailed
-                ? Core.Metering.UsageStatus.UpstreamError
-                : Core.Metering.UsageStatus.Rejected;
-        }
-
         if (context.Response.HasStarted)
         {
             return;
         }
 
-        context.Response.StatusCode = info.Status;
+        var info = GatewayErrors.Describe(error);
+        context.Response.StatusCode = status ?? info.Status;
         if (retryAfter is { } ra)
         {
             context.Response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(ra.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -44,9 +43,9 @@ internal static class GatewayErrorWriter
                 writer.WriteString("message", message);
                 writer.WriteString("code", info.Code);
                 writer.WriteEndObject();
-                if (exchange is not null)
+                if (requestId is not null)
                 {
-                    writer.WriteString("request_id", exchange.RequestId);
+                    writer.WriteString("request_id", requestId);
                 }
             }
             else

@@ -25,7 +25,8 @@ internal sealed class GatewayProxyConfigProvider : IProxyConfigProvider
 
     public GatewayProxyConfigProvider(ProviderRegistry providers, IOptions<GatewayOptions> options)
     {
-        var timeout = options.Value.UpstreamTimeout;
+        // Time to response headers: never beyond the request's total deadline.
+        var timeout = options.Value.UpstreamTimeout < options.Value.RequestDeadline ? options.Value.UpstreamTimeout : options.Value.RequestDeadline;
         var clusters = providers.All.Select(p => new ClusterConfig
         {
             ClusterId = p.Id,

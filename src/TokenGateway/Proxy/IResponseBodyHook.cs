@@ -1,4 +1,5 @@
 using System.Buffers;
+using TokenGateway.Core.Streaming;
 
 namespace TokenGateway.Proxy;
 
@@ -14,16 +15,41 @@ internal interface IResponseBodyHook
     /// </summary>
     ValueTask<ReadOnlyMemory<byte>?> OnBufferedBodyAsync(HttpContext http, LlmExchange exchange, ReadOnlyMemory<byte> body);
 
-    /// <summary>A transform for this request's SSE output (after metering), or null to leave the stream alone.</summary>
+    /// <summary>A transform for this request's SSE events (after metering), or null to leave the stream alone.</summary>
     ISseTransform? CreateStreamTransform(HttpContext http, LlmExchange exchange);
 }
 
-/// <summary>Rewrites an SSE stream on its way to the client.</summary>
-internal interface ISseTransform
+/// <summary>
+/// Sees a stream's events on their way to the client, as framed once by the meter (<see cref="ISseEventHandler"/>):
+/// forwards, withholds or holds each one, and may write more at the end.
+/// </summary>
+internal interface ISseTransform : ISseEventHandler
 {
-    /// <summary>Transforms one chunk of metered output.</summary>
-    void Process(ReadOnlySpan<byte> input, IBufferWriter<byte> output);
-
-    /// <summary>Called once when the upstream stream ended normally.</summary>
+    /// <summary>Called once when the upstream stream ended normally (after the meter's trailing event).</summary>
     void Complete(IBufferWriter<byte> output);
+}
+
+/// <summary>Several transforms in registration order: an event reaches the next only if the previous one forwarded it.</summary>
+internal sealed class SseTransformChain(ISseTransform[] transforms) : ISseTransform
+{
+    public bool OnEvent(in SseEvent sseEvent, IBufferWriter<byte> output)
+    {
+        foreach (var transform in transforms)
+        {
+            if (!transform.OnEvent(sseEvent, output))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    public void Complete(IBufferWriter<byte> output)
+    {
+        foreach (var transform in transforms)
+        {
+            transform.Complete(output);
+        }
+    }
 }

@@ -8,11 +8,29 @@ using TokenGateway.Providers;
 namespace TokenGateway.Proxy;
 
 /// <summary>
-/// Everything the stages of one LLM request share: set once per request as an HttpContext feature (like YARP's
-/// <c>IReverseProxyFeature</c>), never through string keys in <c>HttpContext.Items</c>.
+/// The request feature: what the stages of one LLM request share, set as an HttpContext feature by
+/// <see cref="LlmExchangeMiddleware"/> (like YARP's <c>IReverseProxyFeature</c>), never through <c>HttpContext.Items</c>.
 /// </summary>
+/// <remarks>
+/// <para>Two halves with different rules. The <b>admission facts</b> (caller, parsed request, model card, provider,
+/// policy, reservation lease) are each set exactly once, by the stage that decides them, through a <c>Set…</c>
+/// method that throws on a second write; they never change afterwards. The pre-flight counts are written by the
+/// metering and optimization stages only.</para>
+/// <para>The <b>outcome</b> (<see cref="Outcome"/>) is what happened to the request. It changes only through its
+/// transitions, whose precedence makes the order of reports irrelevant, and it is read by one step,
+/// <see cref="ExchangeCompletion"/>, which settles the reservation and records the usage event (ADR 0002).</para>
+/// </remarks>
 internal sealed class LlmExchange
 {
+    private ExchangeOutcome _outcome;
+    private string? _teamId;
+    private string? _keyId;
+    private LlmRequest? _request;
+    private ModelCard? _model;
+    private ResolvedProvider? _provider;
+    private EffectivePolicy? _policy;
+    private AdmissionLease? _lease;
+
     public LlmExchange(string requestId, LlmDialect dialect, string route, DateTimeOffset startedAt)
     {
         RequestId = requestId;
@@ -28,44 +46,101 @@ internal sealed class LlmExchange
     public DateTimeOffset StartedAt { get; }
     public long StartTimestamp { get; }
 
-    // Set by authentication.
-    public string? TeamId { get; set; }
-    public string? KeyId { get; set; }
+    // ------------------------------------------------------------------ admission facts (each set once)
 
-    // Set by parsing and routing.
-    public LlmRequest? Request { get; set; }
-    public ModelCard? Model { get; set; }
-    public ResolvedProvider? Provider { get; set; }
+    /// <summary>The caller's team (set by authentication).</summary>
+    public string? TeamId => _teamId;
 
-    // Set by admission: the effective policy and the budget/quota reservation to settle or release.
-    public EffectivePolicy? Policy { get; set; }
-    public AdmissionLease? Lease { get; set; }
+    /// <summary>The caller's virtual key id, never the key (set by authentication).</summary>
+    public string? KeyId => _keyId;
 
-    // Set by metering and optimization (pre-flight counts; counted once).
-    public int InputTokensReceived { get; set; }
-    public int InputTokensSent { get; set; }
-    public IReadOnlyList<StageSaving> Stages { get; set; } = [];
+    /// <summary>The parsed request (set by parsing).</summary>
+    public LlmRequest? Request => _request;
+
+    /// <summary>The catalogue card of the requested model (set by routing).</summary>
+    public ModelCard? Model => _model;
+
+    /// <summary>The provider whose cluster serves the model (set by routing).</summary>
+    public ResolvedProvider? Provider => _provider;
+
+    /// <summary>The caller's effective policy (set by admission).</summary>
+    public EffectivePolicy? Policy => _policy;
+
+    /// <summary>The budget/quota reservation to settle or release (set by admission when it reserved).</summary>
+    public AdmissionLease? Lease => _lease;
+
+    public void SetCaller(string teamId, string? keyId)
+    {
+        ArgumentNullException.ThrowIfNull(teamId);
+        _teamId = Once(_teamId, teamId, nameof(TeamId));
+        _keyId = keyId;
+    }
+
+    public void SetRequest(LlmRequest request) => _request = Once(_request, request, nameof(Request));
+
+    public void SetModel(ModelCard model) => _model = Once(_model, model, nameof(Model));
+
+    public void SetProvider(ResolvedProvider provider) => _provider = Once(_provider, provider, nameof(Provider));
+
+    public void SetPolicy(EffectivePolicy policy) => _policy = Once(_policy, policy, nameof(Policy));
+
+    public void SetLease(AdmissionLease lease) => _lease = Once(_lease, lease, nameof(Lease));
+
+    // ------------------------------------------------------------------ pre-flight counts (metering, optimization)
+
+    /// <summary>Prompt tokens as the client sent them (counted once by the metering stage).</summary>
+    public int InputTokensReceived { get; private set; }
+
+    /// <summary>Prompt tokens as forwarded (the metering count, then the optimization stage's).</summary>
+    public int InputTokensSent { get; private set; }
+
+    /// <summary>Tokens saved per optimization stage.</summary>
+    public IReadOnlyList<StageSaving> Stages { get; private set; } = [];
 
     /// <summary>False when the gateway added <c>stream_options.include_usage</c> and must hide the usage chunk.</summary>
-    public bool ClientRequestedUsage { get; set; } = true;
+    public bool ClientRequestedUsage { get; private set; } = true;
 
-    // Outcome, set by the response handler or by the stage that rejected the request.
-    public TokenUsage? Usage { get; set; }
-    public bool Estimated { get; set; }
-    public string? Status { get; set; }
-    public string? ErrorCode { get; set; }
-    public double? TtftMs { get; set; }
-    public decimal? CostUsd { get; set; }
+    public void SetInputTokens(int count)
+    {
+        InputTokensReceived = count;
+        InputTokensSent = count;
+    }
 
-    // Structured-output repair calls: recorded as their own ledger events, billed to the team with this request.
-    public TokenUsage RepairUsage { get; set; }
-    public decimal RepairCostUsd { get; set; }
+    public void SetOptimized(int tokensSent, IReadOnlyList<StageSaving> stages)
+    {
+        InputTokensSent = tokensSent;
+        Stages = stages;
+    }
+
+    public void SetClientRequestedUsage(bool requested) => ClientRequestedUsage = requested;
+
+    // ------------------------------------------------------------------ outcome
+
+    /// <summary>
+    /// What happened to the request, changed only through its transitions. A reference to the one instance (a field of
+    /// this feature, so it costs no allocation); <see cref="ExchangeCompletion"/> reads it.
+    /// </summary>
+    public ref ExchangeOutcome Outcome => ref _outcome;
 
     public double ElapsedMs => Stopwatch.GetElapsedTime(StartTimestamp).TotalMilliseconds;
+
+    private static T Once<T>(T? current, T value, string name)
+        where T : class =>
+        current is null
+            ? value ?? throw new ArgumentNullException(name)
+            : throw new InvalidOperationException($"The request's {name} is set once, by the stage that decides it.");
 }
 
 internal static class LlmExchangeExtensions
 {
     public static LlmExchange GetLlmExchange(this HttpContext context) =>
         context.Features.Get<LlmExchange>() ?? throw new InvalidOperationException("The LLM exchange feature is not set.");
+
+    /// <summary>Records <paramref name="error"/> as the request's outcome, then writes it in the caller's dialect.</summary>
+    public static Task FailAsync(this LlmExchange exchange, HttpContext context, Core.Errors.GatewayError error, string message,
+        string? param = null, TimeSpan? retryAfter = null, int? status = null)
+    {
+        exchange.Outcome.GatewayError(error);
+        return GatewayErrorWriter.WriteAsync(context, exchange.Dialect, error, message, param, retryAfter, exchange.RequestId, status);
+    }
 }

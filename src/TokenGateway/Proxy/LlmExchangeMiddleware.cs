@@ -32,16 +32,16 @@ internal sealed partial class LlmExchangeMiddleware(
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
-            exchange.Status ??= UsageStatus.ClientAborted;
+            exchange.Outcome.Aborted();
         }
         catch (Exception ex)
         {
             LogUnhandled(logger, ex, exchange.RequestId);
-            exchange.Status ??= UsageStatus.UpstreamError;
+            exchange.Outcome.GatewayError(GatewayError.InternalError);
             if (!context.Response.HasStarted)
             {
                 await GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.InternalError,
-                    $"The gateway failed to process the request (request id {exchange.RequestId}).");
+                    $"The gateway failed to process the request (request id {exchange.RequestId}).", requestId: exchange.RequestId);
             }
             else
             {
@@ -67,15 +67,15 @@ internal sealed partial class LlmExchangeMiddleware(
             or ForwarderError.ResponseBodyCanceled or ForwarderError.UpgradeRequestCanceled or ForwarderError.UpgradeResponseCanceled
             || context.RequestAborted.IsCancellationRequested)
         {
-            exchange.Status ??= UsageStatus.ClientAborted;
+            exchange.Outcome.Aborted();
             return;
         }
 
-        exchange.Status ??= UsageStatus.UpstreamError;
         LogForwarderError(logger, error.Error, exchange.Provider?.Id, exchange.RequestId);
         if (context.Response.HasStarted)
         {
             // Headers and some bytes already went out: the client must see an abnormal end, never a clean one.
+            exchange.Outcome.UpstreamFailed(null);
             context.Abort();
             return;
         }
@@ -83,7 +83,7 @@ internal sealed partial class LlmExchangeMiddleware(
         var timedOut = error.Error == ForwarderError.RequestTimedOut;
         context.Response.Headers.Clear();
         context.Response.Headers["x-tokengateway-request-id"] = exchange.RequestId;
-        await GatewayErrorWriter.WriteAsync(context, exchange.Dialect,
+        await exchange.FailAsync(context,
             timedOut ? GatewayError.UpstreamTimeout : GatewayError.UpstreamUnavailable,
             timedOut
                 ? $"The provider '{exchange.Provider?.Id}' did not respond in time. Retry later."

@@ -32,7 +32,7 @@ internal sealed class LlmParseMiddleware(
 
         if (!IsJson(context.Request.ContentType))
         {
-            await GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.InvalidRequest,
+            await exchange.FailAsync(context, GatewayError.InvalidRequest,
                 "Content-Type must be application/json.", "content-type");
             return false;
         }
@@ -40,7 +40,7 @@ internal sealed class LlmParseMiddleware(
         if (context.Request.ContentLength > cap)
         {
             // Rejected from the header alone: the body is never read.
-            await RejectTooLargeAsync(context, dialect, cap);
+            await RejectTooLargeAsync(context, exchange, cap);
             return false;
         }
 
@@ -56,7 +56,7 @@ internal sealed class LlmParseMiddleware(
 
         if (body is null)
         {
-            await RejectTooLargeAsync(context, dialect, cap);
+            await RejectTooLargeAsync(context, exchange, cap);
             return false;
         }
 
@@ -64,53 +64,53 @@ internal sealed class LlmParseMiddleware(
         context.Response.RegisterForDispose(body);
         if (!LlmRequestParser.TryParseBorrowed(dialect, body.Memory, out var request, out var parseError))
         {
-            await GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.InvalidRequest, parseError.Message, parseError.Param);
+            await exchange.FailAsync(context, GatewayError.InvalidRequest, parseError.Message, parseError.Param);
             return false;
         }
 
         context.Response.RegisterForDispose(request!);
-        exchange.Request = request;
+        exchange.SetRequest(request!);
         if (!catalog.TryResolve(request!.Model, out var card))
         {
-            await GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.ModelNotFound,
+            await exchange.FailAsync(context, GatewayError.ModelNotFound,
                 $"The model '{Truncate(request.Model)}' does not exist or is not configured on this gateway. GET /v1/models lists the models your key may use.",
                 "model");
             return false;
         }
 
-        exchange.Model = card;
+        exchange.SetModel(card);
         if (!costs.CanServe(card))
         {
             // Never silently free: an unpriced model is refused unless Pricing:UnpricedModelPolicy charges a ceiling.
-            await GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.ModelNotPriced,
+            await exchange.FailAsync(context, GatewayError.ModelNotPriced,
                 $"The model '{card.Name}' has no price in the catalogue, and this gateway refuses unpriced models.", "model");
             return false;
         }
 
         if (!providers.TryGet(card.Provider, out var provider) || !proxyState.TryGetCluster(provider.Id, out var cluster))
         {
-            await GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.UpstreamUnavailable,
+            await exchange.FailAsync(context, GatewayError.UpstreamUnavailable,
                 $"The provider for model '{card.Name}' is not configured.");
             return false;
         }
 
         if (provider.ApiKey is null && provider.Type != ProviderType.OpenAICompatible)
         {
-            await GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.UpstreamUnavailable,
+            await exchange.FailAsync(context, GatewayError.UpstreamUnavailable,
                 $"The provider '{provider.Id}' for model '{card.Name}' has no API key configured on the gateway (environment variable {provider.Options.ApiKeyEnv}).");
             return false;
         }
 
-        exchange.Provider = provider;
+        exchange.SetProvider(provider);
         context.ReassignProxyRequest(cluster);
         return true;
     }
 
-    private static Task RejectTooLargeAsync(HttpContext context, LlmDialect dialect, long cap)
+    private static Task RejectTooLargeAsync(HttpContext context, LlmExchange exchange, long cap)
     {
         // The rest of an oversized body is not read; close the connection rather than drain it.
         context.Response.Headers.Connection = "close";
-        return GatewayErrorWriter.WriteAsync(context, dialect, GatewayError.RequestTooLarge,
+        return exchange.FailAsync(context, GatewayError.RequestTooLarge,
             $"The request body exceeds the gateway's limit of {cap} bytes. Send less context, or ask the operator to raise Gateway:MaxRequestBodyBytes.");
     }
 

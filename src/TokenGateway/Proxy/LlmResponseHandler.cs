@@ -21,6 +21,9 @@ internal sealed partial class LlmResponseHandler(
 
     private const int ReadBufferSize = 16 * 1024;
 
+    /// <summary>Ledger error code of a stream cut at <c>Gateway:RequestDeadline</c>.</summary>
+    public const string RequestDeadlineExceeded = "request_deadline_exceeded";
+
     public async ValueTask HandleAsync(ResponseTransformContext context)
     {
         var http = context.HttpContext;
@@ -32,16 +35,17 @@ internal sealed partial class LlmResponseHandler(
         }
 
         context.SuppressResponseBody = true;
+        // Only the provider's allowlisted headers reach the client (YARP's copy-everything is off for LLM routes).
+        exchange.Provider?.Headers.CopyResponseHeaders(upstream, http.Response);
         var isSse = string.Equals(upstream.Content.Headers.ContentType?.MediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase);
         var status = (int)upstream.StatusCode;
 
-        if (status >= 400)
+        if (status is < 200 or >= 300)
         {
-            // Upstream errors pass through unchanged; nothing was generated, so nothing is billed.
-            exchange.Status = UsageStatus.UpstreamError;
-            exchange.ErrorCode = "upstream_" + status.ToString(CultureInfo.InvariantCulture);
-            exchange.Usage = default(TokenUsage);
-            await CopyBufferedAsync(http, exchange, upstream, meterUsage: false);
+            // Nothing was generated, so nothing is billed. A provider's JSON error passes through with its status;
+            // the rest is mapped (UpstreamErrorAsync).
+            exchange.Outcome.Metered(default, estimated: false);
+            await UpstreamErrorAsync(http, exchange, upstream, status);
             return;
         }
 
@@ -63,16 +67,18 @@ internal sealed partial class LlmResponseHandler(
         response.Headers["X-Accel-Buffering"] = "no";
         http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
 
-        using var meter = new SseStreamMeter(exchange.Dialect, suppressUsageOnlyChunk: !exchange.ClientRequestedUsage);
+        // One framing per stream: the meter frames the events and hands those it forwards to the transform, if any.
+        var transform = CreateTransform(http, exchange);
+        using var meter = new SseStreamMeter(exchange.Dialect, suppressUsageOnlyChunk: !exchange.ClientRequestedUsage, transform);
         using var output = new PooledBufferWriter(ReadBufferSize);
-        var transforms = CreateTransforms(http, exchange);
-        using var transformInput = transforms.Length == 0 ? null : new PooledBufferWriter(ReadBufferSize);
-        var metered = transformInput ?? output;
         var buffer = ArrayPool<byte>.Shared.Rent(ReadBufferSize);
-        var idle = options.CurrentValue.UpstreamIdleTimeout;
+        var gateway = options.CurrentValue;
+        var idle = gateway.UpstreamIdleTimeout;
         using var idleCts = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
         var upstreamFailed = false;
         var clientGone = false;
+        var deadlineHit = false;
+        var deadlineArmed = false;
         try
         {
             await using var source = await upstream.Content.ReadAsStreamAsync(http.RequestAborted);
@@ -81,14 +87,22 @@ internal sealed partial class LlmResponseHandler(
                 int read;
                 try
                 {
-                    idleCts.CancelAfter(idle);
+                    // The idle timeout, or the request's total deadline when that comes first (same timer, no allocation).
+                    var remaining = gateway.RemainingFor(exchange.ElapsedMs);
+                    deadlineArmed = remaining < idle;
+                    idleCts.CancelAfter(deadlineArmed ? remaining : idle);
                     read = await source.ReadAsync(buffer, idleCts.Token);
                 }
                 catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException)
                 {
                     clientGone = http.RequestAborted.IsCancellationRequested;
                     upstreamFailed = !clientGone;
-                    if (upstreamFailed)
+                    deadlineHit = upstreamFailed && deadlineArmed && idleCts.IsCancellationRequested;
+                    if (deadlineHit)
+                    {
+                        LogDeadlineExceeded(logger, exchange.RequestId, gateway.RequestDeadline);
+                    }
+                    else if (upstreamFailed)
                     {
                         LogUpstreamStreamFailed(logger, exchange.RequestId, ex.GetType().Name);
                     }
@@ -98,23 +112,19 @@ internal sealed partial class LlmResponseHandler(
 
                 if (read == 0)
                 {
-                    meter.Complete(metered);
+                    meter.Complete(output);
+                    transform?.Complete(output);
                 }
                 else
                 {
-                    meter.Process(buffer.AsSpan(0, read), metered);
-                }
-
-                if (transforms.Length > 0)
-                {
-                    Transform(transforms, metered, output, complete: read == 0);
+                    meter.Process(buffer.AsSpan(0, read), output);
                 }
 
                 if (output.WrittenCount > 0)
                 {
                     try
                     {
-                        exchange.TtftMs ??= exchange.ElapsedMs;
+                        exchange.Outcome.FirstByte(exchange.ElapsedMs);
                         await response.Body.WriteAsync(output.WrittenMemory, http.RequestAborted);
                         await response.Body.FlushAsync(http.RequestAborted);
                     }
@@ -140,18 +150,51 @@ internal sealed partial class LlmResponseHandler(
 
         // Without provider usage (stream cut, abandoned, or sent without it) this bills what was delivered, once.
         var streamUsage = UsageEstimator.ForStream(meter, exchange.InputTokensSent, tokenizers, exchange.Model!.Tokenizer);
-        exchange.Usage = streamUsage.Usage;
-        exchange.Estimated = streamUsage.Estimated;
-        exchange.Status = clientGone ? UsageStatus.ClientAborted
-            : upstreamFailed || (!meter.SawTerminalEvent && meter.Usage is null) ? UsageStatus.UpstreamError
-            : exchange.Status == UsageStatus.SchemaInvalid ? UsageStatus.SchemaInvalid // set by a stream transform
-            : UsageStatus.Ok;
-
-        if (exchange.Status == UsageStatus.UpstreamError)
+        ref var outcome = ref exchange.Outcome;
+        outcome.Metered(streamUsage.Usage, streamUsage.Estimated);
+        if (clientGone)
+        {
+            outcome.Aborted();
+        }
+        else if (upstreamFailed || (!meter.SawTerminalEvent && meter.Usage is null))
         {
             // The client must see an abnormal end (no clean chunked terminator), never a truncated "success".
+            outcome.UpstreamFailed(deadlineHit ? RequestDeadlineExceeded : null);
             http.Abort();
         }
+        else
+        {
+            // A schema failure reported by a stream transform outranks this (precedence), whichever was reported first.
+            outcome.Completed();
+        }
+    }
+
+    /// <summary>
+    /// A non-2xx upstream answer: 401/403 means the gateway's own provider key was refused, which the client must not
+    /// mistake for its key being bad (502 <c>upstream_auth_failed</c>, logged as an error, the key never shown); a
+    /// redirect is never followed (502 <c>upstream_error</c>); a JSON error passes through with its status and body; any
+    /// other body (an HTML page from a load balancer) becomes the dialect's envelope with <c>upstream_error</c> and the
+    /// provider's status (issue #12 item 10).
+    /// </summary>
+    private Task UpstreamErrorAsync(HttpContext http, LlmExchange exchange, HttpResponseMessage upstream, int status)
+    {
+        var provider = exchange.Provider!; // a response exists only for a forwarded request
+        if (status is 401 or 403)
+        {
+            LogProviderAuthFailed(logger, provider.Id, status, provider.Options.ApiKeyEnv ?? "(none)", exchange.RequestId);
+            return exchange.FailAsync(http, Core.Errors.GatewayError.ProviderAuthFailed,
+                $"The provider '{provider.Id}' refused the gateway's credential (HTTP {status}). This is a gateway configuration problem, not your key; the operator has been alerted in the gateway log.");
+        }
+
+        exchange.Outcome.UpstreamFailed("upstream_" + status.ToString(CultureInfo.InvariantCulture));
+        if (status < 400)
+        {
+            LogUpstreamRedirect(logger, provider.Id, status, exchange.RequestId);
+            return GatewayErrorWriter.WriteAsync(http, exchange.Dialect, Core.Errors.GatewayError.UpstreamError,
+                $"The provider '{provider.Id}' answered HTTP {status} (a redirect), which the gateway does not follow.", requestId: exchange.RequestId);
+        }
+
+        return CopyBufferedAsync(http, exchange, upstream, meterUsage: false);
     }
 
     private async Task CopyBufferedAsync(HttpContext http, LlmExchange exchange, HttpResponseMessage upstream, bool meterUsage)
@@ -175,8 +218,7 @@ internal sealed partial class LlmResponseHandler(
                 body.Advance(read);
                 if (body.WrittenCount > cap)
                 {
-                    exchange.Status = UsageStatus.UpstreamError;
-                    exchange.ErrorCode = "response_too_large";
+                    exchange.Outcome.UpstreamFailed("response_too_large");
                     http.Abort();
                     return;
                 }
@@ -186,7 +228,7 @@ internal sealed partial class LlmResponseHandler(
         {
             if (http.RequestAborted.IsCancellationRequested)
             {
-                exchange.Status = UsageStatus.ClientAborted;
+                exchange.Outcome.Aborted();
                 return;
             }
 
@@ -194,9 +236,8 @@ internal sealed partial class LlmResponseHandler(
             LogUpstreamStreamFailed(logger, exchange.RequestId, ex.GetType().Name);
             http.Response.Headers.ContentLength = null;
             http.Response.Headers.ContentType = default;
-            await GatewayErrorWriter.WriteAsync(http, exchange.Dialect, Core.Errors.GatewayError.UpstreamUnavailable,
+            await exchange.FailAsync(http, Core.Errors.GatewayError.UpstreamUnavailable,
                 "The provider closed the connection before the response was complete. Retry later.");
-            exchange.Status = UsageStatus.UpstreamError;
             return;
         }
 
@@ -204,12 +245,22 @@ internal sealed partial class LlmResponseHandler(
         {
             // count_tokens answers are recognised and billed nothing; a body without usage is estimated.
             var metered = UsageEstimator.ForBody(exchange.Dialect, body.WrittenSpan, exchange.InputTokensSent, tokenizers, exchange.Model!.Tokenizer);
-            exchange.Usage = metered.Usage;
-            exchange.Estimated = metered.Estimated;
-            exchange.Status = UsageStatus.Ok;
+            exchange.Outcome.Metered(metered.Usage, metered.Estimated);
+            exchange.Outcome.Completed();
         }
 
         var toWrite = body.WrittenMemory;
+        if (!meterUsage && !IsJson(upstream.Content.Headers.ContentType?.MediaType, body.WrittenSpan))
+        {
+            // An error page, not a provider error: the SDK gets its own envelope (and the provider's status, so its
+            // retry logic still applies); the page itself is not passed on.
+            var status = (int)upstream.StatusCode;
+            http.Response.Headers.ContentLength = null;
+            await GatewayErrorWriter.WriteAsync(http, exchange.Dialect, Core.Errors.GatewayError.UpstreamError,
+                $"The provider '{exchange.Provider!.Id}' answered HTTP {status} with a non-JSON body. Retry later.", requestId: exchange.RequestId, status: status);
+            return;
+        }
+
         if (meterUsage)
         {
             foreach (var hook in _hooks)
@@ -222,67 +273,75 @@ internal sealed partial class LlmResponseHandler(
                 toWrite = next;
             }
 
-            var cost = completion.ComputeCost(exchange);
-            if (cost is { } c)
-            {
-                http.Response.Headers["x-tokengateway-cost-usd"] = (c + exchange.RepairCostUsd).ToString("0.##########", CultureInfo.InvariantCulture);
-            }
+            SetCostHeader(http.Response, completion.TotalCost(exchange));
         }
 
         http.Response.ContentLength = toWrite.Length;
-        exchange.TtftMs ??= exchange.ElapsedMs;
+        exchange.Outcome.FirstByte(exchange.ElapsedMs);
         try
         {
             await http.Response.Body.WriteAsync(toWrite, http.RequestAborted);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException)
         {
-            exchange.Status = UsageStatus.ClientAborted;
+            exchange.Outcome.Aborted();
         }
     }
 
-    private ISseTransform[] CreateTransforms(HttpContext http, LlmExchange exchange)
+    /// <summary>Sets <c>x-tokengateway-cost-usd</c> to the request's total cost (see <see cref="ExchangeCompletion.TotalCost"/>).</summary>
+    internal static void SetCostHeader(HttpResponse response, decimal? totalCost)
     {
-        if (_hooks.Length == 0)
+        if (totalCost is { } cost)
         {
-            return [];
+            response.Headers["x-tokengateway-cost-usd"] = cost.ToString("0.##########", CultureInfo.InvariantCulture);
         }
+    }
 
-        var list = new List<ISseTransform>();
+    private ISseTransform? CreateTransform(HttpContext http, LlmExchange exchange)
+    {
+        ISseTransform? single = null;
+        List<ISseTransform>? several = null;
         foreach (var hook in _hooks)
         {
-            if (hook.CreateStreamTransform(http, exchange) is { } t)
+            if (hook.CreateStreamTransform(http, exchange) is not { } t)
             {
-                list.Add(t);
+                continue;
+            }
+
+            if (single is null)
+            {
+                single = t;
+            }
+            else
+            {
+                (several ??= [single]).Add(t);
             }
         }
 
-        return [.. list];
+        return several is null ? single : new SseTransformChain([.. several]);
     }
 
-    private static void Transform(ISseTransform[] transforms, PooledBufferWriter metered, PooledBufferWriter output, bool complete)
+    /// <summary>True for a JSON media type whose body starts like JSON (a JSON error the SDK can parse).</summary>
+    private static bool IsJson(string? mediaType, ReadOnlySpan<byte> body)
     {
-        // Chained: each transform's output feeds the next; the last writes into the client buffer.
-        var input = metered;
-        for (var i = 0; i < transforms.Length; i++)
+        if (mediaType is null || !mediaType.Contains("json", StringComparison.OrdinalIgnoreCase))
         {
-            var target = i == transforms.Length - 1 ? output : new PooledBufferWriter(Math.Max(256, input.WrittenCount));
-            transforms[i].Process(input.WrittenSpan, target);
-            if (complete)
-            {
-                transforms[i].Complete(target);
-            }
-
-            if (!ReferenceEquals(input, metered))
-            {
-                input.Dispose();
-            }
-
-            input = target;
+            return false;
         }
 
-        metered.ResetWrittenCount();
+        var trimmed = body.TrimStart(" \t\r\n"u8);
+        return !trimmed.IsEmpty && trimmed[0] is (byte)'{' or (byte)'[';
     }
+
+    [LoggerMessage(2303, LogLevel.Warning, "Request {RequestId} reached the request deadline ({Deadline}); the stream is cut and billed for what was delivered")]
+    private static partial void LogDeadlineExceeded(ILogger logger, string requestId, TimeSpan deadline);
+
+    [LoggerMessage(2301, LogLevel.Error,
+        "Provider {Provider} refused the gateway's credential with HTTP {Status}: check the provider key in environment variable {ApiKeyEnv} (request {RequestId})")]
+    private static partial void LogProviderAuthFailed(ILogger logger, string provider, int status, string apiKeyEnv, string requestId);
+
+    [LoggerMessage(2302, LogLevel.Warning, "Provider {Provider} answered a redirect (HTTP {Status}) for request {RequestId}; not followed")]
+    private static partial void LogUpstreamRedirect(ILogger logger, string provider, int status, string requestId);
 
     [LoggerMessage(2300, LogLevel.Warning, "Upstream response body failed for request {RequestId}: {Reason}")]
     private static partial void LogUpstreamStreamFailed(ILogger logger, string requestId, string reason);

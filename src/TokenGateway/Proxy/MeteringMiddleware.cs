@@ -12,8 +12,7 @@ internal sealed class MeteringMiddleware(RequestDelegate next, IRequestTokenCoun
     {
         var exchange = context.GetLlmExchange();
         var count = counter.CountInputTokens(exchange.Request!, exchange.Model!); // both set by LlmParseMiddleware
-        exchange.InputTokensReceived = count;
-        exchange.InputTokensSent = count;
+        exchange.SetInputTokens(count);
         return next(context);
     }
 }

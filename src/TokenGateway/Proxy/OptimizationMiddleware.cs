@@ -29,8 +29,7 @@ internal sealed class OptimizationMiddleware(RequestDelegate next, OptimizationP
         {
             var result = pipeline.Run(exchange.Request!, exchange.Model!, policy,
                 new OutputLimits(effective.DefaultMaxTokens, effective.MaxTokensCap, 0), exchange.InputTokensReceived);
-            exchange.InputTokensSent = result.TokensSent;
-            exchange.Stages = result.Stages;
+            exchange.SetOptimized(result.TokensSent, result.Stages);
             span?.SetTag("tokengateway.input_tokens.sent", result.TokensSent);
         }
 

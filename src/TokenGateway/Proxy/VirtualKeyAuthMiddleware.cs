@@ -20,15 +20,14 @@ internal sealed class VirtualKeyAuthMiddleware(RequestDelegate next, VirtualKeyA
 
         if (identity is not { } id)
         {
-            await GatewayErrorWriter.WriteAsync(context, exchange.Dialect, GatewayError.InvalidApiKey,
+            await exchange.FailAsync(context, GatewayError.InvalidApiKey,
                 key.Length == 0
                     ? "No API key provided. Send your TokenGateway key as 'Authorization: Bearer tg-…' or 'x-api-key: tg-…'."
                     : "Invalid, revoked or expired API key. Create a key with the admin API (POST /admin/teams/{id}/keys).");
             return false;
         }
 
-        exchange.TeamId = id.TeamId;
-        exchange.KeyId = id.KeyId;
+        exchange.SetCaller(id.TeamId, id.KeyId);
         return true;
     }
 }

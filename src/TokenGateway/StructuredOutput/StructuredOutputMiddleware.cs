@@ -118,8 +118,8 @@ internal sealed partial class StructuredOutputMiddleware(
         version is { } v ? await registry.GetVersionAsync(name, v, cancellationToken) : await registry.GetLatestAsync(name, cancellationToken);
 
     private static Task RejectAsync(HttpContext context, LlmExchange exchange, string message, string? param) =>
-        GatewayErrorWriter.WriteAsync(context, exchange.Dialect, GatewayError.InvalidRequest, message, param);
+        exchange.FailAsync(context, GatewayError.InvalidRequest, message, param);
 
-    [LoggerMessage(2400, LogLevel.Warning, "Policy schema '{Schema}' for team {TeamId} is not registered; the request is forwarded without a schema")]
+    [LoggerMessage(2500, LogLevel.Warning, "Policy schema '{Schema}' for team {TeamId} is not registered; the request is forwarded without a schema")]
     private static partial void LogPolicySchemaMissing(ILogger logger, string schema, string? teamId);
 }

@@ -1,146 +1,112 @@
-using System.Diagnostics;
-using System.Globalization;
-using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Microsoft.Extensions.Options;
+using TokenGateway.Core.Budgets;
 using TokenGateway.Core.Dialects;
+using TokenGateway.Core.Errors;
 using TokenGateway.Core.Metering;
 using TokenGateway.Core.Tokenization;
-using TokenGateway.Hosting;
 using TokenGateway.Proxy;
+using TokenGateway.Proxy.Upstream;
 
 namespace TokenGateway.StructuredOutput;
 
-/// <summary>The outcome of one repair call: the provider's response body (null on failure) and its usage.</summary>
-internal sealed record RepairAttempt(JsonObject? Response, TokenUsage Usage, decimal CostUsd);
+/// <summary>
+/// The outcome of one repair call: the provider's response body (null on failure or refusal), its usage and cost, and
+/// the admission error when the team's budget or rate limit refused the call before it was sent.
+/// </summary>
+internal sealed record RepairAttempt(JsonObject? Response, TokenUsage Usage, decimal CostUsd, GatewayError? Refused = null);
 
 /// <summary>
-/// Sends repair calls straight to the request's provider (same destination set, credential and header style as the
-/// proxy), meters each one, records it as its own ledger event linked to the original request
-/// (<c>ParentRequestId</c>, <c>Attempt = "repair"</c>) and adds its usage and cost to the exchange so the team is billed.
+/// Sends repair calls through the <see cref="UpstreamInvoker"/> (the request's provider cluster, its destinations,
+/// client, header rules and credential, like the proxy). Each call is admitted against the team's budget and rate
+/// limits before it is sent — its own reservation, settled to its own cost (a hard budget refuses a repair it cannot
+/// afford) — then metered, recorded as its own ledger event linked to the original request (<c>ParentRequestId</c>,
+/// <c>Attempt = "repair"</c>) and added to the request's outcome.
 /// </summary>
 internal sealed partial class StructuredOutputRepairClient(
-    IHttpClientFactory httpClients, IRequestTokenCounter counter, ITokenizerRegistry tokenizers, CostCalculator costs, IUsageLedger ledger,
-    TimeProvider time, IOptionsMonitor<GatewayOptions> options, ILogger<StructuredOutputRepairClient> logger)
+    UpstreamInvoker invoker, AdmissionController admission, IRequestTokenCounter counter, ITokenizerRegistry tokenizers, CostCalculator costs,
+    IUsageLedger ledger, TimeProvider time, ILogger<StructuredOutputRepairClient> logger)
 {
-    public const string HttpClientName = "tokengateway-structured-output-repair";
-
-    private static readonly HashSet<string> _notForwarded = new(StringComparer.OrdinalIgnoreCase)
+    public async Task<RepairAttempt> SendAsync(HttpContext http, LlmExchange exchange, JsonObject body, int number)
     {
-        "Host", "Content-Length", "Content-Type", "Connection", "Keep-Alive", "Transfer-Encoding", "TE", "Trailer", "Upgrade",
-        "Proxy-Connection", "Expect", "x-tokengateway-request-id",
-    };
-
-    public async Task<RepairAttempt> SendAsync(HttpContext http, LlmExchange exchange, JsonObject body, int attempt)
-    {
-        var provider = exchange.Provider!;
         var card = exchange.Model!;
-        var repairId = $"{exchange.RequestId}_repair{attempt.ToString(CultureInfo.InvariantCulture)}";
+        var attempt = UpstreamAttempt.Repair(exchange.RequestId, number);
         var startedAt = time.GetUtcNow();
-        var start = Stopwatch.GetTimestamp();
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(body, LlmRequestParser.WriteOptions);
-        var preflight = LlmRequestParser.TryParse(exchange.Dialect, bytes, out var parsed, out _) ? counter.CountInputTokens(parsed!, card) : exchange.InputTokensSent;
+        ReadOnlyMemory<byte> bytes = JsonSerializer.SerializeToUtf8Bytes(body, LlmRequestParser.WriteOptions);
+        LlmRequestParser.TryParse(exchange.Dialect, bytes, out var parsed, out _);
+        var preflight = parsed is null ? exchange.InputTokensSent : counter.CountInputTokens(parsed, card);
 
-        var destination = provider.Destinations[Random.Shared.Next(provider.Destinations.Count)].TrimEnd('/');
-        using var message = new HttpRequestMessage(HttpMethod.Post, destination + http.Request.Path.Value) { Content = new ByteArrayContent(bytes) };
-        message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-        foreach (var (name, values) in http.Request.Headers)
+        AdmissionLease? lease = null;
+        if (exchange.Policy is { } policy)
         {
-            if (!_notForwarded.Contains(name) && !ProviderRequestTransform.IsStripped(name) && !name.StartsWith(':'))
+            var decision = await admission.AdmitAsync(new AdmissionRequest
             {
-                message.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
+                Policy = policy,
+                Model = card,
+                RequestedModel = card.Name,
+                InputTokens = preflight,
+                RequestedMaxTokens = parsed?.MaxTokens,
+            }, http.RequestAborted);
+            if (!decision.IsAdmitted)
+            {
+                LogRepairRefused(logger, number, exchange.RequestId, decision.Error ?? GatewayError.BudgetExceeded);
+                return new RepairAttempt(null, default, 0m, decision.Error ?? GatewayError.BudgetExceeded);
+            }
+
+            lease = decision.Lease;
+            if (decision.MaxTokensToSend is { } maxTokens && parsed is not null && parsed.MaxTokens != maxTokens)
+            {
+                parsed.SetMaxTokens(maxTokens); // what the budget can afford, as for the request itself
+                bytes = parsed.GetBytesToSend();
             }
         }
 
-        message.Headers.TryAddWithoutValidation("Accept-Encoding", "identity");
-        message.Headers.TryAddWithoutValidation("x-tokengateway-request-id", repairId);
-        if (ProviderRequestTransform.ApplyProviderHeaders(message.Headers, provider, exchange) is { } azure)
-        {
-            message.RequestUri = new Uri($"{destination}{azure.Path}?api-version={Uri.EscapeDataString(azure.ApiVersion)}");
-        }
-
-        var status = 0;
         JsonObject? response = null;
-        byte[] responseBytes = [];
-        string? errorCode = null;
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
-        timeout.CancelAfter(options.CurrentValue.UpstreamTimeout);
+        var metered = default(MeteredUsage);
+        var cost = 0m;
         try
         {
-            using var client = httpClients.CreateClient(HttpClientName);
-            using var upstream = await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
-            status = (int)upstream.StatusCode;
-            responseBytes = await ReadBoundedAsync(upstream.Content, options.CurrentValue.MaxResponseBodyBytes, timeout.Token);
-            if (status < 400)
+            using var upstream = await invoker.SendAsync(http, exchange, bytes, attempt);
+            if (upstream.IsSuccess)
             {
-                response = JsonNode.Parse(responseBytes) as JsonObject;
+                try
+                {
+                    response = JsonNode.Parse(upstream.Body) as JsonObject;
+                }
+                catch (JsonException)
+                {
+                    response = null;
+                }
             }
-            else
+
+            // A failed call generated nothing and is billed nothing (as the proxy does for upstream errors).
+            metered = response is null ? default : UsageEstimator.ForBody(exchange.Dialect, upstream.Body, preflight, tokenizers, card.Tokenizer);
+            cost = response is not null && costs.TryCalculate(card, metered.Usage, out var c) ? c : 0m;
+            exchange.Outcome.AddRepair(metered.Usage, cost);
+            if (exchange.TeamId is not null)
             {
-                errorCode = "upstream_" + status.ToString(CultureInfo.InvariantCulture);
+                ledger.Record(UsageEventFactory.ForAttempt(exchange, attempt, startedAt, upstream, preflight, metered.Usage, metered.Estimated, cost));
             }
         }
-        catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException or JsonException or InvalidDataException)
+        finally
         {
-            LogRepairFailed(logger, exchange.RequestId, attempt, ex.GetType().Name);
-            errorCode = ex is OperationCanceledException && !http.RequestAborted.IsCancellationRequested ? "upstream_timeout" : "upstream_unavailable";
-            response = null;
-        }
-
-        // A failed call generated nothing and is billed nothing (as the proxy does for upstream errors).
-        var metered = response is null ? default : UsageEstimator.ForBody(exchange.Dialect, responseBytes, preflight, tokenizers, card.Tokenizer);
-        var cost = response is not null && costs.TryCalculate(card, metered.Usage, out var c) ? c : 0m;
-        exchange.RepairUsage += metered.Usage;
-        exchange.RepairCostUsd += cost;
-
-        if (exchange.TeamId is not null)
-        {
-            ledger.Record(new UsageEvent
+            if (lease is not null)
             {
-                RequestId = repairId,
-                Timestamp = startedAt,
-                TeamId = exchange.TeamId,
-                KeyId = exchange.KeyId,
-                Route = exchange.Route,
-                Provider = provider.Id,
-                Model = card.Name,
-                Stream = false,
-                Status = response is null ? UsageStatus.UpstreamError : UsageStatus.Ok,
-                HttpStatus = status,
-                ErrorCode = errorCode,
-                InputTokensReceived = preflight,
-                InputTokensSent = preflight,
-                Usage = metered.Usage,
-                CostUsd = cost,
-                Estimated = metered.Estimated,
-                LatencyMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds,
-                ParentRequestId = exchange.RequestId,
-                Attempt = "repair",
-            });
+                // The repair's reservation settles to the repair's own cost (or is released when nothing was billed).
+                if (metered.Usage.InputTokens > 0 || metered.Usage.OutputTokens > 0)
+                {
+                    await lease.SettleAsync(cost, metered.Usage, CancellationToken.None);
+                }
+                else
+                {
+                    await lease.ReleaseAsync(CancellationToken.None);
+                }
+            }
         }
 
         return new RepairAttempt(response, metered.Usage, cost);
     }
 
-    private static async Task<byte[]> ReadBoundedAsync(HttpContent content, long cap, CancellationToken cancellationToken)
-    {
-        await using var stream = await content.ReadAsStreamAsync(cancellationToken);
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await stream.ReadAsync(chunk, cancellationToken)) > 0)
-        {
-            buffer.Write(chunk, 0, read);
-            if (buffer.Length > cap)
-            {
-                throw new InvalidDataException("The repair response exceeds the response size cap.");
-            }
-        }
-
-        return buffer.ToArray();
-    }
-
-    [LoggerMessage(2401, LogLevel.Warning, "Structured-output repair call {Attempt} for request {RequestId} failed: {Reason}")]
-    private static partial void LogRepairFailed(ILogger logger, string requestId, int attempt, string reason);
+    [LoggerMessage(2503, LogLevel.Warning, "Structured-output repair call {Attempt} for request {RequestId} refused by admission: {Error}")]
+    private static partial void LogRepairRefused(ILogger logger, int attempt, string requestId, GatewayError error);
 }

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using TokenGateway.Core.Dialects;
 using TokenGateway.Core.Errors;
 using TokenGateway.Core.Metering;
+using TokenGateway.Core.Streaming;
 using TokenGateway.Core.StructuredOutput;
 using TokenGateway.Proxy;
 
@@ -22,6 +23,7 @@ internal sealed partial class StructuredOutputResponseHook(
     public const string RepairedHeader = "x-tokengateway-schema-repaired";
     public const string LocalFixesHeader = "x-tokengateway-schema-local-fixes";
     public const string InvalidHeader = "x-tokengateway-schema-invalid";
+    public const string RepairRefusedHeader = "x-tokengateway-schema-repair-refused";
 
     public ISseTransform? CreateStreamTransform(HttpContext http, LlmExchange exchange)
     {
@@ -78,6 +80,14 @@ internal sealed partial class StructuredOutputResponseHook(
             calls++;
             var repairBody = RepairRequest.Build(exchange.Dialect, exchange.Request!.Body, answer, validation.Errors);
             var attempt = await repairs.SendAsync(http, exchange, repairBody, calls);
+            if (attempt.Refused is { } refused)
+            {
+                // The team's budget (or rate limit) cannot cover another call: keep the verdict so far, say why.
+                calls--;
+                http.Response.Headers[RepairRefusedHeader] = GatewayErrors.Describe(refused).Code;
+                break;
+            }
+
             if (attempt.Response is null)
             {
                 break; // the provider failed: keep the first answer's verdict
@@ -112,10 +122,10 @@ internal sealed partial class StructuredOutputResponseHook(
         if (!validation.IsValid)
         {
             LogAnswerInvalid(logger, exchange.RequestId, calls, validation.Errors.Count);
-            exchange.ErrorCode = GatewayErrors.Describe(GatewayError.SchemaValidationFailed).Code;
-            if (feature.Policy.OnFailure == SchemaFailureMode.Error)
+            var blocking = feature.Policy.OnFailure == SchemaFailureMode.Error;
+            exchange.Outcome.SchemaFailed(blocking);
+            if (blocking)
             {
-                exchange.Status = UsageStatus.SchemaInvalid;
                 await WriteValidationErrorAsync(http, exchange, validation.Errors);
                 return null;
             }
@@ -143,14 +153,14 @@ internal sealed partial class StructuredOutputResponseHook(
         r.ContentType = "text/event-stream; charset=utf-8";
         r.ContentLength = null;
         r.Headers.CacheControl = "no-cache";
-        exchange.TtftMs ??= exchange.ElapsedMs;
+        exchange.Outcome.FirstByte(exchange.ElapsedMs);
         try
         {
             await r.Body.WriteAsync(output.WrittenMemory, http.RequestAborted);
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException)
         {
-            exchange.Status = UsageStatus.ClientAborted;
+            exchange.Outcome.Aborted();
         }
 
         return null;
@@ -196,24 +206,18 @@ internal sealed partial class StructuredOutputResponseHook(
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException)
         {
-            exchange.Status = UsageStatus.ClientAborted;
+            exchange.Outcome.Aborted();
         }
     }
 
-    private void SetCostHeader(HttpContext http, LlmExchange exchange)
-    {
-        if (completion.ComputeCost(exchange) is { } cost)
-        {
-            http.Response.Headers["x-tokengateway-cost-usd"] = (cost + exchange.RepairCostUsd).ToString("0.##########", CultureInfo.InvariantCulture);
-        }
-    }
+    private void SetCostHeader(HttpContext http, LlmExchange exchange) => LlmResponseHandler.SetCostHeader(http.Response, completion.TotalCost(exchange));
 
-    [LoggerMessage(2402, LogLevel.Warning, "Structured answer for request {RequestId} is invalid after {Repairs} repair call(s) ({Errors} errors)")]
+    [LoggerMessage(2502, LogLevel.Warning, "Structured answer for request {RequestId} is invalid after {Repairs} repair call(s) ({Errors} errors)")]
     private static partial void LogAnswerInvalid(ILogger logger, string requestId, int repairs, int errors);
 
     private sealed class GuardTransform(StreamingSchemaGuard guard, StructuredOutputPolicy policy, LlmExchange exchange, ILogger logger) : ISseTransform
     {
-        public void Process(ReadOnlySpan<byte> input, IBufferWriter<byte> output) => guard.Process(input, output);
+        public bool OnEvent(in SseEvent sseEvent, IBufferWriter<byte> output) => guard.OnEvent(sseEvent, output);
 
         public void Complete(IBufferWriter<byte> output)
         {
@@ -221,11 +225,7 @@ internal sealed partial class StructuredOutputResponseHook(
             if (guard.Result is { IsValid: false } invalid)
             {
                 LogAnswerInvalid(logger, exchange.RequestId, 0, invalid.Errors.Count);
-                exchange.ErrorCode = GatewayErrors.Describe(GatewayError.SchemaValidationFailed).Code;
-                if (policy.OnFailure == SchemaFailureMode.Error)
-                {
-                    exchange.Status = UsageStatus.SchemaInvalid;
-                }
+                exchange.Outcome.SchemaFailed(blocking: policy.OnFailure == SchemaFailureMode.Error);
             }
         }
     }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using TokenGateway.Core.StructuredOutput;
 using TokenGateway.Proxy;
+using TokenGateway.Proxy.Upstream;
 using TokenGateway.Storage;
 using TokenGateway.Storage.Schemas;
 using TokenGateway.StructuredOutput;
@@ -20,8 +21,7 @@ internal static class StructuredOutputServiceCollectionExtensions
         services.TryAddSingleton<ISchemaRegistry>(sp => new SqliteSchemaRegistry(
             sp.GetRequiredService<IOptions<StorageOptions>>().Value.ConnectionString, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<StructuredOutputPolicies>();
-        services.AddHttpClient(StructuredOutputRepairClient.HttpClientName, c => c.Timeout = Timeout.InfiniteTimeSpan)
-            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AutomaticDecompression = System.Net.DecompressionMethods.None, UseCookies = false });
+        services.TryAddSingleton<UpstreamInvoker>();
         services.AddSingleton<StructuredOutputRepairClient>();
         services.AddSingleton<IResponseBodyHook, StructuredOutputResponseHook>();
         return services;

@@ -35,6 +35,73 @@ public sealed class StreamingTests
         string.Concat(pieces.Select(p => "data: " + JsonSerializer.Serialize(new { choices = new[] { new { index = 0, delta = new { content = p } } } }) + "\n\n"))
         + "data: [DONE]\n\n";
 
+    [Theory]
+    [InlineData("\r")]
+    [InlineData("\r\n")]
+    [InlineData("\n")]
+    public void Guard_AnyLineEnding_HoldsDoneAndValidates(string eol)
+    {
+        var sse = ChatStream("{\"name\":", "\"Ada\",\"age\":36}").Replace("\n", eol, StringComparison.Ordinal);
+        var guard = new StreamingSchemaGuard(LlmDialect.OpenAIChat, Target(), Person());
+
+        var output = Run(guard, sse, chunk: 3);
+
+        Assert.Equal(sse, output);
+        Assert.True(guard.Result!.IsValid);
+        Assert.Equal("{\"name\":\"Ada\",\"age\":36}", guard.Answer);
+    }
+
+    [Fact]
+    public void Guard_CrOnlyInvalidAnswer_DoneReplacedByErrorEvent()
+    {
+        var sse = ChatStream("{\"name\":\"Ada\"}").Replace("\n", "\r", StringComparison.Ordinal);
+        var guard = new StreamingSchemaGuard(LlmDialect.OpenAIChat, Target(), Person());
+
+        var output = Run(guard, sse);
+
+        Assert.DoesNotContain("[DONE]", output, StringComparison.Ordinal);
+        Assert.Contains("schema_validation_failed", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Guard_MultiLineData_JoinedWithLineFeedBeforeParsing()
+    {
+        // One JSON chunk split over two data: lines (the framer joins them with '\n'; see SseEventFramerTests).
+        var sse = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\n"
+            + "data: \"{\\\"name\\\":\\\"Ada\\\",\\\"age\\\":36}\"}}]}\n\n"
+            + "data: [DONE]\n\n";
+        var guard = new StreamingSchemaGuard(LlmDialect.OpenAIChat, Target(), Person());
+
+        var output = Run(guard, sse, chunk: 5);
+
+        Assert.Equal(sse, output);
+        Assert.True(guard.Result!.IsValid);
+    }
+
+    [Fact]
+    public void Guard_BehindMeter_SeesTheMeterFramedEventsOnce()
+    {
+        var sse = ChatStream("{\"name\":\"Ada\"}").Replace("\n", "\r", StringComparison.Ordinal);
+        var guard = new StreamingSchemaGuard(LlmDialect.OpenAIChat, Target(), Person());
+        using var meter = new TokenGateway.Core.Metering.SseStreamMeter(LlmDialect.OpenAIChat, suppressUsageOnlyChunk: false, guard);
+        var output = new ArrayBufferWriter<byte>();
+        var bytes = Encoding.UTF8.GetBytes(sse);
+
+        for (var i = 0; i < bytes.Length; i += 4)
+        {
+            meter.Process(bytes.AsSpan(i, Math.Min(4, bytes.Length - i)), output);
+        }
+
+        meter.Complete(output);
+        guard.Complete(output);
+        var text = Encoding.UTF8.GetString(output.WrittenSpan);
+
+        Assert.True(meter.SawTerminalEvent);
+        Assert.DoesNotContain("[DONE]", text, StringComparison.Ordinal);
+        Assert.Contains("schema_validation_failed", text, StringComparison.Ordinal);
+        Assert.False(guard.Result!.IsValid);
+    }
+
     [Fact]
     public void Guard_ChatValidAnswer_PassesEverythingThroughIncludingDone()
     {

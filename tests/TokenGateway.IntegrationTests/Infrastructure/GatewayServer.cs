@@ -60,6 +60,10 @@ public sealed class GatewayServer : IAsyncDisposable
             ["Serilog:MinimumLevel:Default"] = "Warning",
             ["Providers:openai:Destinations:0"] = simulator.Address,
             ["Providers:openai:ApiKeyEnv"] = ProviderKeyEnv,
+            // The simulator's fault header crosses the gateway only because the provider allowlist names it.
+            ["Providers:openai:ForwardRequestHeaders:0"] = "x-simulator-fault",
+            ["Providers:anthropic:ForwardRequestHeaders:0"] = "x-simulator-fault",
+            ["Providers:azure:ForwardRequestHeaders:0"] = "x-simulator-fault",
             ["Providers:anthropic:Destinations:0"] = simulator.Address,
             ["Providers:anthropic:ApiKeyEnv"] = ProviderKeyEnv,
             ["Providers:azure:Type"] = "AzureOpenAI",

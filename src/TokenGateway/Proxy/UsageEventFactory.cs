@@ -1,0 +1,66 @@
+using TokenGateway.Core.Metering;
+using TokenGateway.Proxy.Upstream;
+
+namespace TokenGateway.Proxy;
+
+/// <summary>
+/// Builds every <see cref="UsageEvent"/> the gateway records: the one event per request (from its feature and outcome)
+/// and one per extra upstream attempt (repairs now; retries and fallbacks next), linked to the request by
+/// <see cref="UsageEvent.ParentRequestId"/>. One place decides which fields an event carries.
+/// </summary>
+internal static class UsageEventFactory
+{
+    /// <summary>The request's own event, written by <see cref="ExchangeCompletion"/>.</summary>
+    public static UsageEvent ForRequest(LlmExchange exchange, in ExchangeOutcome outcome, string status, int httpStatus, decimal cost, int saved, double elapsedMs) => new()
+    {
+        RequestId = exchange.RequestId,
+        Timestamp = exchange.StartedAt,
+        TeamId = exchange.TeamId,
+        KeyId = exchange.KeyId,
+        Route = exchange.Route,
+        Provider = exchange.Provider?.Id,
+        Model = exchange.Model?.Name ?? exchange.Request?.Model,
+        Stream = exchange.Request?.Stream ?? false,
+        Status = status,
+        HttpStatus = httpStatus,
+        ErrorCode = outcome.ErrorCode,
+        InputTokensReceived = exchange.InputTokensReceived,
+        InputTokensSent = exchange.InputTokensSent,
+        Usage = outcome.Usage ?? default,
+        CostUsd = cost,
+        TokensSaved = saved,
+        Stages = exchange.Stages,
+        Estimated = outcome.Estimated,
+        LatencyMs = elapsedMs,
+        TtftMs = outcome.TtftMs,
+    };
+
+    /// <summary>
+    /// The event of one extra attempt made for <paramref name="exchange"/>: never streamed, billed to the same team and
+    /// key, its prompt counted before sending (<paramref name="inputTokens"/>).
+    /// </summary>
+    public static UsageEvent ForAttempt(
+        LlmExchange exchange, UpstreamAttempt attempt, DateTimeOffset startedAt, UpstreamResponse response, int inputTokens,
+        TokenUsage usage, bool estimated, decimal cost) => new()
+    {
+        RequestId = attempt.RequestId,
+        Timestamp = startedAt,
+        TeamId = exchange.TeamId,
+        KeyId = exchange.KeyId,
+        Route = exchange.Route,
+        Provider = exchange.Provider?.Id,
+        Model = exchange.Model?.Name,
+        Stream = false,
+        Status = response.IsSuccess ? UsageStatus.Ok : UsageStatus.UpstreamError,
+        HttpStatus = response.Status,
+        ErrorCode = response.ErrorCode,
+        InputTokensReceived = inputTokens,
+        InputTokensSent = inputTokens,
+        Usage = usage,
+        CostUsd = cost,
+        Estimated = estimated,
+        LatencyMs = response.LatencyMs,
+        ParentRequestId = exchange.RequestId,
+        Attempt = attempt.LedgerKind,
+    };
+}
