@@ -12,12 +12,10 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// <summary>Registers policies, budget counters and admission.</summary>
 public static partial class BudgetServiceCollectionExtensions
 {
-    /// <summary>Default SQLite connection string for the policy table when <c>Policies:ConnectionString</c> is unset.</summary>
-    public const string DefaultConnectionString = "Data Source=data/tokengateway.db";
-
     /// <summary>
-    /// Adds <see cref="IPolicyProvider"/> (SQLite-backed, seeded from <c>Policies</c> configuration and reloaded with
-    /// it), the in-process <see cref="IBudgetCounterStore"/>, <see cref="BudgetSpentLoader"/> (uses
+    /// Adds <see cref="IPolicyProvider"/> (over the SQLite <see cref="IPolicyStore"/> of
+    /// <see cref="SqliteStorageServiceCollectionExtensions.AddSqliteStorage"/>, added here when missing; seeded from
+    /// <c>Policies</c> configuration and reloaded with it), the in-process <see cref="IBudgetCounterStore"/>, <see cref="BudgetSpentLoader"/> (uses
     /// <see cref="IUsageQueryService"/> when registered), a logging <see cref="ISoftAlertSink"/> (replace it to add
     /// the metric and webhook) and <see cref="AdmissionController"/>. Registrations made before this call win.
     /// </summary>
@@ -30,9 +28,7 @@ public static partial class BudgetServiceCollectionExtensions
         services.AddOptions<AdmissionOptions>().BindConfiguration(AdmissionOptions.SectionName).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AdmissionOptions>, AdmissionOptionsValidator>());
 
-        services.TryAddSingleton<IPolicyStore>(sp => new SqlitePolicyStore(
-            configuration[$"{ConfigurationPolicyReader.SectionName}:ConnectionString"] ?? DefaultConnectionString,
-            sp.GetRequiredService<TimeProvider>()));
+        services.AddSqliteStorage(); // the policy store lives in the storage database; no-op when already added
         services.TryAddSingleton<IPolicyProvider>(sp =>
         {
             var provider = new PolicyProvider(

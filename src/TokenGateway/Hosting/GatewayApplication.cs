@@ -7,8 +7,6 @@ using TokenGateway.Auth;
 using TokenGateway.Budgets;
 using TokenGateway.Core.Budgets;
 using TokenGateway.Core.Optimization;
-using TokenGateway.Storage;
-using TokenGateway.Storage.Policies;
 using TokenGateway.Core.Models;
 using TokenGateway.Core.Tokenization;
 using TokenGateway.Endpoints;
@@ -83,8 +81,6 @@ public static class GatewayApplication
         services.AddSingleton<ExchangeCompletion>();
         services.AddSingleton<LlmResponseHandler>();
         services.AddGatewayMetering();
-        services.AddSingleton<IPolicyStore>(sp => new SqlitePolicyStore(
-            sp.GetRequiredService<IOptions<StorageOptions>>().Value.ConnectionString, sp.GetRequiredService<TimeProvider>()));
         services.AddOptions<AlertOptions>().BindConfiguration(AlertOptions.SectionName);
         services.AddHttpClient(WebhookSoftAlertSink.HttpClientName);
         services.AddSingleton<WebhookSoftAlertSink>();

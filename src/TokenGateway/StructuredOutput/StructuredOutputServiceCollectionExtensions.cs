@@ -1,9 +1,5 @@
-using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Options;
 using TokenGateway.Core.StructuredOutput;
 using TokenGateway.Proxy;
-using TokenGateway.Storage;
-using TokenGateway.Storage.Schemas;
 using TokenGateway.StructuredOutput;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -12,13 +8,11 @@ namespace Microsoft.Extensions.DependencyInjection;
 internal static class StructuredOutputServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds <see cref="ISchemaRegistry"/> (SQLite table <c>output_schemas</c> in the storage database; registrations
-    /// made before this call win), the policy cache, the repair client and the response hook.
+    /// Adds the policy cache, the repair client and the response hook; <see cref="ISchemaRegistry"/> comes from the
+    /// storage registration (<c>AddSqliteStorage</c>).
     /// </summary>
     public static IServiceCollection AddStructuredOutput(this IServiceCollection services)
     {
-        services.TryAddSingleton<ISchemaRegistry>(sp => new SqliteSchemaRegistry(
-            sp.GetRequiredService<IOptions<StorageOptions>>().Value.ConnectionString, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<StructuredOutputPolicies>();
         services.AddHttpClient(StructuredOutputRepairClient.HttpClientName, c => c.Timeout = Timeout.InfiniteTimeSpan)
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AutomaticDecompression = System.Net.DecompressionMethods.None, UseCookies = false });

@@ -82,7 +82,7 @@ public sealed class ConfigurationPolicyReaderTests
         {
             var configuration = Config(new()
             {
-                ["Policies:ConnectionString"] = $"Data Source={Path.Combine(directory, "gateway.db")}",
+                ["Storage:DataDirectory"] = directory,
                 ["Policies:Teams:t1:Budget:Usd"] = "2",
                 ["Budgets:MinimumOutputTokens"] = "128",
             });
