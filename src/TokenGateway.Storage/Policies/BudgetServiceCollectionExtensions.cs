@@ -28,6 +28,7 @@ public static partial class BudgetServiceCollectionExtensions
         services.AddOptions<AdmissionOptions>().BindConfiguration(AdmissionOptions.SectionName).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AdmissionOptions>, AdmissionOptionsValidator>());
 
+        services.AddTokenGatewayPricing(); // admission reserves with the prices settlement charges
         services.AddSqliteStorage(); // the policy store lives in the storage database; no-op when already added
         services.TryAddSingleton<IPolicyProvider>(sp =>
         {
@@ -57,7 +58,8 @@ public static partial class BudgetServiceCollectionExtensions
             sp.GetRequiredService<ISoftAlertSink>(),
             sp.GetRequiredService<SoftAlertTracker>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<IOptions<AdmissionOptions>>().Value));
+            sp.GetRequiredService<IOptions<AdmissionOptions>>().Value,
+            sp.GetRequiredService<IOptions<PricingOptions>>().Value));
         return services;
     }
 
@@ -106,11 +108,6 @@ internal sealed class AdmissionOptionsValidator : IValidateOptions<AdmissionOpti
         if (options.ReapInterval <= TimeSpan.Zero)
         {
             failures.Add($"{AdmissionOptions.SectionName}:ReapInterval must be positive.");
-        }
-
-        if (options.UnpricedInputPricePerMillion < 0 || options.UnpricedOutputPricePerMillion < 0)
-        {
-            failures.Add($"{AdmissionOptions.SectionName}: unpriced-model price ceilings must not be negative.");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

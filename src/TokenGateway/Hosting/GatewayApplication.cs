@@ -6,9 +6,6 @@ using Serilog.Formatting.Compact;
 using TokenGateway.Auth;
 using TokenGateway.Budgets;
 using TokenGateway.Core.Budgets;
-using TokenGateway.Core.Optimization;
-using TokenGateway.Core.Models;
-using TokenGateway.Core.Tokenization;
 using TokenGateway.Endpoints;
 using TokenGateway.Providers;
 using TokenGateway.Proxy;
@@ -65,14 +62,12 @@ public static class GatewayApplication
 
         services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<ProvidersOptions>().Configure<IConfiguration>((o, c) => c.GetSection(ProvidersOptions.SectionName).Bind(o.Providers));
-        services.AddOptions<ModelCatalogOptions>().Configure<IConfiguration>((o, c) => c.GetSection(ModelCatalogOptions.SectionName).Bind(o.Models));
         services.Configure<HostOptions>(o => o.ShutdownTimeout = builder.Configuration.GetValue("Gateway:ShutdownTimeout", TimeSpan.FromSeconds(30)));
         services.AddProblemDetails();
         services.TryAddSingleton(TimeProvider.System);
 
         services.AddSqliteStorage(); // first: its schema initializer must run before hosted services that use the stores
-        services.AddSingleton(sp => sp.GetRequiredService<IOptions<ModelCatalogOptions>>().Value.Build());
-        services.AddSingleton<ITokenizerRegistry>(TiktokenTokenizerRegistry.Shared);
+        services.AddTokenGatewayCore(); // tokenizers, pricing, the validated model catalogue, the optimizer
         services.AddSingleton<ProviderRegistry>();
         services.AddSingleton<VirtualKeyAuthenticator>();
         services.AddSingleton<AdminKeyService>();
@@ -80,14 +75,12 @@ public static class GatewayApplication
         services.AddSingleton<ReadinessProbe>();
         services.AddSingleton<ExchangeCompletion>();
         services.AddSingleton<LlmResponseHandler>();
-        services.AddGatewayMetering();
         services.AddOptions<AlertOptions>().BindConfiguration(AlertOptions.SectionName);
         services.AddHttpClient(WebhookSoftAlertSink.HttpClientName);
         services.AddSingleton<WebhookSoftAlertSink>();
         services.AddSingleton<ISoftAlertSink>(sp => sp.GetRequiredService<WebhookSoftAlertSink>());
         services.AddHostedService(sp => sp.GetRequiredService<WebhookSoftAlertSink>());
         services.AddTokenGatewayBudgets(builder.Configuration);
-        services.AddSingleton<OptimizationPipeline>();
         services.AddSingleton<OptimizationPolicies>();
         services.AddGatewayTelemetry(builder.Configuration);
         services.AddGatewayDashboard();

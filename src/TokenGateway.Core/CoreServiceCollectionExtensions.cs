@@ -1,0 +1,103 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using TokenGateway.Core.Metering;
+using TokenGateway.Core.Models;
+using TokenGateway.Core.Optimization;
+using TokenGateway.Core.Tokenization;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the Core services: tokenizers and counting, the model catalogue, pricing and the optimizer.</summary>
+/// <remarks>
+/// Every options class is bound from its section and validated at start (<c>ValidateOnStart</c>), so bad
+/// configuration fails the start with the offending key instead of a silent fallback on the first request. Each
+/// method may be called more than once.
+/// </remarks>
+public static class CoreServiceCollectionExtensions
+{
+    /// <summary>Adds everything below: tokenization, pricing, the model catalogue and the optimization pipeline.</summary>
+    public static IServiceCollection AddTokenGatewayCore(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        return services.AddTokenGatewayTokenization().AddTokenGatewayPricing().AddTokenGatewayModels().AddTokenGatewayOptimization();
+    }
+
+    /// <summary>Adds the shared <see cref="ITokenizerRegistry"/> and the provider-faithful <see cref="IRequestTokenCounter"/>.</summary>
+    public static IServiceCollection AddTokenGatewayTokenization(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.TryAddSingleton<ITokenizerRegistry>(TiktokenTokenizerRegistry.Shared);
+        services.TryAddSingleton<IRequestTokenCounter>(static sp => new ChatRequestTokenCounter(sp.GetRequiredService<ITokenizerRegistry>()));
+        return services;
+    }
+
+    /// <summary>
+    /// Adds <see cref="PricingOptions"/> (section <c>Pricing</c>, with the deprecated <c>Budgets:Unpriced*</c> aliases)
+    /// and the <see cref="CostCalculator"/> that settles with them.
+    /// </summary>
+    public static IServiceCollection AddTokenGatewayPricing(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        if (services.Any(static d => d.ServiceType == typeof(CostCalculator)))
+        {
+            return services;
+        }
+
+        services.AddOptions<PricingOptions>()
+            .Configure<IConfiguration>(static (options, configuration) =>
+            {
+                var section = configuration.GetSection(PricingOptions.SectionName);
+                section.Bind(options);
+
+                // Deprecated aliases (before issue #11 admission read these and settlement read Pricing, so the two
+                // could charge different prices). Read only when the Pricing key itself is absent.
+                if (section[nameof(PricingOptions.CeilingInputPerMillion)] is null && configuration.GetValue<decimal?>(LegacyUnpricedInputKey) is { } input)
+                {
+                    options.CeilingInputPerMillion = input;
+                }
+
+                if (section[nameof(PricingOptions.CeilingOutputPerMillion)] is null && configuration.GetValue<decimal?>(LegacyUnpricedOutputKey) is { } output)
+                {
+                    options.CeilingOutputPerMillion = output;
+                }
+            })
+            .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PricingOptions>, PricingOptionsValidator>());
+        services.TryAddSingleton(static sp => new CostCalculator(sp.GetRequiredService<IOptions<PricingOptions>>().Value));
+        return services;
+    }
+
+    /// <summary>
+    /// Adds <see cref="ModelCatalogOptions"/> (section <c>Models</c>, validated at start: known tokenizers, prices unless
+    /// unpriced models are charged a ceiling) and the immutable <see cref="ModelCatalog"/> built from it.
+    /// </summary>
+    public static IServiceCollection AddTokenGatewayModels(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddTokenGatewayPricing();
+        if (services.Any(static d => d.ServiceType == typeof(ModelCatalog)))
+        {
+            return services;
+        }
+
+        services.AddOptions<ModelCatalogOptions>()
+            .Configure<IConfiguration>(static (options, configuration) => configuration.GetSection(ModelCatalogOptions.SectionName).Bind(options.Models))
+            .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ModelCatalogOptions>, ModelCatalogOptionsValidator>());
+        services.TryAddSingleton(static sp => sp.GetRequiredService<IOptions<ModelCatalogOptions>>().Value.Build());
+        return services;
+    }
+
+    /// <summary>Adds the <see cref="OptimizationPipeline"/> (stateless; one instance).</summary>
+    public static IServiceCollection AddTokenGatewayOptimization(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddTokenGatewayTokenization();
+        services.TryAddSingleton<OptimizationPipeline>();
+        return services;
+    }
+
+    private const string LegacyUnpricedInputKey = "Budgets:UnpricedInputPricePerMillion";
+    private const string LegacyUnpricedOutputKey = "Budgets:UnpricedOutputPricePerMillion";
+}
