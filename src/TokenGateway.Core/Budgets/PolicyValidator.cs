@@ -1,6 +1,13 @@
+using TokenGateway.Core.Optimization;
+using TokenGateway.Core.StructuredOutput;
+
 namespace TokenGateway.Core.Budgets;
 
-/// <summary>Checks a <see cref="TeamPolicy"/> field by field and reports every problem at once.</summary>
+/// <summary>
+/// Checks a <see cref="TeamPolicy"/> field by field and reports every problem at once, the <c>optimization</c> and
+/// <c>structuredOutput</c> sections included (through their typed parsers): the one validation path for the admin
+/// API, configured policies and <see cref="IPolicyProvider.SetAsync"/>.
+/// </summary>
 public static class PolicyValidator
 {
     /// <summary>Largest USD budget accepted (keeps micro-dollar arithmetic far from overflow).</summary>
@@ -78,6 +85,18 @@ public static class PolicyValidator
             {
                 errors.Add(new("maxTokens.default", $"Must not exceed maxTokens.cap ({d} > {c})."));
             }
+        }
+
+        if (policy.Optimization is { } optimization)
+        {
+            ScopedOptimizationPolicy.Parse(optimization, out var optimizationErrors);
+            errors.AddRange(optimizationErrors.Select(e => new PolicyError("optimization", e)));
+        }
+
+        if (policy.StructuredOutput is { } structured)
+        {
+            StructuredOutputPolicy.FromJson(structured, out var structuredErrors);
+            errors.AddRange(structuredErrors.Select(e => new PolicyError("structuredOutput", e)));
         }
 
         return errors;

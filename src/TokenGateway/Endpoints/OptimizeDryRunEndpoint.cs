@@ -24,7 +24,7 @@ internal static class OptimizeDryRunEndpoint
     }
 
     private static async Task HandleAsync(HttpContext context, VirtualKeyAuthenticator authenticator, ModelCatalog catalog,
-        IPolicyProvider policies, OptimizationPolicies optimizationPolicies, OptimizationPipeline pipeline, IRequestTokenCounter counter)
+        IPolicyProvider policies, OptimizationPipeline pipeline, IRequestTokenCounter counter)
     {
         var anthropic = context.Request.Headers.ContainsKey("anthropic-version") || context.Request.Query["dialect"] == "anthropic";
         var dialect = anthropic ? LlmDialect.AnthropicMessages : LlmDialect.OpenAIChat;
@@ -52,7 +52,7 @@ internal static class OptimizeDryRunEndpoint
         var effective = await policies.GetAsync(caller.TeamId, caller.KeyId, context.RequestAborted);
         var received = counter.CountInputTokens(request, card);
         var route = dialect == LlmDialect.AnthropicMessages ? "/v1/messages" : "/v1/chat/completions";
-        var result = pipeline.Run(request, card, optimizationPolicies.For(effective).Resolve(card.Name, route),
+        var result = pipeline.Run(request, card, effective.Optimization.Resolve(card.Name, route),
             new OutputLimits(effective.DefaultMaxTokens, effective.MaxTokensCap, 0), received);
 
         var response = new JsonObject

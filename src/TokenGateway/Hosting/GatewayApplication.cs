@@ -81,7 +81,6 @@ public static class GatewayApplication
         services.AddSingleton<ISoftAlertSink>(sp => sp.GetRequiredService<WebhookSoftAlertSink>());
         services.AddHostedService(sp => sp.GetRequiredService<WebhookSoftAlertSink>());
         services.AddTokenGatewayBudgets(builder.Configuration);
-        services.AddSingleton<OptimizationPolicies>();
         services.AddGatewayTelemetry(builder.Configuration);
         services.AddGatewayDashboard();
         services.AddStructuredOutput();

@@ -8,12 +8,11 @@ namespace Microsoft.Extensions.DependencyInjection;
 internal static class StructuredOutputServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the policy cache, the repair client and the response hook; <see cref="ISchemaRegistry"/> comes from the
+    /// Adds the repair client and the response hook; <see cref="ISchemaRegistry"/> comes from the
     /// storage registration (<c>AddSqliteStorage</c>).
     /// </summary>
     public static IServiceCollection AddStructuredOutput(this IServiceCollection services)
     {
-        services.AddSingleton<StructuredOutputPolicies>();
         services.AddHttpClient(StructuredOutputRepairClient.HttpClientName, c => c.Timeout = Timeout.InfiniteTimeSpan)
             .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AutomaticDecompression = System.Net.DecompressionMethods.None, UseCookies = false });
         services.AddSingleton<StructuredOutputRepairClient>();

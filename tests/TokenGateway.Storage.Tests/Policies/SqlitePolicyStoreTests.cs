@@ -34,7 +34,7 @@ public sealed class SqlitePolicyStoreTests : IDisposable
          "rateLimits": {"requestsPerMinute": 600, "tokensPerMinute": 200000},
          "models": {"allow": ["gpt-4o*", "claude-*"], "deny": ["o1*"]},
          "maxTokens": {"default": 1024, "cap": 4096},
-         "optimization": {"compact": {"toon": true}}, "structuredOutput": {"repairAttempts": 1}}
+         "optimization": {"compact": {"toon": true}}, "structuredOutput": {"maxRepairs": 1}}
         """).Policy!;
 
     [Fact]
