@@ -27,7 +27,8 @@ public sealed class ModelAccess
 
     private readonly ModelPatternSet[] _allow;
     private readonly ModelPatternSet _deny;
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string?), bool> _decisions = new();
+    // Bounded LRU: requested names come from clients (aliases), so the set of keys is not ours to bound.
+    private readonly BitFaster.Caching.Lru.ConcurrentLru<(string, string?), bool> _decisions = new(MaxCachedDecisions);
 
     /// <summary>Everything allowed, nothing denied.</summary>
     public static ModelAccess AllowAll { get; } = new([], []);
@@ -51,17 +52,13 @@ public sealed class ModelAccess
     public bool IsAllowed(string model, string? requestedName = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        if (_decisions.TryGetValue((model, requestedName), out var known))
+        if (_decisions.TryGet((model, requestedName), out var known))
         {
             return known;
         }
 
         var allowed = Evaluate([model, requestedName]);
-        if (_decisions.Count < MaxCachedDecisions)
-        {
-            _decisions.TryAdd((model, requestedName), allowed);
-        }
-
+        _decisions.AddOrUpdate((model, requestedName), allowed);
         return allowed;
     }
 

@@ -1,6 +1,6 @@
-using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using BitFaster.Caching.Lru;
 using Json.Schema;
 
 namespace TokenGateway.Core.StructuredOutput;
@@ -21,8 +21,11 @@ public sealed class CompiledSchema
     private const int MaxErrors = 20;
     private static readonly EvaluationOptions _flag = new() { OutputFormat = OutputFormat.Flag, RequireFormatValidation = true };
     private static readonly EvaluationOptions _list = new() { OutputFormat = OutputFormat.List, RequireFormatValidation = true };
-    private static readonly ConcurrentDictionary<string, CompiledSchema> _cache = new(StringComparer.Ordinal);
     private const int MaxCached = 512;
+
+    // Bounded LRU keyed by schema text: request schemas are client input, so the least recently used are evicted one
+    // by one (no whole-cache wipe when full).
+    private static readonly ConcurrentLru<string, CompiledSchema> _cache = new(Environment.ProcessorCount, MaxCached, StringComparer.Ordinal);
 
     private readonly JsonSchema _schema;
 
@@ -43,7 +46,7 @@ public sealed class CompiledSchema
     {
         ArgumentNullException.ThrowIfNull(schema);
         var text = schema.ToJsonString();
-        if (_cache.TryGetValue(text, out compiled))
+        if (_cache.TryGet(text, out compiled))
         {
             error = null;
             return true;
@@ -67,12 +70,7 @@ public sealed class CompiledSchema
             return false;
         }
 
-        if (_cache.Count >= MaxCached)
-        {
-            _cache.Clear();
-        }
-
-        _cache.TryAdd(text, compiled);
+        _cache.AddOrUpdate(text, compiled);
         error = null;
         return true;
     }

@@ -135,4 +135,19 @@ public sealed class EffectivePolicyTests
         Assert.Same(Core.Optimization.ScopedOptimizationPolicy.Default, sut.Optimization);
         Assert.Same(Core.StructuredOutput.StructuredOutputPolicy.Default, sut.StructuredOutput);
     }
+
+    [Fact]
+    public void ModelAccess_MoreDistinctNamesThanCached_DecisionsStayCorrect()
+    {
+        var sut = EffectivePolicy.Resolve("t1", null, null, Policy("""{"models": {"allow": ["gpt-*"], "deny": ["gpt-4o-audio*"]}}"""), null).Models;
+
+        // The decision cache is a bounded LRU (issue #11): past its capacity it evicts, it never serves a wrong answer.
+        for (var i = 0; i < 5000; i++)
+        {
+            Assert.True(sut.IsAllowed("gpt-4o", $"alias-{i}"));
+            Assert.False(sut.IsAllowed("gpt-4o-audio-preview", $"alias-{i}"));
+            Assert.False(sut.IsAllowed("claude-haiku-4", $"alias-{i}"));
+            Assert.True(sut.IsAllowed("gpt-4o", null));
+        }
+    }
 }
