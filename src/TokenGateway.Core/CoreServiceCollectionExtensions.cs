@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using TokenGateway.Core.Budgets;
 using TokenGateway.Core.Metering;
 using TokenGateway.Core.Models;
 using TokenGateway.Core.Optimization;
@@ -95,6 +96,63 @@ public static class CoreServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         services.AddTokenGatewayTokenization();
         services.TryAddSingleton<OptimizationPipeline>();
+        return services;
+    }
+
+    /// <summary>
+    /// Adds admission: <see cref="AdmissionOptions"/> (section <c>Budgets</c>, validated at start), the in-process
+    /// <see cref="IBudgetCounterStore"/>, spend seeding from <see cref="IUsageQueryService"/> when one is registered,
+    /// the soft-alert tracker and <see cref="AdmissionController"/>, priced by the same <see cref="PricingOptions"/> as
+    /// <see cref="CostCalculator"/>. Needs an <see cref="ISoftAlertSink"/>. Registrations made before this call win.
+    /// </summary>
+    public static IServiceCollection AddTokenGatewayAdmission(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddTokenGatewayPricing();
+        if (services.Any(static d => d.ServiceType == typeof(AdmissionController)))
+        {
+            return services;
+        }
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddOptions<AdmissionOptions>().BindConfiguration(AdmissionOptions.SectionName).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<AdmissionOptions>, AdmissionOptionsValidator>());
+        services.TryAddSingleton<IBudgetCounterStore>(static sp => new InMemoryBudgetCounterStore(
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<IOptions<AdmissionOptions>>().Value.ReapInterval));
+        services.TryAddSingleton(static sp => new BudgetSpentLoader(
+            sp.GetRequiredService<IBudgetCounterStore>(),
+            sp.GetService<IUsageQueryService>(),
+            sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton<SoftAlertTracker>();
+        services.TryAddSingleton(static sp => new AdmissionController(
+            sp.GetRequiredService<IBudgetCounterStore>(),
+            sp.GetRequiredService<BudgetSpentLoader>(),
+            sp.GetRequiredService<ISoftAlertSink>(),
+            sp.GetRequiredService<SoftAlertTracker>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<IOptions<AdmissionOptions>>().Value,
+            sp.GetRequiredService<IOptions<PricingOptions>>().Value));
+        return services;
+    }
+
+    /// <summary>
+    /// Adds the caching <see cref="IPolicyProvider"/> over the registered <see cref="IPolicyStore"/> and the
+    /// <paramref name="configured"/> policies; <paramref name="created"/> runs once with the provider (e.g. to hook a
+    /// configuration reload to <see cref="IPolicyProvider.UpdateConfigured"/>). A provider registered before wins.
+    /// </summary>
+    public static IServiceCollection AddTokenGatewayPolicies(
+        this IServiceCollection services, Func<IServiceProvider, ConfiguredPolicies> configured, Action<IServiceProvider, IPolicyProvider>? created = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configured);
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IPolicyProvider>(sp =>
+        {
+            var provider = new PolicyProvider(sp.GetRequiredService<IPolicyStore>(), configured(sp), sp.GetRequiredService<TimeProvider>());
+            created?.Invoke(sp, provider);
+            return provider;
+        });
         return services;
     }
 

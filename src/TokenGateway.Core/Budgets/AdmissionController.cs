@@ -29,7 +29,7 @@ public sealed class AdmissionController
     /// How unpriced models are charged (<c>Pricing</c>): the same settings the cost calculator settles with, so a
     /// reservation and its settlement use one price. Null = the defaults (unpriced models refused under a USD budget).
     /// </param>
-    public AdmissionController(IBudgetCounterStore store, BudgetSpentLoader loader, ISoftAlertSink alerts, SoftAlertTracker tracker, TimeProvider time, AdmissionOptions options, PricingOptions? pricing = null)
+    internal AdmissionController(IBudgetCounterStore store, BudgetSpentLoader loader, ISoftAlertSink alerts, SoftAlertTracker tracker, TimeProvider time, AdmissionOptions options, PricingOptions? pricing = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(loader);

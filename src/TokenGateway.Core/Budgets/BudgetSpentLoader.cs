@@ -7,7 +7,7 @@ namespace TokenGateway.Core.Budgets;
 /// Initialises a window's spent counters from the ledger the first time this process uses the window (after a
 /// restart, or at a rollover), so budgets survive restarts. One ledger query per team/key/window per process.
 /// </summary>
-public sealed class BudgetSpentLoader
+internal sealed class BudgetSpentLoader
 {
     private readonly ConcurrentDictionary<string, Seeding> _seeded = new(StringComparer.Ordinal);
     private readonly IBudgetCounterStore _store;

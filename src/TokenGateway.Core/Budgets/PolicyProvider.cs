@@ -34,7 +34,7 @@ public sealed record PolicyWriteResult(StoredPolicy? Stored, IReadOnlyList<Polic
 /// every write through this provider; entries also expire after <c>refreshInterval</c> so changes made by other
 /// replicas are picked up.
 /// </summary>
-public sealed class PolicyProvider : IPolicyProvider
+internal sealed class PolicyProvider : IPolicyProvider
 {
     /// <summary>Most (team, key) effective policies kept; the least recently used beyond it are resolved again.</summary>
     public const int MaxEffectiveEntries = 50_000;
