@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 using TokenGateway.Core.Budgets;
 using TokenGateway.Core.Metering;
 using TokenGateway.Core.StructuredOutput;
@@ -39,8 +40,8 @@ public static class SqliteStorageServiceCollectionExtensions
 
         services.AddOptions<StorageOptions>()
             .BindConfiguration(StorageOptions.SectionName)
-            .ValidateDataAnnotations()
             .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StorageOptions>, StorageOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
 
         foreach (var migration in TeamSchema.All.Concat(LedgerSchema.All).Concat(PolicySchema.All).Concat(OutputSchemaSchema.All))

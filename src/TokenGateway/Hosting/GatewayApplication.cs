@@ -60,8 +60,10 @@ public static class GatewayApplication
             }
         });
 
-        services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<ProvidersOptions>().Configure<IConfiguration>((o, c) => c.GetSection(ProvidersOptions.SectionName).Bind(o.Providers));
+        services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.SectionName).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>();
+        services.AddOptions<ProvidersOptions>().Configure<IConfiguration>((o, c) => c.GetSection(ProvidersOptions.SectionName).Bind(o.Providers)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ProvidersOptions>, ProvidersOptionsValidator>();
         services.Configure<HostOptions>(o => o.ShutdownTimeout = builder.Configuration.GetValue("Gateway:ShutdownTimeout", TimeSpan.FromSeconds(30)));
         services.AddProblemDetails();
         services.TryAddSingleton(TimeProvider.System);
@@ -75,7 +77,9 @@ public static class GatewayApplication
         services.AddSingleton<ReadinessProbe>();
         services.AddSingleton<ExchangeCompletion>();
         services.AddSingleton<LlmResponseHandler>();
-        services.AddOptions<AlertOptions>().BindConfiguration(AlertOptions.SectionName);
+        services.AddOptions<AlertOptions>().BindConfiguration(AlertOptions.SectionName).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<AlertOptions>, AlertOptionsDataValidator>();
+        services.AddSingleton<IValidateOptions<AlertOptions>, AlertOptionsValidator>();
         services.AddHttpClient(WebhookSoftAlertSink.HttpClientName);
         services.AddSingleton<WebhookSoftAlertSink>();
         services.AddSingleton<ISoftAlertSink>(sp => sp.GetRequiredService<WebhookSoftAlertSink>());
