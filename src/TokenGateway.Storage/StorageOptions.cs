@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Options;
 
 namespace TokenGateway.Storage;
 
@@ -63,3 +64,7 @@ public sealed class StorageOptions
         DefaultTimeout = Math.Max(1, (int)Math.Ceiling(BusyTimeout.TotalSeconds)),
     }.ToString();
 }
+
+/// <summary>Source-generated checks of <see cref="StorageOptions"/>' data annotations.</summary>
+[OptionsValidator]
+internal sealed partial class StorageOptionsValidator : IValidateOptions<StorageOptions>;

@@ -166,6 +166,40 @@ public sealed class BudgetTests
         Assert.True(problem.GetProperty("errors").EnumerateObject().Any());
     }
 
+    [Fact]
+    public async Task UnpricedModelUnderCeiling_AdmittedUnderUsdBudget_ReservedAndSettledAtOnePrice()
+    {
+        // Issue #11: admission priced unpriced models from Budgets:Unpriced* (unset → refused under a USD budget) while
+        // settlement charged Pricing:Ceiling*. One setting now prices both.
+        await using var server = await GatewayServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Pricing:UnpricedModelPolicy"] = "Ceiling",
+            ["Pricing:CeilingInputPerMillion"] = "3",
+            ["Pricing:CeilingOutputPerMillion"] = "12",
+            ["Models:local-llm:Provider"] = "openai",
+            ["Models:local-llm:Tokenizer"] = "o200k_base",
+        });
+        var (teamId, key) = await server.CreateTeamWithKeyAsync("unpriced");
+        (await server.Admin.PutAsJsonAsync($"/admin/teams/{teamId}/policy", new { budget = new { usd = 1, period = "day", hard = true } })).EnsureSuccessStatusCode();
+        using var http = server.CreateClient(key);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = new StringContent(Body.Replace("gpt-4o", "local-llm", StringComparison.Ordinal), Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("x-simulator-fault", "output-tokens=100");
+
+        using var response = await http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var input = int.Parse(response.Headers.GetValues("x-tokengateway-prompt-tokens-sent").Single(), System.Globalization.CultureInfo.InvariantCulture);
+        var expected = (input * 3m + 100 * 12m) / 1_000_000m;
+        var ledger = await WaitForRequestsAsync(server, teamId, 1);
+        var snapshot = await WaitForSettledBudgetAsync(server, teamId);
+        Assert.Equal(expected, ledger.GetProperty("costUsd").GetDecimal());
+        Assert.Equal(0m, snapshot.GetProperty("reservedUsd").GetDecimal());
+        Assert.InRange(snapshot.GetProperty("spentUsd").GetDecimal() - expected, 0m, 0.000001m);
+    }
+
     private static async Task<int> ProbeInputTokensAsync(GatewayServer server)
     {
         using var http = server.CreateClient();

@@ -1,5 +1,6 @@
 using System.Globalization;
 using TokenGateway.Core.Errors;
+using TokenGateway.Core.Metering;
 
 namespace TokenGateway.Core.Budgets;
 
@@ -15,9 +16,20 @@ public sealed class AdmissionController
     private readonly SoftAlertTracker _tracker;
     private readonly TimeProvider _time;
     private readonly AdmissionOptions _options;
+    private readonly PricingOptions _pricing;
 
     /// <summary>Creates the controller.</summary>
-    public AdmissionController(IBudgetCounterStore store, BudgetSpentLoader loader, ISoftAlertSink alerts, SoftAlertTracker tracker, TimeProvider time, AdmissionOptions options)
+    /// <param name="store">The budget and rate counters.</param>
+    /// <param name="loader">Seeds a period's spend from the ledger.</param>
+    /// <param name="alerts">Where soft alerts go.</param>
+    /// <param name="tracker">Fires each soft alert once per window.</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="options">Reservation and lowering settings (<c>Budgets</c>).</param>
+    /// <param name="pricing">
+    /// How unpriced models are charged (<c>Pricing</c>): the same settings the cost calculator settles with, so a
+    /// reservation and its settlement use one price. Null = the defaults (unpriced models refused under a USD budget).
+    /// </param>
+    internal AdmissionController(IBudgetCounterStore store, BudgetSpentLoader loader, ISoftAlertSink alerts, SoftAlertTracker tracker, TimeProvider time, AdmissionOptions options, PricingOptions? pricing = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(loader);
@@ -31,6 +43,7 @@ public sealed class AdmissionController
         _tracker = tracker;
         _time = time;
         _options = options;
+        _pricing = pricing ?? new PricingOptions();
     }
 
     /// <summary>Decides whether the request may be forwarded and, if so, reserves its worst-case cost.</summary>
@@ -38,7 +51,7 @@ public sealed class AdmissionController
     {
         ArgumentNullException.ThrowIfNull(request);
         var now = _time.GetUtcNow();
-        var plan = AdmissionPlanner.Plan(request, _options, _options.ReservationTtl, now);
+        var plan = AdmissionPlanner.Plan(request, _options, _pricing, _options.ReservationTtl, now);
         if (plan.Reserve is not { } reserve)
         {
             return new AdmissionDecision { Error = plan.Error, Message = plan.Message };

@@ -20,10 +20,4 @@ public sealed class AdmissionOptions
 
     /// <summary>How often the in-process reaper runs (default 30 s).</summary>
     public TimeSpan ReapInterval { get; set; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>Input price ceiling (USD per million tokens) reserved for models without a price; null = refuse them under a USD budget.</summary>
-    public decimal? UnpricedInputPricePerMillion { get; set; }
-
-    /// <summary>Output price ceiling (USD per million tokens) reserved for models without a price; null = refuse them under a USD budget.</summary>
-    public decimal? UnpricedOutputPricePerMillion { get; set; }
 }

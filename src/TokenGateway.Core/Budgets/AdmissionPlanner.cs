@@ -1,4 +1,5 @@
 using TokenGateway.Core.Errors;
+using TokenGateway.Core.Metering;
 using TokenGateway.Core.Models;
 
 namespace TokenGateway.Core.Budgets;
@@ -21,7 +22,7 @@ internal static class AdmissionPlanner
         return (cached.Item1, cached.Item2);
     }
 
-    public static AdmissionPlan Plan(AdmissionRequest request, AdmissionOptions options, TimeSpan ttl, DateTimeOffset now)
+    public static AdmissionPlan Plan(AdmissionRequest request, AdmissionOptions options, PricingOptions pricing, TimeSpan ttl, DateTimeOffset now)
     {
         var policy = request.Policy;
         var model = request.Model;
@@ -31,38 +32,18 @@ internal static class AdmissionPlanner
             return AdmissionPlan.Rejected(GatewayError.PermissionDenied, $"Model '{shown}' is not allowed for this team. Ask an admin to update the team's model policy.");
         }
 
-        var inputPrice = model.Prices.Input ?? options.UnpricedInputPricePerMillion;
-        var outputPrice = model.Prices.Output ?? options.UnpricedOutputPricePerMillion;
+        // The same prices settlement charges (CostCalculator): the card's, else the Pricing ceiling when it applies.
+        var ceiling = pricing.UnpricedModelPolicy == UnpricedModelPolicy.Ceiling;
+        var inputPrice = model.Prices.Input ?? (ceiling ? pricing.CeilingInputPerMillion : null);
+        var outputPrice = model.Prices.Output ?? (ceiling ? pricing.CeilingOutputPerMillion : null);
         var hasUsdBudget = policy.TeamBudget.UsdMicros is not null || policy.KeyBudget?.UsdMicros is not null;
         if ((inputPrice is null || outputPrice is null) && hasUsdBudget)
         {
-            return AdmissionPlan.Rejected(GatewayError.ModelNotPriced, $"Model '{model.Name}' has no price, so its cost cannot be checked against the USD budget. Configure its price.");
+            return AdmissionPlan.Rejected(GatewayError.ModelNotPriced, $"Model '{model.Name}' has no price, so its cost cannot be checked against the USD budget. Configure its price, or set Pricing:UnpricedModelPolicy to Ceiling.");
         }
 
-        int? maxToSend = null;
-        int output;
-        var cappedByPolicy = false;
-        if (model.Kind == ModelKind.Embedding)
-        {
-            output = 0;
-        }
-        else
-        {
-            var wanted = request.RequestedMaxTokens ?? policy.DefaultMaxTokens ?? model.MaxOutputTokens;
-            if (policy.MaxTokensCap is { } cap && wanted > cap)
-            {
-                wanted = cap;
-                cappedByPolicy = true;
-            }
-
-            if (cappedByPolicy || (request.RequestedMaxTokens is null && policy.DefaultMaxTokens is not null))
-            {
-                maxToSend = wanted;
-            }
-
-            // The provider never produces more than the model's maximum, so that bounds the worst case.
-            output = Math.Max(0, Math.Min(wanted, model.MaxOutputTokens));
-        }
+        var maxTokens = MaxTokensRule.Decide(request.RequestedMaxTokens, policy.DefaultMaxTokens, policy.MaxTokensCap, model);
+        var output = maxTokens.WorstCase;
 
         var minimum = output;
         if (options.LowerMaxTokens && output > 0)
@@ -87,7 +68,7 @@ internal static class AdmissionPlanner
             OutputMicrosPerMillion = outputMicrosPerMillion,
             Ttl = ttl,
         };
-        return new AdmissionPlan(reserve, maxToSend, cappedByPolicy, null, null);
+        return new AdmissionPlan(reserve, maxTokens.ToSend, maxTokens.CappedByPolicy, null, null);
     }
 }
 

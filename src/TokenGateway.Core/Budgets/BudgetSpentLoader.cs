@@ -11,7 +11,7 @@ namespace TokenGateway.Core.Budgets;
 /// After a crash the ledger's totals lack the events still in its journal; seeding then would undercount the window
 /// for the life of the process (seeding happens once). So every seed first waits for <see cref="ILedgerRecovery"/>.
 /// </remarks>
-public sealed class BudgetSpentLoader
+internal sealed class BudgetSpentLoader
 {
     private readonly ConcurrentDictionary<string, Seeding> _seeded = new(StringComparer.Ordinal);
     private readonly IBudgetCounterStore _store;

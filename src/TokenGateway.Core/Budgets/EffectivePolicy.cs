@@ -1,4 +1,5 @@
-using System.Text.Json.Nodes;
+using TokenGateway.Core.Optimization;
+using TokenGateway.Core.StructuredOutput;
 
 namespace TokenGateway.Core.Budgets;
 
@@ -26,7 +27,8 @@ public sealed class ModelAccess
 
     private readonly ModelPatternSet[] _allow;
     private readonly ModelPatternSet _deny;
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string?), bool> _decisions = new();
+    // Bounded LRU: requested names come from clients (aliases), so the set of keys is not ours to bound.
+    private readonly BitFaster.Caching.Lru.ConcurrentLru<(string, string?), bool> _decisions = new(MaxCachedDecisions);
 
     /// <summary>Everything allowed, nothing denied.</summary>
     public static ModelAccess AllowAll { get; } = new([], []);
@@ -50,17 +52,13 @@ public sealed class ModelAccess
     public bool IsAllowed(string model, string? requestedName = null)
     {
         ArgumentNullException.ThrowIfNull(model);
-        if (_decisions.TryGetValue((model, requestedName), out var known))
+        if (_decisions.TryGet((model, requestedName), out var known))
         {
             return known;
         }
 
         var allowed = Evaluate([model, requestedName]);
-        if (_decisions.Count < MaxCachedDecisions)
-        {
-            _decisions.TryAdd((model, requestedName), allowed);
-        }
-
+        _decisions.AddOrUpdate((model, requestedName), allowed);
         return allowed;
     }
 
@@ -132,13 +130,20 @@ public sealed record EffectivePolicy
     /// <summary>Upper bound on <c>max_tokens</c>.</summary>
     public int? MaxTokensCap { get; init; }
 
-    /// <summary>Optimization settings (default ← team ← key, merged property by property).</summary>
-    public JsonObject? Optimization { get; init; }
+    /// <summary>
+    /// Optimization settings (default ← team ← key, merged property by property), parsed once when the policy is
+    /// resolved; the request path only calls <see cref="ScopedOptimizationPolicy.Resolve"/>.
+    /// </summary>
+    public ScopedOptimizationPolicy Optimization { get; init; } = ScopedOptimizationPolicy.Default;
 
-    /// <summary>Structured-output settings (default ← team ← key, merged property by property).</summary>
-    public JsonObject? StructuredOutput { get; init; }
+    /// <summary>Structured-output settings (default ← team ← key, merged property by property), parsed once when resolved.</summary>
+    public StructuredOutputPolicy StructuredOutput { get; init; } = StructuredOutputPolicy.Default;
 
-    /// <summary>Resolves the effective policy for a request.</summary>
+    /// <summary>Resolves the effective policy for a request (the policy provider caches the result per team and key).</summary>
+    /// <remarks>
+    /// Every section ends up typed here, so nothing downstream parses policy JSON. The sections were validated when
+    /// written (<see cref="PolicyValidator"/>); merging valid layers yields a valid section.
+    /// </remarks>
     /// <param name="teamId">The team.</param>
     /// <param name="keyId">The virtual key, if any.</param>
     /// <param name="defaults">The default policy (null = built-in: no limits, every model allowed).</param>
@@ -218,8 +223,8 @@ public sealed record EffectivePolicy
             Models = allowSets.Count == 0 && deny.Count == 0 ? ModelAccess.AllowAll : new ModelAccess(allowSets, deny),
             DefaultMaxTokens = defaultMax,
             MaxTokensCap = cap,
-            Optimization = optimization,
-            StructuredOutput = structured,
+            Optimization = ScopedOptimizationPolicy.Parse(optimization, out _),
+            StructuredOutput = StructuredOutputPolicy.FromJson(structured, out _),
         };
     }
 

@@ -38,7 +38,7 @@ public interface IPolicyStore
 }
 
 /// <summary>A process-local <see cref="IPolicyStore"/> (tests, and hosts that keep policies only in configuration).</summary>
-public sealed class InMemoryPolicyStore(TimeProvider time) : IPolicyStore
+internal sealed class InMemoryPolicyStore(TimeProvider time) : IPolicyStore
 {
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(PolicyScope, string), StoredPolicy> _policies = new();
 

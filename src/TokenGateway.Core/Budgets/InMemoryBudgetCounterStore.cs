@@ -8,7 +8,7 @@ namespace TokenGateway.Core.Budgets;
 /// buckets and open reservations, so every check-then-commit is atomic. A timer on the injected
 /// <see cref="TimeProvider"/> reaps expired reservations; reservation also reaps lazily when one is due.
 /// </summary>
-public sealed class InMemoryBudgetCounterStore : IBudgetCounterStore, IDisposable
+internal sealed class InMemoryBudgetCounterStore : IBudgetCounterStore, IDisposable
 {
     /// <summary>How often the reaper runs by default.</summary>
     public static readonly TimeSpan DefaultReapInterval = TimeSpan.FromSeconds(30);

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using BitFaster.Caching.Lru;
 
 namespace TokenGateway.Core.Budgets;
 
@@ -33,10 +34,13 @@ public sealed record PolicyWriteResult(StoredPolicy? Stored, IReadOnlyList<Polic
 /// every write through this provider; entries also expire after <c>refreshInterval</c> so changes made by other
 /// replicas are picked up.
 /// </summary>
-public sealed class PolicyProvider : IPolicyProvider
+internal sealed class PolicyProvider : IPolicyProvider
 {
+    /// <summary>Most (team, key) effective policies kept; the least recently used beyond it are resolved again.</summary>
+    public const int MaxEffectiveEntries = 50_000;
+
     private readonly ConcurrentDictionary<(PolicyScope Scope, string Id), CachedOwn> _own = new();
-    private readonly ConcurrentDictionary<(string TeamId, string? KeyId), CachedEffective> _effective = new();
+    private readonly ConcurrentLru<(string TeamId, string? KeyId), CachedEffective> _effective = new(MaxEffectiveEntries);
     private readonly IPolicyStore _store;
     private readonly TimeProvider _time;
     private readonly TimeSpan _refreshInterval;
@@ -64,7 +68,7 @@ public sealed class PolicyProvider : IPolicyProvider
     {
         ArgumentException.ThrowIfNullOrEmpty(teamId);
         var generation = Volatile.Read(ref _generation);
-        if (_effective.TryGetValue((teamId, keyId), out var cached) && cached.Generation == generation && cached.ExpiresAt > _time.GetUtcNow())
+        if (_effective.TryGet((teamId, keyId), out var cached) && cached.Generation == generation && cached.ExpiresAt > _time.GetUtcNow())
         {
             return ValueTask.FromResult(cached.Policy);
         }
@@ -116,10 +120,9 @@ public sealed class PolicyProvider : IPolicyProvider
 
     private void Invalidate()
     {
+        // Entries are re-validated by generation: a stale one is replaced on its next use or evicted by the LRU bound,
+        // so a write never wipes the other teams' cached policies.
         Interlocked.Increment(ref _generation);
-
-        // Entries are re-validated by generation; clearing only frees memory of stale ones.
-        _effective.Clear();
     }
 
     private async Task<EffectivePolicy> ResolveAsync(string teamId, string? keyId, long generation, CancellationToken cancellationToken)
@@ -131,7 +134,7 @@ public sealed class PolicyProvider : IPolicyProvider
         var effective = EffectivePolicy.Resolve(teamId, keyId, defaults, team, key);
 
         // A write that raced with this resolution bumped the generation, so this entry is never served after it.
-        _effective[(teamId, keyId)] = new CachedEffective(effective, generation, _time.GetUtcNow() + _refreshInterval);
+        _effective.AddOrUpdate((teamId, keyId), new CachedEffective(effective, generation, _time.GetUtcNow() + _refreshInterval));
         return effective;
     }
 

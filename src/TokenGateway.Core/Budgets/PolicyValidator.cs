@@ -1,8 +1,14 @@
 using TokenGateway.Core.Resilience;
+using TokenGateway.Core.Optimization;
+using TokenGateway.Core.StructuredOutput;
 
 namespace TokenGateway.Core.Budgets;
 
-/// <summary>Checks a <see cref="TeamPolicy"/> field by field and reports every problem at once.</summary>
+/// <summary>
+/// Checks a <see cref="TeamPolicy"/> field by field and reports every problem at once, the <c>optimization</c> and
+/// <c>structuredOutput</c> sections included (through their typed parsers): the one validation path for the admin
+/// API, configured policies and <see cref="IPolicyProvider.SetAsync"/>.
+/// </summary>
 public static class PolicyValidator
 {
     /// <summary>Largest USD budget accepted (keeps micro-dollar arithmetic far from overflow).</summary>
@@ -83,6 +89,18 @@ public static class PolicyValidator
         }
 
         ValidateResilience(policy, errors);
+        if (policy.Optimization is { } optimization)
+        {
+            ScopedOptimizationPolicy.Parse(optimization, out var optimizationErrors);
+            errors.AddRange(optimizationErrors.Select(e => new PolicyError("optimization", e)));
+        }
+
+        if (policy.StructuredOutput is { } structured)
+        {
+            StructuredOutputPolicy.FromJson(structured, out var structuredErrors);
+            errors.AddRange(structuredErrors.Select(e => new PolicyError("structuredOutput", e)));
+        }
+
         return errors;
     }
 

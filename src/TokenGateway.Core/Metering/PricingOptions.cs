@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace TokenGateway.Core.Metering;
 
@@ -11,7 +12,15 @@ public enum UnpricedModelPolicy
     Ceiling,
 }
 
-/// <summary>Configuration section <c>Pricing</c>: how unpriced models are treated. A model is never silently free.</summary>
+/// <summary>
+/// Configuration section <c>Pricing</c>: how unpriced models are treated, for admission's reservation and for the
+/// settled cost alike (one setting, one price). A model is never silently free.
+/// </summary>
+/// <remarks>
+/// <c>Budgets:UnpricedInputPricePerMillion</c> / <c>Budgets:UnpricedOutputPricePerMillion</c> are deprecated aliases of
+/// <see cref="CeilingInputPerMillion"/> / <see cref="CeilingOutputPerMillion"/>, read only when the <c>Pricing</c> key
+/// is absent.
+/// </remarks>
 public sealed class PricingOptions
 {
     /// <summary>Configuration section name.</summary>
@@ -28,3 +37,7 @@ public sealed class PricingOptions
     [Range(typeof(decimal), "0.000001", "1000000")]
     public decimal CeilingOutputPerMillion { get; set; } = 75m;
 }
+
+/// <summary>Source-generated checks of <see cref="PricingOptions"/>' data annotations.</summary>
+[OptionsValidator]
+internal sealed partial class PricingOptionsValidator : IValidateOptions<PricingOptions>;

@@ -84,12 +84,12 @@ public static class SchemaEnforcement
     public static bool ApplyMaxTokensCeiling(LlmRequest request, int ceiling)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (request.MaxTokens is { } current && current <= ceiling)
+        if (Budgets.MaxTokensRule.Lower(request.MaxTokens, ceiling) is not { } value)
         {
             return false;
         }
 
-        request.SetMaxTokens(ceiling);
+        request.SetMaxTokens(value);
         return true;
     }
 

@@ -36,12 +36,29 @@ public sealed class TiktokenTokenizerRegistry : ITokenizerRegistry
         return IsEstimate(encoding) ? (int)Math.Ceiling(count * ClaudeCalibration) : count;
     }
 
+    /// <summary>The encoding names this registry serves (case-insensitive; <c>o200k</c> and <c>cl100k</c> are accepted too).</summary>
+    public static IReadOnlyList<string> SupportedEncodings { get; } = ["o200k_base", "cl100k_base", "claude"];
+
+    /// <summary>True when <paramref name="encoding"/> names an encoding this registry serves.</summary>
+    public static bool IsSupported(string? encoding) => encoding is not null && TryNormalize(encoding, out _);
+
     /// <summary>True for encodings that only estimate the provider's count.</summary>
     public static bool IsEstimate(string encoding) => string.Equals(encoding, "claude", StringComparison.OrdinalIgnoreCase);
 
-    private static string Normalize(string encoding) => encoding.ToLowerInvariant() switch
+    // Unknown names throw instead of falling back to o200k_base: a wrong count would bill and trim silently. The
+    // model catalogue is validated at start-up (ModelCatalogOptionsValidator), so the hot path never sees one.
+    private static string Normalize(string encoding) => TryNormalize(encoding, out var name)
+        ? name
+        : throw new ArgumentException($"Unknown tokenizer '{encoding}'. Supported: {string.Join(", ", SupportedEncodings)}.", nameof(encoding));
+
+    private static bool TryNormalize(string encoding, out string name)
     {
-        "cl100k_base" or "cl100k" => "cl100k_base",
-        _ => "o200k_base", // o200k_base, and the base of the Claude estimate
-    };
+        name = encoding.ToLowerInvariant() switch
+        {
+            "cl100k_base" or "cl100k" => "cl100k_base",
+            "o200k_base" or "o200k" or "claude" => "o200k_base", // o200k_base is also the base of the Claude estimate
+            _ => "",
+        };
+        return name.Length > 0;
+    }
 }

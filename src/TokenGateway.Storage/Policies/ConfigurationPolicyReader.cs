@@ -9,7 +9,7 @@ namespace TokenGateway.Storage.Policies;
 /// Reads <see cref="ConfiguredPolicies"/> from the <c>Policies</c> configuration section (<c>Default</c>,
 /// <c>Teams:{teamId}</c>, <c>Keys:{keyId}</c>), with the same validation as the admin API.
 /// </summary>
-public static class ConfigurationPolicyReader
+internal static class ConfigurationPolicyReader
 {
     /// <summary>The configuration section.</summary>
     public const string SectionName = "Policies";

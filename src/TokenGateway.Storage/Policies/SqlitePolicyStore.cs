@@ -2,28 +2,18 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using TokenGateway.Core.Budgets;
+using TokenGateway.Storage.Sqlite;
 
 namespace TokenGateway.Storage.Policies;
 
 /// <summary>
-/// <see cref="IPolicyStore"/> on SQLite: one table <c>policies(scope, id, json, updated_at)</c>, created on first use.
-/// Shares the database file with the other stores; touches only its own table.
+/// <see cref="IPolicyStore"/> on SQLite: one table <c>policies(scope, id, json, updated_at)</c> in the shared storage
+/// database, created by its migration (<see cref="PolicySchema"/>); touches only its own table.
 /// </summary>
-public sealed class SqlitePolicyStore : IPolicyStore
+internal sealed class SqlitePolicyStore(SqliteDatabase database, TimeProvider time) : IPolicyStore
 {
-    private readonly string _connectionString;
-    private readonly TimeProvider _time;
-    private readonly SemaphoreSlim _initLock = new(1, 1);
-    private volatile bool _initialized;
-
-    /// <summary>Creates the store for <paramref name="connectionString"/> (e.g. <c>Data Source=data/tokengateway.db</c>).</summary>
-    public SqlitePolicyStore(string connectionString, TimeProvider time)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(connectionString);
-        ArgumentNullException.ThrowIfNull(time);
-        _connectionString = connectionString;
-        _time = time;
-    }
+    private readonly SqliteDatabase _database = database;
+    private readonly TimeProvider _time = time;
 
     /// <inheritdoc />
     public async Task<StoredPolicy?> GetAsync(PolicyScope scope, string id, CancellationToken cancellationToken)
@@ -114,64 +104,5 @@ public sealed class SqlitePolicyStore : IPolicyStore
         _ => throw new ArgumentOutOfRangeException(nameof(scope), scope, "Unknown policy scope."),
     };
 
-    private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
-    {
-        if (!_initialized)
-        {
-            await InitializeAsync(cancellationToken);
-        }
-
-        var connection = new SqliteConnection(_connectionString);
-        try
-        {
-            await connection.OpenAsync(cancellationToken);
-            return connection;
-        }
-        catch
-        {
-            await connection.DisposeAsync();
-            throw;
-        }
-    }
-
-    private async Task InitializeAsync(CancellationToken cancellationToken)
-    {
-        await _initLock.WaitAsync(cancellationToken);
-        try
-        {
-            if (_initialized)
-            {
-                return;
-            }
-
-            var dataSource = new SqliteConnectionStringBuilder(_connectionString).DataSource;
-            if (!string.IsNullOrEmpty(dataSource) && dataSource != ":memory:" && !dataSource.StartsWith("file:", StringComparison.OrdinalIgnoreCase))
-            {
-                var directory = Path.GetDirectoryName(Path.GetFullPath(dataSource));
-                if (!string.IsNullOrEmpty(directory))
-                {
-                    Directory.CreateDirectory(directory);
-                }
-            }
-
-            await using var connection = new SqliteConnection(_connectionString);
-            await connection.OpenAsync(cancellationToken);
-            await using var command = connection.CreateCommand();
-            command.CommandText = """
-                CREATE TABLE IF NOT EXISTS policies (
-                    scope TEXT NOT NULL,
-                    id TEXT NOT NULL,
-                    json TEXT NOT NULL,
-                    updated_at TEXT NOT NULL,
-                    PRIMARY KEY (scope, id)
-                ) WITHOUT ROWID;
-                """;
-            await command.ExecuteNonQueryAsync(cancellationToken);
-            _initialized = true;
-        }
-        finally
-        {
-            _initLock.Release();
-        }
-    }
+    private ValueTask<SqliteConnection> OpenAsync(CancellationToken cancellationToken) => _database.OpenAsync(cancellationToken);
 }

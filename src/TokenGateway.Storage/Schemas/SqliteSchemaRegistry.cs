@@ -2,28 +2,19 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
 using TokenGateway.Core.StructuredOutput;
+using TokenGateway.Storage.Sqlite;
 
 namespace TokenGateway.Storage.Schemas;
 
 /// <summary>
 /// <see cref="ISchemaRegistry"/> on SQLite: one append-only table <c>output_schemas(name, version, json, description,
-/// created_at)</c>, created on first use. Shares the database file with the other stores; touches only its own table.
+/// created_at)</c> in the shared storage database, created by its migration (<see cref="OutputSchemaSchema"/>);
+/// touches only its own table.
 /// </summary>
-public sealed class SqliteSchemaRegistry : ISchemaRegistry
+internal sealed class SqliteSchemaRegistry(SqliteDatabase database, TimeProvider time) : ISchemaRegistry
 {
-    private readonly string _connectionString;
-    private readonly TimeProvider _time;
-    private readonly SemaphoreSlim _initLock = new(1, 1);
-    private volatile bool _initialized;
-
-    /// <summary>Creates the registry for <paramref name="connectionString"/> (e.g. <c>Data Source=data/tokengateway.db</c>).</summary>
-    public SqliteSchemaRegistry(string connectionString, TimeProvider time)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(connectionString);
-        ArgumentNullException.ThrowIfNull(time);
-        _connectionString = connectionString;
-        _time = time;
-    }
+    private readonly SqliteDatabase _database = database;
+    private readonly TimeProvider _time = time;
 
     /// <inheritdoc />
     public async Task<StoredSchema> AddVersionAsync(string name, JsonObject schema, string? description, CancellationToken cancellationToken)
@@ -127,68 +118,5 @@ public sealed class SqliteSchemaRegistry : ISchemaRegistry
     private static DateTimeOffset ParseTime(string text) =>
         DateTimeOffset.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind);
 
-    private async Task<SqliteConnection> OpenAsync(CancellationToken cancellationToken)
-    {
-        if (!_initialized)
-        {
-            await InitializeAsync(cancellationToken);
-        }
-
-        var connection = new SqliteConnection(_connectionString);
-        try
-        {
-            await connection.OpenAsync(cancellationToken);
-            await using var busy = connection.CreateCommand();
-            busy.CommandText = "PRAGMA busy_timeout = 5000;";
-            await busy.ExecuteNonQueryAsync(cancellationToken);
-            return connection;
-        }
-        catch
-        {
-            await connection.DisposeAsync();
-            throw;
-        }
-    }
-
-    private async Task InitializeAsync(CancellationToken cancellationToken)
-    {
-        await _initLock.WaitAsync(cancellationToken);
-        try
-        {
-            if (_initialized)
-            {
-                return;
-            }
-
-            var dataSource = new SqliteConnectionStringBuilder(_connectionString).DataSource;
-            if (!string.IsNullOrEmpty(dataSource) && dataSource != ":memory:" && !dataSource.StartsWith("file:", StringComparison.OrdinalIgnoreCase))
-            {
-                var directory = Path.GetDirectoryName(Path.GetFullPath(dataSource));
-                if (!string.IsNullOrEmpty(directory))
-                {
-                    Directory.CreateDirectory(directory);
-                }
-            }
-
-            await using var connection = new SqliteConnection(_connectionString);
-            await connection.OpenAsync(cancellationToken);
-            await using var command = connection.CreateCommand();
-            command.CommandText = """
-                CREATE TABLE IF NOT EXISTS output_schemas (
-                    name TEXT NOT NULL,
-                    version INTEGER NOT NULL,
-                    json TEXT NOT NULL,
-                    description TEXT NULL,
-                    created_at TEXT NOT NULL,
-                    PRIMARY KEY (name, version)
-                ) WITHOUT ROWID;
-                """;
-            await command.ExecuteNonQueryAsync(cancellationToken);
-            _initialized = true;
-        }
-        finally
-        {
-            _initLock.Release();
-        }
-    }
+    private ValueTask<SqliteConnection> OpenAsync(CancellationToken cancellationToken) => _database.OpenAsync(cancellationToken);
 }

@@ -1,4 +1,4 @@
-using System.Collections.Concurrent;
+using BitFaster.Caching.Lru;
 using TokenGateway.Core.Teams;
 
 namespace TokenGateway.Auth;
@@ -8,12 +8,20 @@ internal readonly record struct CallerIdentity(string TeamId, string KeyId);
 
 /// <summary>
 /// Validates virtual keys against the store with a short-lived in-memory cache so the hot path rarely touches the
-/// database. Revocation through the admin API evicts the cache entry at once.
+/// database. Revocation through the admin API evicts that key's cache entry at once.
 /// </summary>
+/// <remarks>
+/// The cache is a bounded LRU (BitFaster.Caching): a flood of unknown keys evicts the least recently used entries one
+/// by one instead of wiping every cached key, and a miss costs no <c>ConcurrentDictionary.Count</c> (which takes every
+/// lock of the dictionary). Entries expire after 30 s by the injected <see cref="TimeProvider"/>.
+/// </remarks>
 internal sealed class VirtualKeyAuthenticator(ITeamStore store, TimeProvider time)
 {
+    /// <summary>Most key lookups kept (hits and misses alike).</summary>
+    internal const int Capacity = 100_000;
+
     private static readonly TimeSpan _ttl = TimeSpan.FromSeconds(30);
-    private readonly ConcurrentDictionary<string, (VirtualKey? Key, DateTimeOffset Until)> _cache = new(StringComparer.Ordinal);
+    private readonly ConcurrentLru<string, Entry> _cache = new(Capacity);
 
     public async ValueTask<CallerIdentity?> AuthenticateAsync(string presentedKey, CancellationToken cancellationToken)
     {
@@ -24,16 +32,10 @@ internal sealed class VirtualKeyAuthenticator(ITeamStore store, TimeProvider tim
 
         var hash = ApiKeys.Hash(presentedKey);
         var now = time.GetUtcNow();
-        if (!_cache.TryGetValue(hash, out var entry) || entry.Until <= now)
+        if (!_cache.TryGet(hash, out var entry) || entry.Until <= now)
         {
-            var key = await store.FindKeyByHashAsync(hash, cancellationToken);
-            entry = (key, now + _ttl);
-            if (_cache.Count > 100_000)
-            {
-                _cache.Clear();
-            }
-
-            _cache[hash] = entry;
+            entry = new Entry(await store.FindKeyByHashAsync(hash, cancellationToken), now + _ttl);
+            _cache.AddOrUpdate(hash, entry);
         }
 
         return entry.Key is { } k && k.IsActive(now) ? new CallerIdentity(k.TeamId, k.Id) : null;
@@ -43,6 +45,23 @@ internal sealed class VirtualKeyAuthenticator(ITeamStore store, TimeProvider tim
     public ValueTask<CallerIdentity?> AuthenticateAsync(HttpRequest request, CancellationToken cancellationToken) =>
         ApiKeys.TryRead(request, out var key) ? AuthenticateAsync(key, cancellationToken) : ValueTask.FromResult<CallerIdentity?>(null);
 
-    /// <summary>Forgets every cached lookup (after a revocation).</summary>
-    public void Invalidate() => _cache.Clear();
+    /// <summary>Forgets the cached lookup of key <paramref name="keyId"/> (after its revocation); other keys stay cached.</summary>
+    public void Invalidate(string keyId)
+    {
+        ArgumentNullException.ThrowIfNull(keyId);
+
+        // Revocation is a rare admin action: a scan of the bounded cache is cheaper than a second index kept per hit.
+        foreach (var (hash, entry) in _cache)
+        {
+            if (entry.Key?.Id == keyId)
+            {
+                _cache.TryRemove(hash);
+            }
+        }
+    }
+
+    /// <summary>Number of cached lookups (tests).</summary>
+    internal int Count => _cache.Count;
+
+    private sealed record Entry(VirtualKey? Key, DateTimeOffset Until);
 }

@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using TokenGateway.Core.Budgets;
-using TokenGateway.Core.Optimization;
 using TokenGateway.Core.Teams;
 using TokenGateway.Resilience;
 
@@ -50,28 +49,16 @@ internal static class AdminPolicyEndpoints
             return AdminProblems.NotFound(scope.ToString(), id);
         }
 
-        var parsed = PolicyJson.Parse(body);
-        var errors = parsed.Errors.ToList();
-        if (parsed.Policy?.Optimization is { } optimization)
+        var parsed = PolicyJson.Parse(body); // validates every section, optimization and structuredOutput included
+        if (parsed.Policy is null || parsed.Errors.Count > 0)
         {
-            ScopedOptimizationPolicy.Parse(optimization, out var optimizationErrors);
-            errors.AddRange(optimizationErrors.Select(e => new PolicyError("optimization", e)));
+            return Invalid(parsed.Errors);
         }
 
-        if (parsed.Policy?.StructuredOutput is { } structured)
+        var resilienceErrors = resilience.Validate(scope, parsed.Policy).ToList(); // catalogue-aware: known models, same dialect
+        if (resilienceErrors.Count > 0)
         {
-            Core.StructuredOutput.StructuredOutputPolicy.FromJson(structured, out var structuredErrors);
-            errors.AddRange(structuredErrors.Select(e => new PolicyError("structuredOutput", e)));
-        }
-
-        if (parsed.Policy is { } typed)
-        {
-            errors.AddRange(resilience.Validate(scope, typed)); // catalogue-aware: known models, same dialect
-        }
-
-        if (parsed.Policy is null || errors.Count > 0)
-        {
-            return Invalid(errors);
+            return Invalid(resilienceErrors);
         }
 
         var result = await policies.SetAsync(scope, id, parsed.Policy, ct);

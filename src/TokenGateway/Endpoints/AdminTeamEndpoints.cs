@@ -90,7 +90,7 @@ internal static class AdminTeamEndpoints
             return AdminProblems.NotFound("Key", keyId);
         }
 
-        authenticator.Invalidate();
+        authenticator.Invalidate(keyId);
         return Results.NoContent();
     }
 

@@ -26,7 +26,7 @@ internal static class OptimizeDryRunEndpoint
     }
 
     private static async Task HandleAsync(HttpContext context, VirtualKeyAuthenticator authenticator, ModelCatalog catalog,
-        IPolicyProvider policies, OptimizationPolicies optimizationPolicies, OptimizationPipeline pipeline, IRequestTokenCounter counter,
+        IPolicyProvider policies, OptimizationPipeline pipeline, IRequestTokenCounter counter,
         AdmissionController admission, IOptionsMonitor<GatewayOptions> options)
     {
         var anthropic = context.Request.Headers.ContainsKey("anthropic-version") || context.Request.Query["dialect"] == "anthropic";
@@ -71,7 +71,7 @@ internal static class OptimizeDryRunEndpoint
         }
 
         var route = dialect == LlmDialect.AnthropicMessages ? "/v1/messages" : "/v1/chat/completions";
-        var result = pipeline.Run(request, card, optimizationPolicies.For(effective).Resolve(card.Name, route),
+        var result = pipeline.Run(request, card, effective.Optimization.Resolve(card.Name, route),
             new OutputLimits(effective.DefaultMaxTokens, effective.MaxTokensCap, 0), received);
 
         var response = new JsonObject

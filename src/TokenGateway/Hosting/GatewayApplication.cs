@@ -7,11 +7,6 @@ using Serilog.Formatting.Compact;
 using TokenGateway.Auth;
 using TokenGateway.Budgets;
 using TokenGateway.Core.Budgets;
-using TokenGateway.Core.Optimization;
-using TokenGateway.Storage;
-using TokenGateway.Storage.Policies;
-using TokenGateway.Core.Models;
-using TokenGateway.Core.Tokenization;
 using TokenGateway.Endpoints;
 using TokenGateway.Providers;
 using TokenGateway.Proxy;
@@ -68,17 +63,16 @@ public static class GatewayApplication
             }
         });
 
-        services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.SectionName).ValidateOnStart();
         services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>();
-        services.AddOptions<ProvidersOptions>().Configure<IConfiguration>((o, c) => o.Bind(c));
-        services.AddOptions<ModelCatalogOptions>().Configure<IConfiguration>((o, c) => c.GetSection(ModelCatalogOptions.SectionName).Bind(o.Models));
+        services.AddOptions<ProvidersOptions>().Configure<IConfiguration>((o, c) => o.Bind(c)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ProvidersOptions>, ProvidersOptionsValidator>();
         services.Configure<HostOptions>(o => o.ShutdownTimeout = builder.Configuration.GetValue("Gateway:ShutdownTimeout", TimeSpan.FromSeconds(30)));
         services.AddProblemDetails();
         services.TryAddSingleton(TimeProvider.System);
 
         services.AddSqliteStorage(); // first: its schema initializer must run before hosted services that use the stores
-        services.AddSingleton(sp => sp.GetRequiredService<IOptions<ModelCatalogOptions>>().Value.Build());
-        services.AddSingleton<ITokenizerRegistry>(TiktokenTokenizerRegistry.Shared);
+        services.AddTokenGatewayCore(); // tokenizers, pricing, the validated model catalogue, the optimizer
         services.AddSingleton<ProviderRegistry>();
         services.AddSingleton<VirtualKeyAuthenticator>();
         services.AddSingleton<AdminKeyService>();
@@ -90,17 +84,14 @@ public static class GatewayApplication
         services.AddSingleton<ExchangeCompletion>();
         services.AddSingleton<LlmResponseHandler>();
         services.AddSingleton<TokenGateway.Proxy.Upstream.UpstreamInvoker>();
-        services.AddGatewayMetering();
-        services.AddSingleton<IPolicyStore>(sp => new SqlitePolicyStore(
-            sp.GetRequiredService<IOptions<StorageOptions>>().Value.ConnectionString, sp.GetRequiredService<TimeProvider>()));
-        services.AddOptions<AlertOptions>().BindConfiguration(AlertOptions.SectionName);
+        services.AddOptions<AlertOptions>().BindConfiguration(AlertOptions.SectionName).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<AlertOptions>, AlertOptionsDataValidator>();
+        services.AddSingleton<IValidateOptions<AlertOptions>, AlertOptionsValidator>();
         services.AddHttpClient(WebhookSoftAlertSink.HttpClientName);
         services.AddSingleton<WebhookSoftAlertSink>();
         services.AddSingleton<ISoftAlertSink>(sp => sp.GetRequiredService<WebhookSoftAlertSink>());
         services.AddHostedService(sp => sp.GetRequiredService<WebhookSoftAlertSink>());
         services.AddTokenGatewayBudgets(builder.Configuration);
-        services.AddSingleton<OptimizationPipeline>();
-        services.AddSingleton<OptimizationPolicies>();
         services.AddGatewayTelemetry(builder.Configuration);
         services.AddGatewayDashboard();
         services.AddStructuredOutput();

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace TokenGateway.Hosting;
 
@@ -56,3 +57,7 @@ public enum SimulatorMode
     /// <summary>Never; providers without keys fail with 502.</summary>
     Never,
 }
+
+/// <summary>Source-generated checks of <see cref="GatewayOptions"/>' data annotations.</summary>
+[OptionsValidator]
+internal sealed partial class GatewayOptionsValidator : IValidateOptions<GatewayOptions>;

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Options;
+
 namespace TokenGateway.Providers;
 
 /// <summary>The wire protocol and credential style of a provider.</summary>
@@ -103,5 +105,45 @@ public sealed class ProvidersOptions
         // "{provider}:ApiKeyEnv:{n}"
         var parts = relativeKey.Split(':');
         return parts.Length == 3 && string.Equals(parts[1], nameof(ProviderOptions.ApiKeyEnv), StringComparison.OrdinalIgnoreCase);
+    }
+}
+
+/// <summary>
+/// Start-up checks of <see cref="ProvidersOptions"/>: every provider has at least one absolute http(s) destination and,
+/// when it names one, a non-blank key variable.
+/// </summary>
+internal sealed class ProvidersOptionsValidator : IValidateOptions<ProvidersOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ProvidersOptions options)
+    {
+        var failures = new List<string>();
+        foreach (var (id, provider) in options.Providers)
+        {
+            var key = $"{ProvidersOptions.SectionName}:{id}";
+            if (provider.Destinations.Count == 0)
+            {
+                failures.Add($"{key}:Destinations must list at least one base URL.");
+            }
+
+            foreach (var destination in provider.Destinations)
+            {
+                if (!Uri.TryCreate(destination, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+                {
+                    failures.Add($"{key}:Destinations entry '{destination}' is not an absolute http or https URL.");
+                }
+            }
+
+            if (provider.ApiKeyEnv is { } env && string.IsNullOrWhiteSpace(env))
+            {
+                failures.Add($"{key}:ApiKeyEnv must name an environment variable (or be omitted).");
+            }
+
+            if (string.IsNullOrWhiteSpace(provider.LoadBalancingPolicy))
+            {
+                failures.Add($"{key}:LoadBalancingPolicy must name a YARP load-balancing policy.");
+            }
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

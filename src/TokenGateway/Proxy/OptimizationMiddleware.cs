@@ -1,5 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Text.Json.Nodes;
 using TokenGateway.Core.Budgets;
 using TokenGateway.Core.Optimization;
 using TokenGateway.Telemetry;
@@ -11,7 +9,7 @@ namespace TokenGateway.Proxy;
 /// <c>x-tokengateway-optimize: off</c>, except the output cap, which is a team limit) and records the tokens sent and
 /// the savings per stage for the headers and the ledger.
 /// </summary>
-internal sealed class OptimizationMiddleware(RequestDelegate next, OptimizationPipeline pipeline, OptimizationPolicies policies)
+internal sealed class OptimizationMiddleware(RequestDelegate next, OptimizationPipeline pipeline)
 {
     public const string OptOutHeader = "x-tokengateway-optimize";
 
@@ -19,7 +17,7 @@ internal sealed class OptimizationMiddleware(RequestDelegate next, OptimizationP
     {
         var exchange = context.GetLlmExchange();
         var effective = exchange.Policy!; // set by AdmissionMiddleware
-        var policy = policies.For(effective).Resolve(exchange.Model!.Name, exchange.Route);
+        var policy = effective.Optimization.Resolve(exchange.Model!.Name, exchange.Route); // typed when the policy was resolved
         if (string.Equals(context.Request.Headers[OptOutHeader], "off", StringComparison.OrdinalIgnoreCase))
         {
             policy = policy with { Enabled = false };
@@ -34,22 +32,5 @@ internal sealed class OptimizationMiddleware(RequestDelegate next, OptimizationP
         }
 
         return next(context);
-    }
-}
-
-/// <summary>Parses each policy's raw <c>optimization</c> section once and caches it by section instance.</summary>
-internal sealed class OptimizationPolicies
-{
-    private readonly ConditionalWeakTable<JsonObject, ScopedOptimizationPolicy> _parsed = [];
-
-    public ScopedOptimizationPolicy For(EffectivePolicy policy)
-    {
-        if (policy.Optimization is not { } section)
-        {
-            return ScopedOptimizationPolicy.Default;
-        }
-
-        // Errors were reported when the policy was written; unknown fields are ignored here.
-        return _parsed.GetValue(section, static s => ScopedOptimizationPolicy.Parse(s, out _));
     }
 }

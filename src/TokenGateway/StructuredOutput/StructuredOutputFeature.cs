@@ -1,6 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Text.Json.Nodes;
-using TokenGateway.Core.Budgets;
 using TokenGateway.Core.StructuredOutput;
 
 namespace TokenGateway.StructuredOutput;
@@ -17,21 +14,4 @@ internal sealed class StructuredOutputFeature(EnforcedSchema enforced, CompiledS
 
     /// <summary>Buffer mode: whether the client asked for OpenAI's usage chunk.</summary>
     public bool ClientIncludeUsage { get; init; }
-}
-
-/// <summary>Parses each policy's raw <c>structuredOutput</c> section once and caches it by section instance.</summary>
-internal sealed class StructuredOutputPolicies
-{
-    private readonly ConditionalWeakTable<JsonObject, StructuredOutputPolicy> _parsed = [];
-
-    public StructuredOutputPolicy For(EffectivePolicy? policy)
-    {
-        if (policy?.StructuredOutput is not { } section)
-        {
-            return StructuredOutputPolicy.Default;
-        }
-
-        // Errors were reported when the policy was written; unknown fields are ignored here.
-        return _parsed.GetValue(section, static s => StructuredOutputPolicy.FromJson(s, out _));
-    }
 }

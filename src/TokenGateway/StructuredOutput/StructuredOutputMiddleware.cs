@@ -11,7 +11,7 @@ namespace TokenGateway.StructuredOutput;
 /// native (strict) form or as an instruction, and in buffered streaming mode turns the upstream call non-streaming.
 /// </summary>
 internal sealed partial class StructuredOutputMiddleware(
-    RequestDelegate next, ISchemaRegistry registry, StructuredOutputPolicies policies, ILogger<StructuredOutputMiddleware> logger)
+    RequestDelegate next, ISchemaRegistry registry, ILogger<StructuredOutputMiddleware> logger)
 {
     public const string SchemaHeader = "x-tokengateway-schema";
 
@@ -26,7 +26,7 @@ internal sealed partial class StructuredOutputMiddleware(
     /// <summary>Applies the schema, if any; false when the request was rejected (the error is written).</summary>
     private async ValueTask<bool> PrepareAsync(HttpContext context, LlmExchange exchange)
     {
-        var policy = policies.For(exchange.Policy);
+        var policy = exchange.Policy?.StructuredOutput ?? StructuredOutputPolicy.Default; // typed when the policy was resolved
         if (!policy.Enabled)
         {
             return true;

@@ -1,10 +1,7 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Options;
 using TokenGateway.Core.StructuredOutput;
 using TokenGateway.Proxy;
 using TokenGateway.Proxy.Upstream;
-using TokenGateway.Storage;
-using TokenGateway.Storage.Schemas;
 using TokenGateway.StructuredOutput;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -13,14 +10,11 @@ namespace Microsoft.Extensions.DependencyInjection;
 internal static class StructuredOutputServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds <see cref="ISchemaRegistry"/> (SQLite table <c>output_schemas</c> in the storage database; registrations
-    /// made before this call win), the policy cache, the repair client and the response hook.
+    /// Adds the repair client and the response hook; <see cref="ISchemaRegistry"/> comes from the
+    /// storage registration (<c>AddSqliteStorage</c>).
     /// </summary>
     public static IServiceCollection AddStructuredOutput(this IServiceCollection services)
     {
-        services.TryAddSingleton<ISchemaRegistry>(sp => new SqliteSchemaRegistry(
-            sp.GetRequiredService<IOptions<StorageOptions>>().Value.ConnectionString, sp.GetRequiredService<TimeProvider>()));
-        services.AddSingleton<StructuredOutputPolicies>();
         services.TryAddSingleton<UpstreamInvoker>();
         services.AddSingleton<StructuredOutputRepairClient>();
         services.AddSingleton<IResponseBodyHook, StructuredOutputResponseHook>();

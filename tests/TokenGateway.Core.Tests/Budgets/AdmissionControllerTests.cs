@@ -62,12 +62,12 @@ public sealed class AdmissionControllerTests
         public void Dispose() => Store.Dispose();
     }
 
-    private static Sut CreateSut(FakeTimeProvider? time = null, AdmissionOptions? options = null, IUsageQueryService? ledger = null)
+    private static Sut CreateSut(FakeTimeProvider? time = null, AdmissionOptions? options = null, IUsageQueryService? ledger = null, PricingOptions? pricing = null)
     {
         time ??= new FakeTimeProvider(_start);
         var store = new InMemoryBudgetCounterStore(time);
         var sink = new RecordingSink();
-        var controller = new AdmissionController(store, new BudgetSpentLoader(store, ledger, time), sink, new SoftAlertTracker(), time, options ?? new AdmissionOptions());
+        var controller = new AdmissionController(store, new BudgetSpentLoader(store, ledger, time), sink, new SoftAlertTracker(), time, options ?? new AdmissionOptions(), pricing);
         return new Sut(controller, store, sink, time);
     }
 
@@ -231,7 +231,7 @@ public sealed class AdmissionControllerTests
         var unpriced = _model with { Name = "local-llm", Prices = new ModelPrices() };
         var policy = Policy("""{"budget": {"usd": 1}}""");
         using var strict = CreateSut();
-        using var ceiling = CreateSut(options: new AdmissionOptions { UnpricedInputPricePerMillion = 10m, UnpricedOutputPricePerMillion = 30m });
+        using var ceiling = CreateSut(pricing: new PricingOptions { UnpricedModelPolicy = UnpricedModelPolicy.Ceiling, CeilingInputPerMillion = 10m, CeilingOutputPerMillion = 30m });
         using var noBudget = CreateSut();
 
         var refused = await strict.Controller.AdmitAsync(Request(policy, model: unpriced), CancellationToken.None);
@@ -241,6 +241,23 @@ public sealed class AdmissionControllerTests
         Assert.Equal(GatewayError.ModelNotPriced, refused.Error);
         Assert.Equal(10_000 + 30_000, charged.Lease!.Reservation.UsdMicros);
         Assert.True(free.IsAdmitted);
+    }
+
+    [Fact]
+    public async Task AdmitAsync_UnpricedModelUnderCeiling_ReservesExactlyWhatSettlementCharges()
+    {
+        // One setting (Pricing) prices both sides: before issue #11 admission read Budgets:Unpriced* and settlement
+        // read Pricing:Ceiling*, so the two disagreed (and a USD budget refused the model outright).
+        var pricing = new PricingOptions { UnpricedModelPolicy = UnpricedModelPolicy.Ceiling, CeilingInputPerMillion = 12m, CeilingOutputPerMillion = 48m };
+        var unpriced = _model with { Name = "local-llm", Prices = new ModelPrices() };
+        using var sut = CreateSut(pricing: pricing);
+
+        var decision = await sut.Controller.AdmitAsync(Request(Policy("""{"budget": {"usd": 5}}"""), input: 1000, maxTokens: 1000, model: unpriced), CancellationToken.None);
+        Assert.True(new CostCalculator(pricing).TryCalculate(unpriced, new TokenUsage(1000, 1000), out var settled));
+
+        Assert.True(decision.IsAdmitted, decision.Message);
+        Assert.Equal(UsdMicros.FromUsd(settled), decision.Lease!.Reservation.UsdMicros); // settlement converts with FromUsd
+        Assert.Equal(12_000 + 48_000, decision.Lease.Reservation.UsdMicros);
     }
 
     [Fact]

@@ -32,7 +32,9 @@ public sealed class EffectivePolicyTests
         Assert.Equal(new RateLimits(60, 5000), sut.TeamRate);
         Assert.Equal(512, sut.DefaultMaxTokens);
         Assert.Equal(2048, sut.MaxTokensCap);
-        Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""{"trim": {"enabled": true}, "compact": {"toon": true}}"""), sut.Optimization));
+        var optimization = sut.Optimization.Resolve("gpt-4o", "/v1/chat/completions"); // typed at resolution (issue #11)
+        Assert.True(optimization.Trim.Enabled);
+        Assert.True(optimization.Compact.Toon);
         Assert.Equal(50m, sut.Team.Budget!.Usd);
         Assert.Equal(BudgetPeriod.Day, sut.Team.Budget.Period);
     }
@@ -107,5 +109,45 @@ public sealed class EffectivePolicyTests
         var sut = EffectivePolicy.Resolve("t1", null, defaults, team, null);
 
         Assert.Equal(1000, sut.DefaultMaxTokens);
+    }
+
+    [Fact]
+    public void Resolve_Sections_ParsedOnceIntoTypedPolicies_KeyOverridesTeam()
+    {
+        var team = Policy("""{"optimization": {"dedupe": {"minTokens": 128}, "models": {"gpt-4o*": {"compact": false}}}, "structuredOutput": {"maxRepairs": 2, "onFailure": "passthrough"}}""");
+        var key = Policy("""{"optimization": {"dedupe": {"minTokens": 256}}, "structuredOutput": {"maxRepairs": 0}}""");
+
+        var sut = EffectivePolicy.Resolve("t1", "k1", null, team, key);
+
+        var forGpt = sut.Optimization.Resolve("gpt-4o-mini", "/v1/chat/completions");
+        Assert.Equal(256, forGpt.Dedupe.MinTokens);
+        Assert.False(forGpt.Compact.Enabled);
+        Assert.True(sut.Optimization.Resolve("claude-sonnet-4-5", "/v1/messages").Compact.Enabled);
+        Assert.Equal(0, sut.StructuredOutput.MaxRepairs);
+        Assert.Equal(Core.StructuredOutput.SchemaFailureMode.Passthrough, sut.StructuredOutput.OnFailure);
+    }
+
+    [Fact]
+    public void Resolve_NoSections_TypedDefaults()
+    {
+        var sut = EffectivePolicy.Resolve("t1", null, null, null, null);
+
+        Assert.Same(Core.Optimization.ScopedOptimizationPolicy.Default, sut.Optimization);
+        Assert.Same(Core.StructuredOutput.StructuredOutputPolicy.Default, sut.StructuredOutput);
+    }
+
+    [Fact]
+    public void ModelAccess_MoreDistinctNamesThanCached_DecisionsStayCorrect()
+    {
+        var sut = EffectivePolicy.Resolve("t1", null, null, Policy("""{"models": {"allow": ["gpt-*"], "deny": ["gpt-4o-audio*"]}}"""), null).Models;
+
+        // The decision cache is a bounded LRU (issue #11): past its capacity it evicts, it never serves a wrong answer.
+        for (var i = 0; i < 5000; i++)
+        {
+            Assert.True(sut.IsAllowed("gpt-4o", $"alias-{i}"));
+            Assert.False(sut.IsAllowed("gpt-4o-audio-preview", $"alias-{i}"));
+            Assert.False(sut.IsAllowed("claude-haiku-4", $"alias-{i}"));
+            Assert.True(sut.IsAllowed("gpt-4o", null));
+        }
     }
 }

@@ -10,7 +10,7 @@ public sealed class PolicyJsonTests
          "rateLimits": {"requestsPerMinute": 600, "tokensPerMinute": 200000},
          "models": {"allow": ["*"], "deny": []},
          "maxTokens": {"default": 1024, "cap": 4096},
-         "optimization": {"compact": {"enabled": true}}, "structuredOutput": {"mode": "strict"}}
+         "optimization": {"compact": {"enabled": true}}, "structuredOutput": {"onFailure": "passthrough"}}
         """;
 
     [Fact]
@@ -32,7 +32,7 @@ public sealed class PolicyJsonTests
         Assert.Equal(1024, policy.MaxTokens!.Default);
         Assert.Equal(4096, policy.MaxTokens.Cap);
         Assert.True(policy.Optimization!["compact"]!["enabled"]!.GetValue<bool>());
-        Assert.Equal("strict", policy.StructuredOutput!["mode"]!.GetValue<string>());
+        Assert.Equal("passthrough", policy.StructuredOutput!["onFailure"]!.GetValue<string>());
     }
 
     [Fact]
@@ -103,5 +103,22 @@ public sealed class PolicyJsonTests
         var errors = PolicyValidator.Validate(new TeamPolicy { MaxTokens = new MaxTokensPolicy { Cap = 0 } });
 
         Assert.Equal("maxTokens.cap", Assert.Single(errors).Field);
+    }
+
+    [Theory]
+    [InlineData("""{"optimization": {"trim": {"marginTokens": -1}}}""", "optimization", "trim.marginTokens")]
+    [InlineData("""{"optimization": {"compactt": {}}}""", "optimization", "compactt: unknown field")]
+    [InlineData("""{"structuredOutput": {"mode": "strict"}}""", "structuredOutput", "mode: unknown field")]
+    [InlineData("""{"structuredOutput": {"maxRepairs": 9}}""", "structuredOutput", "maxRepairs")]
+    public void Parse_InvalidSection_ReportedUnderItsSection(string json, string field, string messagePart)
+    {
+        // Issue #11: sections are validated by their typed parsers on every path (admin API, configuration, provider),
+        // not only by the admin endpoint.
+        var result = PolicyJson.Parse(json);
+
+        Assert.False(result.IsValid);
+        var error = Assert.Single(result.Errors);
+        Assert.Equal(field, error.Field);
+        Assert.Contains(messagePart, error.Message, StringComparison.Ordinal);
     }
 }

@@ -66,6 +66,29 @@ public sealed class SchemaValidatorTests
 
         Assert.Same(a, b);
     }
+
+    [Fact]
+    public void TryCompile_ManyDistinctSchemas_KeepsTheOneInUseCompiled()
+    {
+        // Before issue #11 the cache was cleared whole once it held 512 schemas, recompiling the ones in use.
+        var inUse = JsonNode.Parse("""{"type":"object","properties":{"in_use_marker_3f9a":{"type":"integer"}}}""")!.AsObject();
+        Assert.True(CompiledSchema.TryCompile(inUse, out var first, out _));
+
+        for (var i = 0; i < 1500; i++)
+        {
+            var other = new JsonObject
+            {
+                ["type"] = "object",
+                ["properties"] = new JsonObject { [$"p{i}_{Guid.NewGuid():N}"] = new JsonObject { ["type"] = "string" } },
+            };
+            Assert.True(CompiledSchema.TryCompile(other, out _, out _));
+            if (i % 20 == 0)
+            {
+                Assert.True(CompiledSchema.TryCompile(inUse, out var again, out _));
+                Assert.Same(first, again);
+            }
+        }
+    }
 }
 
 public sealed class SchemaValidatorRegexTests

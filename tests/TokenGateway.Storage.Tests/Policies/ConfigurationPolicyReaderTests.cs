@@ -75,6 +75,26 @@ public sealed class ConfigurationPolicyReaderTests
     }
 
     [Fact]
+    public void Read_ConfiguredSections_ResolveTypedAndBadFieldsAreErrors()
+    {
+        var good = ConfigurationPolicyReader.Read(Config(new()
+        {
+            ["Policies:Default:Optimization:Trim:MarginTokens"] = "300",
+            ["Policies:Default:StructuredOutput:MaxRepairs"] = "2",
+            ["Policies:Default:StructuredOutput:OnFailure"] = "passthrough",
+        }), out var noErrors);
+        ConfigurationPolicyReader.Read(Config(new() { ["Policies:Teams:t1:Optimization:Trim:Margin"] = "300" }), out var errors);
+
+        var effective = EffectivePolicy.Resolve("t1", null, good.Default, null, null);
+        Assert.Empty(noErrors);
+        Assert.Equal(300, effective.Optimization.Resolve("gpt-4o", "/v1/chat/completions").Trim.MarginTokens);
+        Assert.Equal(2, effective.StructuredOutput.MaxRepairs);
+        var error = Assert.Single(errors);
+        Assert.Equal("Policies:Teams:t1 optimization", error.Field);
+        Assert.Contains("trim.margin: unknown field", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AddTokenGatewayBudgets_ResolvesAdmissionWithConfiguredPolicies()
     {
         var directory = Path.Combine(Path.GetTempPath(), "tg-budgets-" + Guid.NewGuid().ToString("N"));
@@ -82,7 +102,7 @@ public sealed class ConfigurationPolicyReaderTests
         {
             var configuration = Config(new()
             {
-                ["Policies:ConnectionString"] = $"Data Source={Path.Combine(directory, "gateway.db")}",
+                ["Storage:DataDirectory"] = directory,
                 ["Policies:Teams:t1:Budget:Usd"] = "2",
                 ["Budgets:MinimumOutputTokens"] = "128",
             });

@@ -1,8 +1,11 @@
 using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using TokenGateway.Core.Budgets;
 using TokenGateway.Storage.Policies;
+using TokenGateway.Storage.Sqlite;
 
 namespace TokenGateway.Storage.Tests.Policies;
 
@@ -11,9 +14,11 @@ public sealed class SqlitePolicyStoreTests : IDisposable
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "tg-policies-" + Guid.NewGuid().ToString("N"));
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 5, 12, 0, 0, TimeSpan.Zero));
 
-    private string ConnectionString => $"Data Source={Path.Combine(_directory, "nested", "gateway.db")}";
+    private SqlitePolicyStore CreateSut() => new(Database(Path.Combine(_directory, "nested")), _time);
 
-    private SqlitePolicyStore CreateSut() => new(ConnectionString, _time);
+    private SqliteDatabase Database(string directory) => new(
+        Options.Create(new StorageOptions { DataDirectory = directory, DatabaseFile = "gateway.db" }),
+        PolicySchema.All, _time, NullLogger<SqliteDatabase>.Instance);
 
     public void Dispose()
     {
@@ -29,7 +34,7 @@ public sealed class SqlitePolicyStoreTests : IDisposable
          "rateLimits": {"requestsPerMinute": 600, "tokensPerMinute": 200000},
          "models": {"allow": ["gpt-4o*", "claude-*"], "deny": ["o1*"]},
          "maxTokens": {"default": 1024, "cap": 4096},
-         "optimization": {"compact": {"toon": true}}, "structuredOutput": {"repairAttempts": 1}}
+         "optimization": {"compact": {"toon": true}}, "structuredOutput": {"maxRepairs": 1}}
         """).Policy!;
 
     [Fact]
@@ -136,5 +141,34 @@ public sealed class SqlitePolicyStoreTests : IDisposable
         var all = await sut.ListAsync(PolicyScope.Team, CancellationToken.None);
         Assert.Equal(32, all.Count);
         Assert.Equal(Enumerable.Range(0, 32).Select(i => (decimal?)i), all.Select(p => p.Policy.Budget!.Usd));
+    }
+
+    [Fact]
+    public async Task Database_ExistingAdHocPoliciesTable_MigratesWithoutLosingRowsAndRecordsVersion()
+    {
+        // A database from before the migration: the store used to create its table itself on first use.
+        var directory = Path.Combine(_directory, "legacy");
+        Directory.CreateDirectory(directory);
+        await using (var legacy = new SqliteConnection($"Data Source={Path.Combine(directory, "gateway.db")}"))
+        {
+            await legacy.OpenAsync();
+            await using var create = legacy.CreateCommand();
+            create.CommandText = """
+                CREATE TABLE policies (scope TEXT NOT NULL, id TEXT NOT NULL, json TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (scope, id)) WITHOUT ROWID;
+                INSERT INTO policies VALUES ('team', 'old', '{"budget":{"usd":7}}', '2026-01-01T00:00:00.0000000+00:00');
+                """;
+            await create.ExecuteNonQueryAsync();
+        }
+
+        var database = Database(directory);
+        var sut = new SqlitePolicyStore(database, _time);
+
+        var old = await sut.GetAsync(PolicyScope.Team, "old", CancellationToken.None);
+        await using var connection = await database.OpenAsync(CancellationToken.None);
+        await using var version = connection.CreateCommand();
+        version.CommandText = "SELECT COUNT(*) FROM schema_version WHERE component = 'policies' AND version = 1";
+
+        Assert.Equal(7m, old!.Policy.Budget!.Usd);
+        Assert.Equal(1L, (long)(await version.ExecuteScalarAsync())!);
     }
 }

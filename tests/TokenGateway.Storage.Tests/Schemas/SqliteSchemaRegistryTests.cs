@@ -1,7 +1,10 @@
 using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using TokenGateway.Storage.Schemas;
+using TokenGateway.Storage.Sqlite;
 
 namespace TokenGateway.Storage.Tests.Schemas;
 
@@ -10,7 +13,9 @@ public sealed class SqliteSchemaRegistryTests : IDisposable
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "tg-schemas-" + Guid.NewGuid().ToString("N"));
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 5, 12, 0, 0, TimeSpan.Zero));
 
-    private SqliteSchemaRegistry CreateSut() => new($"Data Source={Path.Combine(_directory, "gateway.db")}", _time);
+    private SqliteSchemaRegistry CreateSut() => new(new SqliteDatabase(
+        Options.Create(new StorageOptions { DataDirectory = _directory, DatabaseFile = "gateway.db" }),
+        OutputSchemaSchema.All, _time, NullLogger<SqliteDatabase>.Instance), _time);
 
     private static JsonObject Schema(string property) =>
         new() { ["type"] = "object", ["properties"] = new JsonObject { [property] = new JsonObject { ["type"] = "string" } } };

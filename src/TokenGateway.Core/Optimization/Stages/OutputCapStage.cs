@@ -1,6 +1,11 @@
+using TokenGateway.Core.Budgets;
+
 namespace TokenGateway.Core.Optimization.Stages;
 
-/// <summary>Stage 6: applies the policy's <c>max_tokens</c> default (client sent none) and cap. Saves no input tokens.</summary>
+/// <summary>
+/// Stage 6: applies the policy's <c>max_tokens</c> default (client sent none) and cap through
+/// <see cref="MaxTokensRule"/>, the same decision admission makes. Saves no input tokens.
+/// </summary>
 internal sealed class OutputCapStage : IOptimizationStage
 {
     public string Name => OptimizationStages.OutputCap;
@@ -10,15 +15,8 @@ internal sealed class OutputCapStage : IOptimizationStage
     public int Apply(StageContext context)
     {
         var request = context.Request;
-        var limits = context.Limits;
-        var current = request.MaxTokens;
-        var target = current ?? limits.DefaultMaxTokens;
-        if (target is { } t && limits.CapMaxTokens is { } cap && t > cap)
-        {
-            target = cap;
-        }
-
-        if (target is { } value && value > 0 && value != current)
+        var decision = MaxTokensRule.Decide(request.MaxTokens, context.Limits.DefaultMaxTokens, context.Limits.CapMaxTokens, context.Model);
+        if (decision.ToSend is { } value && value > 0 && value != request.MaxTokens)
         {
             request.SetMaxTokens(value);
         }

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using TokenGateway.Core.Budgets;
 using TokenGateway.Core.Dialects;
 using TokenGateway.Core.Optimization;
 using TokenGateway.Core.Optimization.Stages;
@@ -224,5 +225,18 @@ public sealed class StageGoldenTests
 
         Assert.Contains("\"max_tokens\":4096", output, StringComparison.Ordinal);
         Assert.Contains("\"max_output_tokens\":512", defaulted, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void OutputCap_CapWithoutDefaultOrClientValue_SendsTheCapLikeAdmission()
+    {
+        // Before issue #11 the stage left max_tokens absent here while admission sent the cap: the dry run and the
+        // proxy disagreed. Both now decide through MaxTokensRule.
+        var (output, _, request) = RunStage(new OutputCapStage(), LlmDialect.OpenAIChat,
+            """{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}""", limits: new OutputLimits(null, 4096, 0));
+
+        Assert.Equal(4096, request.MaxTokens);
+        Assert.Equal(MaxTokensRule.Decide(null, null, 4096, CardFor(LlmDialect.OpenAIChat)).ToSend, request.MaxTokens);
+        Assert.Contains("4096", output, StringComparison.Ordinal);
     }
 }

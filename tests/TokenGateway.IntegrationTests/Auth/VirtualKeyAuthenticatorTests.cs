@@ -1,0 +1,95 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Time.Testing;
+using TokenGateway.Auth;
+using TokenGateway.Core.Teams;
+
+namespace TokenGateway.IntegrationTests.Auth;
+
+/// <summary>The key cache in front of the team store (issue #11: no whole-cache wipe, no Count per miss).</summary>
+public sealed class VirtualKeyAuthenticatorTests
+{
+    private const string KeyA = "tg-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    private const string KeyB = "tg-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    private sealed class CountingStore : ITeamStore
+    {
+        private readonly Dictionary<string, VirtualKey> _byHash = new(StringComparer.Ordinal)
+        {
+            [ApiKeys.Hash(KeyA)] = new("key_a", "team_1", "a", "tg-aaaa", DateTimeOffset.UnixEpoch, null, null),
+            [ApiKeys.Hash(KeyB)] = new("key_b", "team_1", "b", "tg-bbbb", DateTimeOffset.UnixEpoch, null, null),
+        };
+
+        public ConcurrentDictionary<string, int> Lookups { get; } = new(StringComparer.Ordinal);
+
+        public Task<VirtualKey?> FindKeyByHashAsync(string keyHash, CancellationToken cancellationToken)
+        {
+            Lookups.AddOrUpdate(keyHash, 1, static (_, n) => n + 1);
+            return Task.FromResult(_byHash.GetValueOrDefault(keyHash));
+        }
+
+        public int LookupsOf(string key) => Lookups.GetValueOrDefault(ApiKeys.Hash(key));
+
+        public Task<Team> CreateTeamAsync(string name, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<Team?> GetTeamAsync(string teamId, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<Page<Team>> ListTeamsAsync(int limit, string? afterId, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<VirtualKey> CreateKeyAsync(string teamId, string name, string keyHash, string prefix, DateTimeOffset? expiresAt, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<Page<VirtualKey>> ListKeysAsync(string teamId, int limit, string? afterId, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<VirtualKey?> GetKeyAsync(string keyId, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<bool> RevokeKeyAsync(string keyId, DateTimeOffset at, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<string?> GetSettingAsync(string name, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task SetSettingAsync(string name, string value, CancellationToken cancellationToken) => throw new NotSupportedException();
+    }
+
+    [Fact]
+    public async Task Invalidate_OneKey_EvictsOnlyThatKey()
+    {
+        var store = new CountingStore();
+        var sut = new VirtualKeyAuthenticator(store, new FakeTimeProvider());
+        await sut.AuthenticateAsync(KeyA, CancellationToken.None);
+        await sut.AuthenticateAsync(KeyB, CancellationToken.None);
+
+        sut.Invalidate("key_a");
+        var a = await sut.AuthenticateAsync(KeyA, CancellationToken.None);
+        var b = await sut.AuthenticateAsync(KeyB, CancellationToken.None);
+
+        Assert.Equal(new CallerIdentity("team_1", "key_a"), a);
+        Assert.Equal(new CallerIdentity("team_1", "key_b"), b);
+        Assert.Equal(2, store.LookupsOf(KeyA)); // looked up again after its revocation
+        Assert.Equal(1, store.LookupsOf(KeyB)); // still served from the cache
+    }
+
+    [Fact]
+    public async Task AuthenticateAsync_FloodOfUnknownKeys_StaysBoundedAndKeepsTheKeyInUse()
+    {
+        // Before: past 100,000 entries the whole cache was cleared, so every caller's key went back to the store.
+        var store = new CountingStore();
+        var sut = new VirtualKeyAuthenticator(store, new FakeTimeProvider());
+        await sut.AuthenticateAsync(KeyA, CancellationToken.None);
+
+        for (var i = 0; i < VirtualKeyAuthenticator.Capacity * 3 / 2; i++)
+        {
+            Assert.Null(await sut.AuthenticateAsync($"tg-unknown-{i:D12}", CancellationToken.None));
+            if (i % 500 == 0)
+            {
+                Assert.NotNull(await sut.AuthenticateAsync(KeyA, CancellationToken.None));
+            }
+        }
+
+        Assert.Equal(1, store.LookupsOf(KeyA));
+        Assert.InRange(sut.Count, 1, VirtualKeyAuthenticator.Capacity);
+    }
+
+    [Fact]
+    public async Task AuthenticateAsync_AfterTtl_LooksUpAgain()
+    {
+        var store = new CountingStore();
+        var time = new FakeTimeProvider();
+        var sut = new VirtualKeyAuthenticator(store, time);
+        await sut.AuthenticateAsync(KeyA, CancellationToken.None);
+
+        time.Advance(TimeSpan.FromSeconds(31));
+        await sut.AuthenticateAsync(KeyA, CancellationToken.None);
+
+        Assert.Equal(2, store.LookupsOf(KeyA));
+    }
+}
