@@ -66,7 +66,7 @@ public sealed class CompiledSchema
     {
         ArgumentNullException.ThrowIfNull(schema);
         var text = schema.ToJsonString();
-        if (_cache.TryGet(text, out compiled))
+        if (_cache.TryGetValue(text, out compiled))
         {
             error = null;
             return true;

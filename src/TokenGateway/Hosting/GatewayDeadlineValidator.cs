@@ -7,7 +7,7 @@ namespace TokenGateway.Hosting;
 /// Cross-section checks for <see cref="GatewayOptions"/>: the request deadline must be positive and shorter than the
 /// budget reservation's time to live, or a long request could outlive its reservation and overshoot a hard budget.
 /// </summary>
-internal sealed class GatewayOptionsValidator(IOptions<AdmissionOptions> admission) : IValidateOptions<GatewayOptions>
+internal sealed class GatewayDeadlineValidator(IOptions<AdmissionOptions> admission) : IValidateOptions<GatewayOptions>
 {
     public ValidateOptionsResult Validate(string? name, GatewayOptions options)
     {
