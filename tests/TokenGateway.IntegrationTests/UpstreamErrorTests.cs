@@ -146,6 +146,43 @@ public sealed class UpstreamErrorTests(GatewayFixture fixture) : IClassFixture<G
             && (r.BodyText.Contains("redirect-primary", StringComparison.Ordinal) || r.GetHeader("x-tokengateway-request-id")?.StartsWith(requestId, StringComparison.Ordinal) == true));
     }
 
+    [Fact]
+    public async Task RepairCalls_UseTheClustersLoadBalancingPolicy_NotARandomDestination()
+    {
+        // Two destinations, the second unreachable; FirstAlphabetical always picks the first. A repair client that picked
+        // its own destination at random would fail about half of these repairs.
+        using var closed = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        closed.Start();
+        var closedPort = ((IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop();
+        await using var server = await GatewayServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Providers:openai:Destinations:1"] = $"http://127.0.0.1:{closedPort}/",
+            ["Providers:openai:LoadBalancingPolicy"] = "FirstAlphabetical",
+        });
+        using var http = server.CreateClient();
+        var schema = JsonDocument.Parse("""{"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"}},"required":["name","age"],"additionalProperties":false}""").RootElement;
+
+        for (var i = 0; i < 8; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+            {
+                Content = ProxySurfaceTests.Json(new
+                {
+                    model = "gpt-4o-mini",
+                    messages = new[] { new { role = "user", content = $"Describe person {i}." } },
+                    response_format = new { type = "json_schema", json_schema = new { name = "person", strict = true, schema } },
+                }),
+            };
+            request.Headers.Add("x-simulator-fault", "invalid-json");
+
+            using var response = await http.SendAsync(request);
+
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("1", response.Headers.GetValues("x-tokengateway-schema-repaired").Single());
+        }
+    }
+
     /// <summary>A provider stand-in that answers repairs and marked requests with 307 to <c>target</c>, others with an invalid structured answer.</summary>
     private sealed class Redirector : IAsyncDisposable
     {
