@@ -49,7 +49,11 @@ internal sealed class AdminLoginThrottle(TimeProvider time, IOptions<AdminThrott
         var now = time.GetUtcNow();
         lock (_gate)
         {
-            if (_entries.TryGetValue(Key(address), out var entry) && entry.BlockedUntil > now)
+            // An address the full table cannot track is judged by the shared overflow bucket, so a flood of fresh
+            // addresses does not earn fresh guesses.
+            if ((_entries.TryGetValue(Key(address), out var entry)
+                    || (_entries.Count >= options.Value.MaxTrackedAddresses && _entries.TryGetValue(OverflowKey, out entry)))
+                && entry.BlockedUntil > now)
             {
                 retryAfter = entry.BlockedUntil - now;
                 return true;

@@ -132,6 +132,13 @@ public static class GatewayApplication
         // asks. The AuthenticationMiddleware that WebApplication would otherwise insert for every request (a feature
         // and a scoped handler provider per request, LLM routes included) has nothing to do: mark it as present.
         ((IApplicationBuilder)app).Properties["__AuthenticationMiddlewareSet"] = true;
+        // Minimal-API binding answers a body over the 1 MiB cap with a bare 413; give admin callers the API's
+        // ProblemDetails shape (stable code) like every other admin error.
+        app.UseWhen(static c => c.Request.Path.StartsWithSegments("/admin"), admin => admin.UseStatusCodePages(static context =>
+            context.HttpContext.Response.StatusCode == StatusCodes.Status413PayloadTooLarge
+                ? AdminProblems.Create(StatusCodes.Status413PayloadTooLarge, "request_too_large",
+                    $"The request body exceeds the admin API's limit of {RequestBodyLimits.DefaultMaxBytes} bytes.").ExecuteAsync(context.HttpContext)
+                : Task.CompletedTask));
 
         var management = app.Services.GetRequiredService<ManagementPorts>();
         if (management.Enabled)

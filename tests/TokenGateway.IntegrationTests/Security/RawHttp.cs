@@ -60,6 +60,7 @@ internal static class RawHttp
         return await ReadHeadAsync(stream, timeout, $"No response after {bodyBytes} chunked body bytes.");
     }
 
+    /// <summary>Reads the response head and, when it declares a Content-Length, its body.</summary>
     private static async Task<string> ReadHeadAsync(NetworkStream stream, TimeSpan? timeout, string timeoutMessage)
     {
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(10));
@@ -67,7 +68,7 @@ internal static class RawHttp
         var buffer = new byte[4096];
         try
         {
-            while (!received.ToString().Contains("\r\n\r\n", StringComparison.Ordinal))
+            while (!Complete(received.ToString()))
             {
                 var n = await stream.ReadAsync(buffer, cts.Token);
                 if (n == 0)
@@ -75,15 +76,35 @@ internal static class RawHttp
                     break;
                 }
 
-                received.Append(Encoding.ASCII.GetString(buffer, 0, n));
+                received.Append(Encoding.UTF8.GetString(buffer, 0, n));
             }
         }
         catch (OperationCanceledException)
         {
             throw new TimeoutException(timeoutMessage);
         }
+        catch (IOException) when (received.Length > 0)
+        {
+            // The server closed after answering (it does not read the rest of a refused body).
+        }
 
         return received.ToString();
+    }
+
+    private static bool Complete(string response)
+    {
+        var end = response.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+        if (end < 0)
+        {
+            return false;
+        }
+
+        var length = response[..end].Split("\r\n").Skip(1)
+            .Select(line => line.Split(':', 2))
+            .Where(parts => parts.Length == 2 && parts[0].Trim().Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+            .Select(parts => int.Parse(parts[1].Trim(), System.Globalization.CultureInfo.InvariantCulture))
+            .FirstOrDefault();
+        return Encoding.UTF8.GetByteCount(response[(end + 4)..]) >= length;
     }
 
     public static int Status(string response) => int.Parse(response.Split(' ', 3)[1], System.Globalization.CultureInfo.InvariantCulture);

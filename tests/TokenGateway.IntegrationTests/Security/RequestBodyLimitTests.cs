@@ -42,6 +42,7 @@ public sealed class RequestBodyLimitTests(GatewayFixture fixture) : IClassFixtur
             $"Authorization: Bearer {GatewayServer.AdminKey}\r\n");
 
         Assert.Equal(413, RawHttp.Status(response));
+        Assert.Contains("\"code\":\"request_too_large\"", response, StringComparison.Ordinal); // ProblemDetails, like every admin error
     }
 
     [Fact]
@@ -52,6 +53,7 @@ public sealed class RequestBodyLimitTests(GatewayFixture fixture) : IClassFixtur
             $"Authorization: Bearer {GatewayServer.AdminKey}\r\n");
 
         Assert.Equal(413, RawHttp.Status(response));
+        Assert.Contains("\"code\":\"request_too_large\"", response, StringComparison.Ordinal);
         var teams = await Server.Admin.GetFromJsonAsync<JsonElement>("/admin/teams?limit=1000");
         Assert.DoesNotContain(teams.GetProperty("data").EnumerateArray(), t => t.GetProperty("name").GetString()!.Length > 1000);
     }
