@@ -61,6 +61,65 @@ public sealed class BudgetTests
     }
 
     [Fact]
+    public async Task ParallelRequestsWithN3_AgainstBudgetForK_ReservesEveryChoiceAndSpendStaysWithinBudget()
+    {
+        // n = 3 answers with 100 tokens each: 300 output tokens are billed per request, so the reservation must cover
+        // 3 × max_tokens. Reserving one completion would admit about three times too many and overshoot the budget.
+        await using var server = await GatewayServer.StartAsync(new Dictionary<string, string?> { ["Budgets:LowerMaxTokens"] = "false" });
+        const string nBody = "{\"model\":\"gpt-4o\",\"max_tokens\":100,\"n\":3,\"messages\":[{\"role\":\"user\",\"content\":\"budget probe\"}]}";
+        var inputTokens = await ProbeInputTokensAsync(server);
+        var reservation = (inputTokens * 2.5m + 3 * 100 * 10m) / 1_000_000m;
+
+        const int k = 9;
+        var (teamId, key) = await server.CreateTeamWithKeyAsync("budget-n3");
+        var budget = k * reservation + reservation / 2; // fits k, not k + 1
+        (await server.Admin.PutAsJsonAsync($"/admin/teams/{teamId}/policy", new { budget = new { usd = budget, period = "day", hard = true } })).EnsureSuccessStatusCode();
+        using var http = server.CreateClient(key);
+        var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var pending = Enumerable.Range(0, 64).Select(_ => Task.Run(async () =>
+        {
+            await start.Task;
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = new StringContent(nBody, Encoding.UTF8, "application/json") };
+            request.Headers.Add("x-simulator-fault", "latency=700ms,output-tokens=100");
+            using var response = await http.SendAsync(request);
+            if (response.StatusCode == HttpStatusCode.OK)
+            {
+                var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+                Assert.Equal(3, body.GetProperty("choices").GetArrayLength());
+                Assert.Equal(300, body.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+            }
+
+            return response.StatusCode;
+        })).ToArray();
+        start.SetResult();
+        var statuses = await Task.WhenAll(pending);
+
+        Assert.Equal(k, statuses.Count(s => s == HttpStatusCode.OK));
+        Assert.Equal(64 - k, statuses.Count(s => s == HttpStatusCode.TooManyRequests));
+        var snapshot = await WaitForSettledBudgetAsync(server, teamId);
+        var ledger = await WaitForRequestsAsync(server, teamId, 64);
+        Assert.Equal(k * 300, ledger.GetProperty("outputTokens").GetInt64());
+        Assert.True(snapshot.GetProperty("spentUsd").GetDecimal() <= budget, $"spent {snapshot.GetProperty("spentUsd")} of {budget}");
+        Assert.True(ledger.GetProperty("costUsd").GetDecimal() <= budget);
+        Assert.Equal(0m, snapshot.GetProperty("reservedUsd").GetDecimal());
+    }
+
+    [Fact]
+    public async Task NAboveGatewayLimit_Returns400NamingN()
+    {
+        await using var server = await GatewayServer.StartAsync(new Dictionary<string, string?> { ["Budgets:MaxChoices"] = "4" });
+        using var http = server.CreateClient();
+
+        using var response = await http.PostAsync("/v1/chat/completions",
+            new StringContent("{\"model\":\"gpt-4o\",\"max_tokens\":10,\"n\":5,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var error = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error");
+        Assert.Equal("invalid_request", error.GetProperty("code").GetString());
+        Assert.Contains("'n'", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Budget_WhenRemainderCannotAffordMaxTokens_LowersMaxTokensAndSaysSo()
     {
         await using var server = await GatewayServer.StartAsync();

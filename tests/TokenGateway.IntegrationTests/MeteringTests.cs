@@ -74,6 +74,7 @@ public sealed class MeteringTests(GatewayFixture fixture) : IClassFixture<Gatewa
 
     [Theory]
     [InlineData("/v1/chat/completions", "{\"model\":\"gpt-4o\",\"stream\":true,\"stream_options\":{\"include_usage\":true},\"messages\":[{\"role\":\"user\",\"content\":\"stream me\"}]}")]
+    [InlineData("/v1/chat/completions", "{\"model\":\"gpt-4o\",\"n\":3,\"stream\":true,\"stream_options\":{\"include_usage\":true},\"messages\":[{\"role\":\"user\",\"content\":\"stream three\"}]}")]
     [InlineData("/v1/responses", "{\"model\":\"gpt-4.1-mini\",\"stream\":true,\"input\":\"stream me\"}")]
     [InlineData("/v1/messages", "{\"model\":\"claude-haiku-4-5\",\"stream\":true,\"max_tokens\":300,\"messages\":[{\"role\":\"user\",\"content\":\"stream me\"}]}")]
     public async Task Streaming_LedgerEqualsUsageInTheStream(string path, string body)

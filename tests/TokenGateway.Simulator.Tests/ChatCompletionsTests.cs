@@ -142,6 +142,79 @@ public sealed class ChatCompletionsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Post_N3_ThreeChoicesAndUsageCountsEveryChoice()
+    {
+        var body = Chat();
+        body["n"] = 3;
+        body["max_tokens"] = 10;
+
+        var result = await _sim.PostJsonAsync("/v1/chat/completions", body);
+
+        var choices = result["choices"]!.AsArray();
+        Assert.Equal([0, 1, 2], choices.Select(c => (int)c!["index"]!));
+        var texts = choices.Select(c => (string)c!["message"]!["content"]!).ToList();
+        Assert.All(texts, t => Assert.Equal(10, Tokens.O200k(t)));
+        Assert.All(choices, c => Assert.Equal("length", (string)c!["finish_reason"]!));
+        Assert.True(texts.Distinct().Count() > 1, "choices should differ like real samples");
+        Assert.Equal(texts.Sum(Tokens.O200k), (int)result["usage"]!["completion_tokens"]!);
+        Assert.Equal(30, (int)result["usage"]!["completion_tokens"]!);
+        Assert.Equal(8, (int)result["usage"]!["prompt_tokens"]!); // the prompt is billed once
+    }
+
+    [Fact]
+    public async Task Post_N1_OneChoice()
+    {
+        var body = Chat(content: "one");
+        body["n"] = 1;
+
+        var result = await _sim.PostJsonAsync("/v1/chat/completions", body);
+
+        var choice = Assert.Single(result["choices"]!.AsArray())!;
+        Assert.Equal(Tokens.O200k((string)choice["message"]!["content"]!), (int)result["usage"]!["completion_tokens"]!);
+    }
+
+    [Fact]
+    public async Task Post_StreamingN2_ChunksCarryTheirChoiceIndexAndUsageSumsBoth()
+    {
+        var body = Chat(stream: true);
+        body["n"] = 2;
+        body["max_tokens"] = 7;
+        body["stream_options"] = new JsonObject { ["include_usage"] = true };
+
+        var events = await _sim.PostSseAsync("/v1/chat/completions", body);
+
+        Assert.Equal("[DONE]", events[^1].Data);
+        var chunks = events.Take(events.Count - 1).Select(e => e.Json).ToList();
+        var texts = new[] { new StringBuilder(), new StringBuilder() };
+        var finishes = new string?[2];
+        foreach (var chunk in chunks.SkipLast(1))
+        {
+            var choice = Assert.Single(chunk["choices"]!.AsArray())!;
+            var index = (int)choice["index"]!;
+            texts[index].Append((string?)choice["delta"]!["content"]);
+            finishes[index] ??= (string?)choice["finish_reason"];
+        }
+
+        Assert.Equal(new string?[] { "length", "length" }, finishes.AsEnumerable());
+        Assert.All(texts, t => Assert.Equal(7, Tokens.O200k(t.ToString())));
+        Assert.Equal(14, (int)chunks[^1]["usage"]!["completion_tokens"]!);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("129")]
+    [InlineData("\"two\"")]
+    public async Task Post_InvalidN_400NamingN(string n)
+    {
+        var body = $$"""{"model":"gpt-4o-mini","n":{{n}},"messages":[{"role":"user","content":"x"}]}""";
+
+        using var response = await _sim.PostAsync("/v1/chat/completions", body);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("\"n\"", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Post_Streaming_EmitsRoleDeltasFinishUsageAndDone()
     {
         var body = Chat(stream: true);

@@ -81,13 +81,15 @@ public sealed class AdmissionController
             };
         }
 
+        // The reservation's output covers every choice; max_tokens applies to each one.
+        var perChoice = reservation.OutputTokens / plan.Choices;
         var lowered = reservation.OutputTokens < reserve.MaxOutputTokens;
-        var effective = request.Model.Kind == Models.ModelKind.Embedding ? (int?)null : plan.MaxTokensToSend ?? request.RequestedMaxTokens ?? reservation.OutputTokens;
+        var effective = request.Model.Kind == Models.ModelKind.Embedding ? (int?)null : plan.MaxTokensToSend ?? request.RequestedMaxTokens ?? perChoice;
         var toSend = plan.MaxTokensToSend;
         if (lowered)
         {
-            effective = reservation.OutputTokens;
-            toSend = reservation.OutputTokens;
+            effective = perChoice;
+            toSend = perChoice;
         }
 
         if (lowered || plan.CappedByPolicy)

@@ -20,4 +20,10 @@ public sealed class AdmissionOptions
 
     /// <summary>How often the in-process reaper runs (default 30 s).</summary>
     public TimeSpan ReapInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Most completions (<c>n</c>) one request may ask for (default 16; OpenAI allows 128). Each is reserved at the
+    /// full output cap, so this also bounds one request's share of a budget; above it → 400 <c>invalid_request</c>.
+    /// </summary>
+    public int MaxChoices { get; set; } = 16;
 }

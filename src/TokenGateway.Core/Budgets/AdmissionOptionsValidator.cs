@@ -18,6 +18,11 @@ internal sealed class AdmissionOptionsValidator : IValidateOptions<AdmissionOpti
             failures.Add($"{AdmissionOptions.SectionName}:MinimumOutputFraction must be between 0 and 1.");
         }
 
+        if (options.MaxChoices is < 1 or > 128)
+        {
+            failures.Add($"{AdmissionOptions.SectionName}:MaxChoices must be between 1 and 128.");
+        }
+
         if (options.ReservationTtl <= TimeSpan.Zero)
         {
             failures.Add($"{AdmissionOptions.SectionName}:ReservationTtl must be positive.");

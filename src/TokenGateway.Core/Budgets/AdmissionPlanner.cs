@@ -42,6 +42,13 @@ internal static class AdmissionPlanner
             return AdmissionPlan.Rejected(GatewayError.ModelNotPriced, $"Model '{model.Name}' has no price, so its cost cannot be checked against the USD budget. Configure its price, or set Pricing:UnpricedModelPolicy to Ceiling.");
         }
 
+        var choices = Math.Max(1, request.Choices);
+        if (choices > options.MaxChoices)
+        {
+            return AdmissionPlan.Rejected(GatewayError.InvalidRequest,
+                $"'n' = {choices} asks for more completions than this gateway allows in one request ({options.MaxChoices}). Send several requests, or ask the operator to raise Budgets:MaxChoices.");
+        }
+
         var maxTokens = MaxTokensRule.Decide(request.RequestedMaxTokens, policy.DefaultMaxTokens, policy.MaxTokensCap, model);
         var output = maxTokens.WorstCase;
 
@@ -51,6 +58,11 @@ internal static class AdmissionPlanner
             var byFraction = (int)Math.Ceiling(output * Math.Clamp(options.MinimumOutputFraction, 0, 1));
             minimum = Math.Min(output, Math.Max(Math.Max(1, options.MinimumOutputTokens), byFraction));
         }
+
+        // n completions may each use the whole cap: the worst case (and the useful minimum) is per choice × n. The
+        // controller turns a lowered grant back into a per-choice max_tokens (grant / n).
+        output = (int)Math.Min(int.MaxValue, (long)output * choices);
+        minimum = (int)Math.Min(int.MaxValue, (long)minimum * choices);
 
         var (inputMicrosPerMillion, outputMicrosPerMillion) = Prices(model.Prices, inputPrice, outputPrice);
         var reserve = new ReserveRequest
@@ -68,12 +80,15 @@ internal static class AdmissionPlanner
             OutputMicrosPerMillion = outputMicrosPerMillion,
             Ttl = ttl,
         };
-        return new AdmissionPlan(reserve, maxTokens.ToSend, maxTokens.CappedByPolicy, null, null);
+        return new AdmissionPlan(reserve, maxTokens.ToSend, maxTokens.CappedByPolicy, null, null) { Choices = choices };
     }
 }
 
 /// <summary>The planner's answer: a reservation to attempt, or an immediate rejection.</summary>
 internal sealed record AdmissionPlan(ReserveRequest? Reserve, int? MaxTokensToSend, bool CappedByPolicy, GatewayError? Error, string? Message)
 {
+    /// <summary>Completions the reservation covers; its output tokens are for all of them together.</summary>
+    public int Choices { get; init; } = 1;
+
     public static AdmissionPlan Rejected(GatewayError error, string message) => new(null, null, false, error, message);
 }

@@ -19,4 +19,7 @@ public sealed record AdmissionRequest
 
     /// <summary>The client's <c>max_tokens</c> (or <c>max_completion_tokens</c>/<c>max_output_tokens</c>), if sent.</summary>
     public int? RequestedMaxTokens { get; init; }
+
+    /// <summary>Completions requested (OpenAI chat's <c>n</c>); each may use the whole output cap, so all are reserved.</summary>
+    public int Choices { get; init; } = 1;
 }

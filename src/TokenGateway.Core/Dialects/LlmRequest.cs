@@ -63,6 +63,12 @@ public sealed class LlmRequest : IDisposable
         }
     }
 
+    /// <summary>
+    /// How many completions the request asks for: OpenAI chat's <c>n</c> (validated by the parser to 1–128), 1 for
+    /// every other dialect. The output cap applies to each of them, so the worst case is <c>n × max_tokens</c>.
+    /// </summary>
+    public int Choices => Dialect == LlmDialect.OpenAIChat && ReadInt("n") is { } n and > 1 ? n : 1;
+
     /// <summary>Sets the output cap in the dialect's own field and marks the body modified.</summary>
     public void SetMaxTokens(int value)
     {

@@ -13,6 +13,9 @@ public static class LlmRequestParser
     /// <summary>Maximum JSON nesting accepted from clients (adversarial depth is rejected as 400).</summary>
     public const int MaxDepth = 128;
 
+    /// <summary>OpenAI's limit on chat completions' <c>n</c>.</summary>
+    public const int MaxChoices = 128;
+
     private static readonly JsonNodeOptions _nodeOptions = new() { PropertyNameCaseInsensitive = false };
     // Duplicate property names are refused while parsing: a lazily materialised JsonObject would otherwise throw on
     // first access to the duplicated object (a 500 deep in a later stage), and "which value wins" differs between
@@ -112,6 +115,13 @@ public static class LlmRequestParser
         if (obj["stream"] is { } stream && stream.GetValueKind() is not (JsonValueKind.True or JsonValueKind.False or JsonValueKind.Null))
         {
             error = new("'stream' must be a boolean.", "stream");
+            return false;
+        }
+
+        if (dialect == LlmDialect.OpenAIChat && obj["n"] is { } n && n.GetValueKind() != JsonValueKind.Null
+            && (n is not JsonValue nValue || !nValue.TryGetValue<int>(out var choices) || choices is < 1 or > MaxChoices))
+        {
+            error = new($"'n' must be an integer from 1 to {MaxChoices}.", "n");
             return false;
         }
 

@@ -11,6 +11,9 @@ internal static class ChatCompletionsResponder
 {
     private const string Fingerprint = "fp_simulator";
 
+    /// <summary>OpenAI's limit on <c>n</c>.</summary>
+    private const int MaxChoices = 128;
+
     public static async Task RespondAsync(SimRequest request)
     {
         var body = request.Body;
@@ -20,9 +23,19 @@ internal static class ChatCompletionsResponder
             return;
         }
 
+        var n = 1;
+        if (body["n"] is { } nNode && nNode.GetValueKind() != JsonValueKind.Null)
+        {
+            if (nNode is not JsonValue nValue || !nValue.TryGetValue<int>(out n) || n is < 1 or > MaxChoices)
+            {
+                await SimulatorErrors.WriteAsync(request.Http, false, 400, $"'n' must be an integer from 1 to {MaxChoices}.", "n");
+                return;
+            }
+        }
+
         var format = body["response_format"] as JsonObject;
         var formatType = OpenAIPromptMeter.Str(format?["type"]);
-        var answer = Answer.Plan(request.NewAnswerRequest() with
+        var plan = request.NewAnswerRequest() with
         {
             MaxTokens = request.ReadInt("max_completion_tokens") ?? request.ReadInt("max_tokens"),
             ReasoningTokens = request.ReasoningTokens(OpenAIPromptMeter.Str(body["reasoning_effort"])),
@@ -31,18 +44,27 @@ internal static class ChatCompletionsResponder
             ForcedTool = toolName,
             ForcedToolSchema = toolSchema,
             HasAssistantTurn = HasAssistantTurn(body["messages"]),
-        });
+        };
+
+        // n choices, like OpenAI: each its own answer (choice 0 is what n = 1 answers), each within max_tokens, and
+        // usage counts the prompt once and the output of every choice.
+        var answers = new Answer[n];
+        for (var i = 0; i < n; i++)
+        {
+            answers[i] = Answer.Plan(i == 0 ? plan : plan with { Seed = plan.Seed + ((ulong)i * 0x9E3779B97F4A7C15UL) });
+        }
+
         var prompt = OpenAIPromptMeter.MeasureChat(body, request.Model, request.Profile.Encoding, request.Cache);
-        var finish = answer.Truncated ? "length" : answer.Kind == AnswerKind.ToolCall && !named ? "tool_calls" : "stop";
+        var finishes = answers.Select(a => a.Truncated ? "length" : a.Kind == AnswerKind.ToolCall && !named ? "tool_calls" : "stop").ToArray();
         var id = Ids.New("chatcmpl-", 29);
 
         if (request.Stream)
         {
-            await StreamAsync(request, answer, prompt, finish, id);
+            await StreamAsync(request, answers, prompt, finishes, id);
             return;
         }
 
-        var buffer = new ArrayBufferWriter<byte>(1024 + (answer.Content.Text.Length * 2));
+        var buffer = new ArrayBufferWriter<byte>(1024 + answers.Sum(a => a.Content.Text.Length * 2));
         using (var json = JsonResponse.NewWriter(buffer))
         {
             json.WriteStartObject();
@@ -51,41 +73,15 @@ internal static class ChatCompletionsResponder
             json.WriteNumber("created", request.CreatedUnix);
             json.WriteString("model", request.Model);
             json.WriteStartArray("choices");
-            json.WriteStartObject();
-            json.WriteNumber("index", 0);
-            json.WriteStartObject("message");
-            json.WriteString("role", "assistant");
-            if (answer.Kind == AnswerKind.ToolCall)
+            for (var i = 0; i < n; i++)
             {
-                json.WriteNull("content");
-                json.WriteNull("refusal");
-                json.WriteStartArray("tool_calls");
-                json.WriteStartObject();
-                json.WriteString("id", answer.ToolCallId);
-                json.WriteString("type", "function");
-                json.WriteStartObject("function");
-                json.WriteString("name", answer.ToolName);
-                json.WriteString("arguments", answer.Content.Text);
-                json.WriteEndObject();
-                json.WriteEndObject();
-                json.WriteEndArray();
-            }
-            else
-            {
-                json.WriteString("content", answer.Content.Text);
-                json.WriteNull("refusal");
+                WriteChoice(json, i, answers[i], finishes[i]);
             }
 
-            json.WriteStartArray("annotations");
-            json.WriteEndArray();
-            json.WriteEndObject();
-            json.WriteNull("logprobs");
-            json.WriteString("finish_reason", finish);
-            json.WriteEndObject();
             json.WriteEndArray();
             if (!request.Faults.NoUsage)
             {
-                WriteUsage(json, prompt, answer);
+                WriteUsage(json, prompt, answers);
             }
 
             json.WriteString("service_tier", "default");
@@ -96,18 +92,55 @@ internal static class ChatCompletionsResponder
         await JsonResponse.WriteAsync(request, buffer);
     }
 
-    internal static void WriteUsage(Utf8JsonWriter json, PromptUsage prompt, Answer answer)
+    private static void WriteChoice(Utf8JsonWriter json, int index, Answer answer, string finish)
     {
+        json.WriteStartObject();
+        json.WriteNumber("index", index);
+        json.WriteStartObject("message");
+        json.WriteString("role", "assistant");
+        if (answer.Kind == AnswerKind.ToolCall)
+        {
+            json.WriteNull("content");
+            json.WriteNull("refusal");
+            json.WriteStartArray("tool_calls");
+            json.WriteStartObject();
+            json.WriteString("id", answer.ToolCallId);
+            json.WriteString("type", "function");
+            json.WriteStartObject("function");
+            json.WriteString("name", answer.ToolName);
+            json.WriteString("arguments", answer.Content.Text);
+            json.WriteEndObject();
+            json.WriteEndObject();
+            json.WriteEndArray();
+        }
+        else
+        {
+            json.WriteString("content", answer.Content.Text);
+            json.WriteNull("refusal");
+        }
+
+        json.WriteStartArray("annotations");
+        json.WriteEndArray();
+        json.WriteEndObject();
+        json.WriteNull("logprobs");
+        json.WriteString("finish_reason", finish);
+        json.WriteEndObject();
+    }
+
+    internal static void WriteUsage(Utf8JsonWriter json, PromptUsage prompt, Answer[] answers)
+    {
+        var output = answers.Sum(a => a.OutputTokens);
+        var reasoning = answers.Sum(a => a.ReasoningTokens);
         json.WriteStartObject("usage");
         json.WriteNumber("prompt_tokens", prompt.TotalTokens);
-        json.WriteNumber("completion_tokens", answer.OutputTokens);
-        json.WriteNumber("total_tokens", prompt.TotalTokens + answer.OutputTokens);
+        json.WriteNumber("completion_tokens", output);
+        json.WriteNumber("total_tokens", prompt.TotalTokens + output);
         json.WriteStartObject("prompt_tokens_details");
         json.WriteNumber("cached_tokens", prompt.CachedTokens);
         json.WriteNumber("audio_tokens", 0);
         json.WriteEndObject();
         json.WriteStartObject("completion_tokens_details");
-        json.WriteNumber("reasoning_tokens", answer.ReasoningTokens);
+        json.WriteNumber("reasoning_tokens", reasoning);
         json.WriteNumber("audio_tokens", 0);
         json.WriteNumber("accepted_prediction_tokens", 0);
         json.WriteNumber("rejected_prediction_tokens", 0);
@@ -115,14 +148,36 @@ internal static class ChatCompletionsResponder
         json.WriteEndObject();
     }
 
-    private static async Task StreamAsync(SimRequest request, Answer answer, PromptUsage prompt, string finish, string id)
+    private static async Task StreamAsync(SimRequest request, Answer[] answers, PromptUsage prompt, string[] finishes, string id)
     {
         var includeUsage = request.Body["stream_options"]?["include_usage"] is JsonValue v && v.GetValueKind() == JsonValueKind.True;
         var created = request.CreatedUnix;
-        using var sse = new SseWriter(request) { FaultAfterEvent = 1 + Math.Max(1, answer.Content.TokenCount / 2) };
+        using var sse = new SseWriter(request) { FaultAfterEvent = 1 + Math.Max(1, answers[0].Content.TokenCount / 2) };
         await sse.StartAsync();
 
-        var json = BeginChunk(sse, id, created, request.Model);
+        // Choices are streamed one after another, each chunk naming its choice by index (the SDKs merge by index).
+        for (var index = 0; index < answers.Length; index++)
+        {
+            await StreamChoiceAsync(sse, request, answers[index], index, finishes[index], id, created, includeUsage);
+        }
+
+        if (includeUsage && !request.Faults.NoUsage)
+        {
+            var json = sse.Begin(null);
+            WriteChunkHeader(json, id, created, request.Model);
+            json.WriteStartArray("choices");
+            json.WriteEndArray();
+            WriteUsage(json, prompt, answers);
+            json.WriteEndObject();
+            await sse.EndAsync();
+        }
+
+        await sse.WriteDataAsync("[DONE]");
+    }
+
+    private static async Task StreamChoiceAsync(SseWriter sse, SimRequest request, Answer answer, int index, string finish, string id, long created, bool includeUsage)
+    {
+        var json = BeginChunk(sse, id, created, request.Model, index);
         json.WriteStartObject("delta");
         json.WriteString("role", "assistant");
         if (answer.Kind == AnswerKind.ToolCall)
@@ -157,7 +212,7 @@ internal static class ChatCompletionsResponder
                 continue;
             }
 
-            json = BeginChunk(sse, id, created, request.Model);
+            json = BeginChunk(sse, id, created, request.Model, index);
             json.WriteStartObject("delta");
             if (answer.Kind == AnswerKind.ToolCall)
             {
@@ -179,32 +234,19 @@ internal static class ChatCompletionsResponder
             await EndChunkAsync(sse, json, null, includeUsage);
         }
 
-        json = BeginChunk(sse, id, created, request.Model);
+        json = BeginChunk(sse, id, created, request.Model, index);
         json.WriteStartObject("delta");
         json.WriteEndObject();
         await EndChunkAsync(sse, json, finish, includeUsage);
-
-        if (includeUsage && !request.Faults.NoUsage)
-        {
-            json = sse.Begin(null);
-            WriteChunkHeader(json, id, created, request.Model);
-            json.WriteStartArray("choices");
-            json.WriteEndArray();
-            WriteUsage(json, prompt, answer);
-            json.WriteEndObject();
-            await sse.EndAsync();
-        }
-
-        await sse.WriteDataAsync("[DONE]");
     }
 
-    private static Utf8JsonWriter BeginChunk(SseWriter sse, string id, long created, string model)
+    private static Utf8JsonWriter BeginChunk(SseWriter sse, string id, long created, string model, int index)
     {
         var json = sse.Begin(null);
         WriteChunkHeader(json, id, created, model);
         json.WriteStartArray("choices");
         json.WriteStartObject();
-        json.WriteNumber("index", 0);
+        json.WriteNumber("index", index);
         return json;
     }
 

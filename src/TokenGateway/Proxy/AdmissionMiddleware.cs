@@ -50,6 +50,7 @@ internal sealed class AdmissionMiddleware(RequestDelegate next, IPolicyProvider 
             RequestedModel = request.Model,
             InputTokens = exchange.InputTokensReceived,
             RequestedMaxTokens = request.Dialect == LlmDialect.OpenAIEmbeddings ? null : request.MaxTokens,
+            Choices = request.Choices,
         }, context.RequestAborted);
 
         foreach (var (name, value) in decision.Headers)

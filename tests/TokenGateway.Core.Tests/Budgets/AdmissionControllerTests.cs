@@ -142,6 +142,59 @@ public sealed class AdmissionControllerTests
     }
 
     [Fact]
+    public async Task AdmitAsync_NChoices_ReservesMaxTokensForEveryChoice()
+    {
+        using var sut = CreateSut();
+        var policy = Policy("""{"budget": {"usd": 100}}""");
+
+        var decision = await sut.Controller.AdmitAsync(Request(policy, maxTokens: 1000) with { Choices = 3 }, CancellationToken.None);
+
+        // 1000 input (1000 µ$) + 3 × 1000 output (12000 µ$): not the 5000 µ$ of one completion.
+        Assert.True(decision.IsAdmitted);
+        Assert.False(decision.MaxTokensLowered);
+        Assert.Equal(1000, decision.EffectiveMaxTokens);
+        var snapshot = await sut.Controller.GetBudgetAsync(policy, CancellationToken.None);
+        Assert.Equal(0.013m, snapshot.ReservedUsd);
+    }
+
+    [Fact]
+    public async Task AdmitAsync_NChoicesBudgetCoversPart_LowersMaxTokensPerChoice()
+    {
+        using var sut = CreateSut();
+        var policy = Policy("""{"budget": {"usd": 0.009}}""");
+
+        var decision = await sut.Controller.AdmitAsync(Request(policy, maxTokens: 1000) with { Choices = 4 }, CancellationToken.None);
+
+        // 9000 µ$ − 1000 µ$ input = 8000 µ$ → 2000 output tokens for 4 choices → 500 each (minimum 256 each).
+        Assert.True(decision.IsAdmitted);
+        Assert.True(decision.MaxTokensLowered);
+        Assert.Equal(500, decision.MaxTokensToSend);
+        Assert.Equal("500", Header(decision, AdmissionHeaders.MaxTokensLowered));
+    }
+
+    [Fact]
+    public async Task AdmitAsync_NChoicesMinimumUnaffordable_Rejects()
+    {
+        using var sut = CreateSut();
+
+        // 8 choices × the 256-token minimum × 4 µ$ = 8192 µ$ > the 8000 µ$ left after input.
+        var decision = await sut.Controller.AdmitAsync(Request(Policy("""{"budget": {"usd": 0.009}}"""), maxTokens: 1000) with { Choices = 8 }, CancellationToken.None);
+
+        Assert.Equal(GatewayError.BudgetExceeded, decision.Error);
+    }
+
+    [Fact]
+    public async Task AdmitAsync_NAboveMaxChoices_InvalidRequest()
+    {
+        using var sut = CreateSut(options: new AdmissionOptions { MaxChoices = 4 });
+
+        var decision = await sut.Controller.AdmitAsync(Request(Policy("""{}"""), maxTokens: 10) with { Choices = 5 }, CancellationToken.None);
+
+        Assert.Equal(GatewayError.InvalidRequest, decision.Error);
+        Assert.Contains("'n'", decision.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AdmitAsync_RemainderBelowFractionMinimum_Rejects()
     {
         using var sut = CreateSut();

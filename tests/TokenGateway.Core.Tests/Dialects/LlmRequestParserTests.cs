@@ -81,4 +81,30 @@ public sealed class LlmRequestParserTests
         Assert.Contains("Duplicate", borrowedError.Message, StringComparison.OrdinalIgnoreCase);
         Assert.Contains("Duplicate", copiedError.Message, StringComparison.OrdinalIgnoreCase);
     }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("129")]
+    [InlineData("2.5")]
+    [InlineData("\"3\"")]
+    public void TryParse_ChatWithInvalidN_FalseNamingN(string n)
+    {
+        var bytes = Encoding.UTF8.GetBytes($$"""{"model":"gpt-4o","n":{{n}},"messages":[]}""");
+
+        Assert.False(LlmRequestParser.TryParseBorrowed(LlmDialect.OpenAIChat, bytes, out _, out var error));
+        Assert.Equal("n", error.Param);
+    }
+
+    [Theory]
+    [InlineData("""{"model":"gpt-4o","messages":[]}""", 1)]
+    [InlineData("""{"model":"gpt-4o","n":null,"messages":[]}""", 1)]
+    [InlineData("""{"model":"gpt-4o","n":4,"messages":[]}""", 4)]
+    public void Choices_Chat_ReadsN(string body, int expected)
+    {
+        Assert.True(LlmRequestParser.TryParseBorrowed(LlmDialect.OpenAIChat, Encoding.UTF8.GetBytes(body), out var request, out _));
+        using (request)
+        {
+            Assert.Equal(expected, request!.Choices);
+        }
+    }
 }
