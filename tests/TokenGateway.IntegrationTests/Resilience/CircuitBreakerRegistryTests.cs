@@ -154,6 +154,14 @@ public sealed class CircuitBreakerRegistryTests
 
         Assert.Equal(DestinationHealth.Unhealthy, destination.Health.Passive);
         Assert.Same(sut, server.Services.GetRequiredService<ICircuitStates>());
+
+        // The passive policy clusters will name leaves health to the breakers: a failed proxied request changes nothing.
+        var policy = server.Services.GetServices<IPassiveHealthCheckPolicy>().Single(p => p.Name == BreakerPassiveHealthPolicy.PolicyName);
+        destination.Health.Passive = DestinationHealth.Healthy;
+        var context = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+        context.Response.StatusCode = 503;
+        policy.RequestProxied(context, cluster, destination);
+        Assert.Equal(DestinationHealth.Healthy, destination.Health.Passive);
     }
 
     private CircuitBreakerRegistry CreateSut() => new(
