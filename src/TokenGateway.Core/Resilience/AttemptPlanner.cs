@@ -200,8 +200,10 @@ public sealed class AttemptPlanner
                 return decision;
             }
 
-            // Nothing usable now: wait for the soonest key or breaker if that is within the cap and the deadline.
-            if (earliest <= settings.RetryAfterCap && earliest > delay && now + earliest < _deadline
+            // Nothing usable now: wait for the soonest key (or, with no fallback left, breaker probe) if that is
+            // within the cap and the deadline. An open breaker with a fallback available goes to the fallback.
+            var mayWait = onlyRateLimited || _modelIndex == _chain.Count - 1;
+            if (mayWait && earliest <= settings.RetryAfterCap && earliest > delay && now + earliest < _deadline
                 && TryPick(earliest, reason, out decision, ref earliest, ref onlyRateLimited))
             {
                 return decision;

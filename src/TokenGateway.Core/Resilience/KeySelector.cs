@@ -225,10 +225,22 @@ public static class CircuitScopes
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _destinations = new(StringComparer.Ordinal);
 
     /// <summary>The scope of a YARP destination (<c>dest:openai-0</c>); cached, destination ids are a configured set.</summary>
-    public static string Destination(string destinationId) =>
-        _destinations.Count < 4096
-            ? _destinations.GetOrAdd(destinationId, static id => "dest:" + id)
-            : "dest:" + destinationId;
+    public static string Destination(string destinationId)
+    {
+        if (_destinations.TryGetValue(destinationId, out var scope))
+        {
+            return scope;
+        }
+
+        scope = "dest:" + destinationId;
+        // ConcurrentDictionary.Count takes every lock: only paid on a miss, and the bound keeps the cache small.
+        if (_destinations.Count < 4096)
+        {
+            _destinations.TryAdd(destinationId, scope);
+        }
+
+        return scope;
+    }
 
     /// <summary>The scope of a provider key by position (<c>key:openai#1</c>).</summary>
     public static string Key(string providerId, int index) => string.Create(CultureInfo.InvariantCulture, $"key:{providerId}#{index}");

@@ -30,6 +30,8 @@ internal static class ResilienceServiceCollectionExtensions
         services.TryAddSingleton<ResiliencePolicyValidator>();
         services.TryAddSingleton<CircuitBreakerRegistry>();
         services.TryAddSingleton<ICircuitStates>(sp => sp.GetRequiredService<CircuitBreakerRegistry>());
+        // Available to clusters that enable passive health checks (the wiring step); unused until then.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<Yarp.ReverseProxy.Health.IPassiveHealthCheckPolicy, BreakerPassiveHealthPolicy>());
         return services;
     }
 }

@@ -172,6 +172,34 @@ public sealed class AttemptPlannerTests
     }
 
     [Fact]
+    public void Plan_BreakerOpensMidRequest_GoesToTheFallbackInsteadOfWaitingForTheProbe()
+    {
+        var sut = CreateSut(Model("gpt-4o", "openai"), Model("gpt-4.1", "azure"));
+        var first = sut.Start();
+
+        _breakers.Open(CircuitScopes.Destination("openai-0"), TimeSpan.FromSeconds(5)); // within the 10 s cap
+        var next = sut.Next(AttemptResult.Status(503));
+
+        Assert.Equal("openai-0", first.Attempt.DestinationId);
+        Assert.Equal(PlanStep.Attempt, next.Step);
+        Assert.Equal("gpt-4.1", next.Attempt.Model.Name);
+        Assert.Equal(TimeSpan.Zero, next.Attempt.Delay);
+    }
+
+    [Fact]
+    public void Plan_BreakerOpensMidRequestWithoutFallback_WaitsForTheProbeWithinTheCap()
+    {
+        var sut = CreateSut(Model("gpt-4o", "openai"));
+        sut.Start();
+
+        _breakers.Open(CircuitScopes.Destination("openai-0"), TimeSpan.FromSeconds(5));
+        var next = sut.Next(AttemptResult.Status(503));
+
+        Assert.Equal(PlanStep.Attempt, next.Step);
+        Assert.Equal(TimeSpan.FromSeconds(5), next.Attempt.Delay);
+    }
+
+    [Fact]
     public void Plan_NotRetryableStatus_GivesUpWithoutFallback()
     {
         var sut = CreateSut(Model("gpt-4o", "openai"), Model("gpt-4.1", "openai"));

@@ -93,7 +93,7 @@ public sealed class CircuitBreakerRegistryTests
     }
 
     [Fact]
-    public async Task Report_FailureLearntAfterTheAttempt_IsRecorded()
+    public void Report_FailureLearntAfterTheAttempt_IsRecorded()
     {
         var sut = CreateSut();
         var cut = new AttemptResult(AttemptOutcomeKind.BodyReset, 200, ClientReceivedBytes: true);
@@ -102,7 +102,6 @@ public sealed class CircuitBreakerRegistryTests
         sut.Report("openai", "openai-0", KeyScope, cut);
 
         Assert.True(sut.IsOpen(CircuitScopes.Destination("openai-0"), out _));
-        await Task.CompletedTask;
     }
 
     [Fact]
@@ -154,6 +153,14 @@ public sealed class CircuitBreakerRegistryTests
 
         Assert.Equal(DestinationHealth.Unhealthy, destination.Health.Passive);
         Assert.Same(sut, server.Services.GetRequiredService<ICircuitStates>());
+
+        // The passive policy clusters will name leaves health to the breakers: a failed proxied request changes nothing.
+        var policy = server.Services.GetServices<IPassiveHealthCheckPolicy>().Single(p => p.Name == BreakerPassiveHealthPolicy.PolicyName);
+        destination.Health.Passive = DestinationHealth.Healthy;
+        var context = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+        context.Response.StatusCode = 503;
+        policy.RequestProxied(context, cluster, destination);
+        Assert.Equal(DestinationHealth.Healthy, destination.Health.Passive);
     }
 
     private CircuitBreakerRegistry CreateSut() => new(
