@@ -150,6 +150,7 @@ public static class ResponseTranslator
                     ["id"] = Str(call!["id"]),
                     ["name"] = Str(call["function"]?["name"]),
                     ["input"] = input,
+                    ["caller"] = new JsonObject { ["type"] = "direct" }, // current Anthropic answers say who invoked the tool
                 });
             }
         }
