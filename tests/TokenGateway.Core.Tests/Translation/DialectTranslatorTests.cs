@@ -53,3 +53,60 @@ public sealed class DialectTranslatorTests
         Assert.IsType<ChatToAnthropicStreamTranslator>(toAnthropic);
     }
 }
+
+public sealed class MalformedInputTests
+{
+    [Theory]
+    [InlineData("""{"model":"m","messages":[1,{"role":"user","content":[2,"x"]}],"stream_options":"x","tool_choice":5,"response_format":"x","tools":[3]}""")]
+    [InlineData("""{"model":"m","messages":[{"role":"assistant","content":null,"tool_calls":[7,{"id":"c","function":"f"}]}]}""")]
+    [InlineData("""{"model":"m","messages":"nope"}""")]
+    public void ChatToMessages_WrongJsonKinds_RefusesWithoutThrowing(string json)
+    {
+        var result = ChatToMessagesRequest.Translate(JsonNode.Parse(json)!.AsObject());
+
+        Assert.False(result.Succeeded);
+        Assert.NotEmpty(result.ErrorMessage);
+    }
+
+    [Theory]
+    [InlineData("""{"model":"m","max_tokens":1,"messages":[1,{"role":"user","content":[2]}],"thinking":"x","output_config":5,"tool_choice":"auto","metadata":3}""")]
+    [InlineData("""{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[4]}]}],"tools":[{"name":"f","input_schema":{}},5]}""")]
+    public void MessagesToChat_WrongJsonKinds_RefusesWithoutThrowing(string json)
+    {
+        var result = MessagesToChatRequest.Translate(JsonNode.Parse(json)!.AsObject());
+
+        Assert.False(result.Succeeded);
+        Assert.NotEmpty(result.ErrorMessage);
+    }
+
+    [Theory]
+    [InlineData("""{"model":"m","input":[1,{"type":"message","role":"user","content":[2]}],"text":"x","reasoning":4,"tools":[5]}""")]
+    [InlineData("""{"model":"m","input":{"a":1}}""")]
+    public void ResponsesToMessages_WrongJsonKinds_RefusesWithoutThrowing(string json)
+    {
+        var result = ResponsesToMessagesRequest.Translate(JsonNode.Parse(json)!.AsObject());
+
+        Assert.False(result.Succeeded);
+        Assert.NotEmpty(result.ErrorMessage);
+    }
+
+    [Theory]
+    [InlineData("""{"id":"m","content":[1,"x",{"type":"text","text":"ok"}],"usage":{"input_tokens":"x"}}""")]
+    [InlineData("""{"id":"m","content":"not blocks","usage":null}""")]
+    public void MessageToChatCompletion_MalformedUpstream_DoesNotThrow(string json)
+    {
+        var completion = ResponseTranslator.MessageToChatCompletion(JsonNode.Parse(json)!.AsObject(), 1);
+
+        Assert.Equal("chat.completion", (string)completion["object"]!);
+    }
+
+    [Theory]
+    [InlineData("""{"choices":[1]}""")]
+    [InlineData("""{"choices":[{"message":{"role":"assistant","tool_calls":[1,{"id":"c","function":"x"}]}}],"usage":{"prompt_tokens_details":3}}""")]
+    public void ChatCompletionToMessage_MalformedUpstream_DoesNotThrow(string json)
+    {
+        var message = ResponseTranslator.ChatCompletionToMessage(JsonNode.Parse(json)!.AsObject(), out var error);
+
+        Assert.True(message is not null || error is not null);
+    }
+}
