@@ -387,6 +387,9 @@ public sealed class ChatToAnthropicStreamTranslator : SseEventTranslator
                 WriteRawString(writer, "name"u8, name);
                 writer.WriteStartObject("input"u8);
                 writer.WriteEndObject();
+                writer.WriteStartObject("caller"u8); // current Anthropic answers say who invoked the tool
+                writer.WriteString("type"u8, "direct"u8);
+                writer.WriteEndObject();
                 break;
         }
 

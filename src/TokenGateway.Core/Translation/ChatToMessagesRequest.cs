@@ -16,6 +16,19 @@ public static class ChatToMessagesRequest
     public static RequestTranslation Translate(JsonObject chat, TranslationOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(chat);
+        try
+        {
+            return TranslateCore(chat, options);
+        }
+        catch (InvalidOperationException)
+        {
+            // A value of the wrong JSON kind where an object or array was expected (JsonNode's indexers throw then).
+            return RequestTranslation.Failure([new("body", "has a field of the wrong JSON type (an object, array or string where another was expected)")]);
+        }
+    }
+
+    private static RequestTranslation TranslateCore(JsonObject chat, TranslationOptions? options)
+    {
         options ??= TranslationOptions.Default;
         var refused = new List<RefusedField>();
         var body = new JsonObject();

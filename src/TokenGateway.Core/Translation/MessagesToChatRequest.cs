@@ -14,6 +14,19 @@ public static class MessagesToChatRequest
     public static RequestTranslation Translate(JsonObject messages, TranslationOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(messages);
+        try
+        {
+            return TranslateCore(messages, options);
+        }
+        catch (InvalidOperationException)
+        {
+            // A value of the wrong JSON kind where an object or array was expected (JsonNode's indexers throw then).
+            return RequestTranslation.Failure([new("body", "has a field of the wrong JSON type (an object, array or string where another was expected)")]);
+        }
+    }
+
+    private static RequestTranslation TranslateCore(JsonObject messages, TranslationOptions? options)
+    {
         options ??= TranslationOptions.Default;
         var refused = new List<RefusedField>();
         var body = new JsonObject();

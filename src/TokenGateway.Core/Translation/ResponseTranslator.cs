@@ -25,9 +25,9 @@ public static class ResponseTranslator
         var calls = new JsonArray();
         if (message["content"] is JsonArray blocks)
         {
-            foreach (var block in blocks)
+            foreach (var block in blocks.OfType<JsonObject>())
             {
-                switch (Str(block?["type"]))
+                switch (Str(block["type"]))
                 {
                     case "text":
                         hasText = true;
@@ -100,7 +100,7 @@ public static class ResponseTranslator
     {
         ArgumentNullException.ThrowIfNull(completion);
         error = null;
-        if (completion["choices"] is not JsonArray { Count: > 0 } choices || choices[0]?["message"] is not JsonObject assistant)
+        if (completion["choices"] is not JsonArray { Count: > 0 } choices || (choices[0] as JsonObject)?["message"] is not JsonObject assistant)
         {
             error = "The upstream answer has no choice to translate.";
             return null;
@@ -125,9 +125,10 @@ public static class ResponseTranslator
 
         if (assistant["tool_calls"] is JsonArray calls)
         {
-            foreach (var call in calls)
+            foreach (var call in calls.OfType<JsonObject>())
             {
-                var arguments = Str(call?["function"]?["arguments"]) ?? string.Empty;
+                var function = call["function"] as JsonObject;
+                var arguments = Str(function?["arguments"]) ?? string.Empty;
                 JsonNode? input;
                 try
                 {
@@ -147,14 +148,15 @@ public static class ResponseTranslator
                 content.Add(new JsonObject
                 {
                     ["type"] = "tool_use",
-                    ["id"] = Str(call!["id"]),
-                    ["name"] = Str(call["function"]?["name"]),
+                    ["id"] = Str(call["id"]),
+                    ["name"] = Str(function?["name"]),
                     ["input"] = input,
+                    ["caller"] = new JsonObject { ["type"] = "direct" }, // current Anthropic answers say who invoked the tool
                 });
             }
         }
 
-        var finish = Str(choices[0]!["finish_reason"]);
+        var finish = Str(choices[0]!["finish_reason"]); // choices[0] is an object: checked above
         var message = new JsonObject
         {
             ["id"] = completion["id"]?.DeepClone(),
@@ -245,7 +247,7 @@ public static class ResponseTranslator
     {
         TryInt(usage["prompt_tokens"], out var prompt);
         TryInt(usage["completion_tokens"], out var completion);
-        TryInt(usage["prompt_tokens_details"]?["cached_tokens"], out var cached);
+        TryInt((usage["prompt_tokens_details"] as JsonObject)?["cached_tokens"], out var cached);
         return new JsonObject
         {
             ["input_tokens"] = Math.Max(0, prompt - cached),

@@ -16,6 +16,19 @@ public static class ResponsesToMessagesRequest
     public static RequestTranslation Translate(JsonObject request, TranslationOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(request);
+        try
+        {
+            return TranslateCore(request, options);
+        }
+        catch (InvalidOperationException)
+        {
+            // A value of the wrong JSON kind where an object or array was expected (JsonNode's indexers throw then).
+            return RequestTranslation.Failure([new("body", "has a field of the wrong JSON type (an object, array or string where another was expected)")]);
+        }
+    }
+
+    private static RequestTranslation TranslateCore(JsonObject request, TranslationOptions? options)
+    {
         options ??= TranslationOptions.Default;
         var refused = new List<RefusedField>();
         var body = new JsonObject();

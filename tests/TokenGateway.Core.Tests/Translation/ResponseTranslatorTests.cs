@@ -117,7 +117,7 @@ public sealed class ResponseTranslatorTests
         var message = ResponseTranslator.ChatCompletionToMessage(completion, out _)!;
 
         Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""
-            [{"type":"tool_use","id":"call_a","name":"f","input":{"x":1}},{"type":"tool_use","id":"call_b","name":"g","input":{}}]
+            [{"type":"tool_use","id":"call_a","name":"f","input":{"x":1},"caller":{"type":"direct"}},{"type":"tool_use","id":"call_b","name":"g","input":{},"caller":{"type":"direct"}}]
             """), message["content"]));
         Assert.Equal("tool_use", (string)message["stop_reason"]!);
     }

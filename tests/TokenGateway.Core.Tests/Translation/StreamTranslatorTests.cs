@@ -170,7 +170,7 @@ public sealed class StreamTranslatorTests
         Assert.All(events, e => Assert.Equal(e.Event, (string)JsonNode.Parse(e.Data)!["type"]!));
         var start = JsonNode.Parse(events[1].Data)!;
         Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""
-            {"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"call_DdmO9pD3xa9XTPNJ32zg2hcA","name":"get_weather","input":{}}}
+            {"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"call_DdmO9pD3xa9XTPNJ32zg2hcA","name":"get_weather","input":{},"caller":{"type":"direct"}}}
             """), start));
         var json = string.Concat(events.Where(e => e.Event == "content_block_delta").Select(e => (string)JsonNode.Parse(e.Data)!["delta"]!["partial_json"]!));
         Assert.Equal("{\"location\":\"Paris, France\"}", json);
