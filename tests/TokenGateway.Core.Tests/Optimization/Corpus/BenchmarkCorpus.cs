@@ -65,7 +65,7 @@ internal static class BenchmarkCorpus
         {
             var documents = string.Join("\n", chunks.Select((c, i) =>
                 $"<document index=\"{i + 1}\">\n<source>{c["chunk_link"]}</source>\n<document_content>\n{c["text"]}\n</document_content>\n</document>"));
-            var id = Math.Abs(question.GetHashCode(StringComparison.Ordinal) % 100000).ToString(CultureInfo.InvariantCulture);
+            var id = (StableHash(question) % 100000).ToString(CultureInfo.InvariantCulture);
             yield return Chat(RagWorkload, "rag-" + id, "gpt-4o",
                 System("Answer using only the provided documents. Cite the document index."),
                 User($"<documents>\n{documents}\n</documents>\n\nQuestion: {question}"));
@@ -93,8 +93,8 @@ internal static class BenchmarkCorpus
                 }
             }
 
-            // Deterministic shuffle so gold chunks are not always first.
-            var ordered = chosen.Take(Math.Max(candidates, chosen.Count)).OrderBy(d => ((string)d["chunk_link"]!).GetHashCode(StringComparison.Ordinal) ^ q).ToList();
+            // Deterministic shuffle (the same in every process) so gold chunks are not always first.
+            var ordered = chosen.Take(Math.Max(candidates, chosen.Count)).OrderBy(d => StableHash((string)d["chunk_link"]!) ^ (uint)q).ToList();
             q++;
             yield return ((string)item["question"]!, ordered, gold);
         }
@@ -216,6 +216,18 @@ internal static class BenchmarkCorpus
             yield return new CorpusRequest(ChatWorkload, $"mt-bench-{id}", "/v1/chat/completions",
                 new JsonObject { ["model"] = "gpt-4o", ["messages"] = messages });
         }
+    }
+
+    /// <summary>FNV-1a over UTF-16 code units: unlike <see cref="string.GetHashCode()"/>, the same in every process.</summary>
+    private static uint StableHash(string text)
+    {
+        var hash = 2166136261u;
+        foreach (var c in text)
+        {
+            hash = (hash ^ c) * 16777619u;
+        }
+
+        return hash;
     }
 
     public static IEnumerable<JsonObject> BfclEntries(string corpusRoot) =>

@@ -137,6 +137,31 @@ public sealed class StageGoldenTests
     }
 
     [Fact]
+    public void Curate_LongDocument_KeepsTheRelevantPassageWithItsTagsAndGapMarkers()
+    {
+        string Paragraph(string topic, int n) => string.Join(" ", Enumerable.Range(0, 40).Select(i => $"{topic} note {n}.{i} about unrelated matters"));
+        var paragraphs = Enumerable.Range(0, 6).Select(n => Paragraph("gardening", n)).ToList();
+        paragraphs[3] = "Refunds are issued to the original card within five business days of the return being received.";
+        var document = "<document index=\"1\">\n<source>https://example.com/policies</source>\n<document_content>\n"
+            + string.Join("\n\n", paragraphs) + "\n</document_content>\n</document>\n";
+        var other = "<document index=\"2\">\n" + Paragraph("weather", 9) + "\n</document>\n";
+        var text = document + other + "Question: how many business days do refunds take?";
+        var body = new JsonObject { ["model"] = "gpt-4o", ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = text }) };
+        var policy = OptimizationPolicy.Default with { Curate = new CurateOptions { Enabled = true, MaxTokens = 150 } };
+
+        var (once, saved, request) = RunStage(new CurateStage(), LlmDialect.OpenAIChat, body.ToJsonString(), policy);
+
+        var content = (string)request.Body["messages"]![0]!["content"]!;
+        Assert.StartsWith("<document index=\"1\">\n<source>https://example.com/policies</source>\n<document_content>\n[…]\n", content, StringComparison.Ordinal);
+        Assert.Contains(paragraphs[3], content, StringComparison.Ordinal);
+        Assert.DoesNotContain("<document index=\"2\">", content, StringComparison.Ordinal); // no term in common with the question
+        Assert.EndsWith("</document_content>\n</document>\nQuestion: how many business days do refunds take?", content, StringComparison.Ordinal);
+        Assert.True(saved > 500, $"saved {saved}");
+        var (twice, _, _) = RunStage(new CurateStage(), LlmDialect.OpenAIChat, once, policy);
+        Assert.Equal(once, twice);
+    }
+
+    [Fact]
     public void Curate_AnthropicSearchResults_DropsIrrelevantBlocks()
     {
         JsonObject Result(string title, string text) => new()
