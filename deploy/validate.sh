@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Offline validation of deploy/ (what CI can check without a Docker engine, a cluster or Helm; docs/deploy.md):
+#   - yamllint (Debian package) over every YAML file in deploy/ and over the rendered Helm chart;
+#   - Node (npm packages pinned by deploy/validate/package-lock.json, installed with `npm ci` into a cache outside the
+#     repository): renders the chart, checks the committed deploy/helm/rendered/*.yaml are current, validates every
+#     Kubernetes object against the Kubernetes schemas, the compose file against the compose-spec schema, lints the
+#     Dockerfile, and checks the cross-file wiring (replicas ↔ nginx ↔ Prometheus).
+# Exits non-zero on any problem. Options: --update (rewrite deploy/helm/rendered/ from the chart), --verbose.
+# Cache: $TOKENGATEWAY_DEPLOY_VALIDATE_CACHE, default ~/.cache/tokengateway-deploy-validate.
+set -euo pipefail
+deploy="$(cd "$(dirname "$0")" && pwd)"
+cache="${TOKENGATEWAY_DEPLOY_VALIDATE_CACHE:-${HOME:-/tmp}/.cache/tokengateway-deploy-validate}"
+
+sudo_if_needed() { if [ "$(id -u)" -ne 0 ]; then sudo "$@"; else "$@"; fi; }
+
+if ! command -v yamllint >/dev/null 2>&1; then
+  echo "deploy/validate.sh: installing yamllint (Debian package)"
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends yamllint >/dev/null \
+    || { sudo_if_needed apt-get update >/dev/null && sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends yamllint >/dev/null; }
+fi
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "deploy/validate.sh: installing nodejs and npm (Debian packages)"
+  sudo_if_needed apt-get update >/dev/null
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm >/dev/null
+fi
+
+# npm ci into a directory keyed by the lock file, so a changed lock never reuses stale packages.
+lock_hash="$(sha256sum "$deploy/validate/package-lock.json" | cut -c1-16)"
+work="$cache/$lock_hash"
+if [ ! -f "$work/.installed" ]; then
+  echo "deploy/validate.sh: npm ci into $work"
+  rm -rf "$work" && mkdir -p "$work"
+  cp "$deploy/validate/package.json" "$deploy/validate/package-lock.json" "$work/"
+  (cd "$work" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+  touch "$work/.installed"
+fi
+cp "$deploy/validate/validate.mjs" "$deploy/validate/render-chart.mjs" "$work/"
+
+status=0
+# 1. YAML lint: the plain YAML files, then the rendered chart output.
+(cd "$deploy" && yamllint -s -c validate/yamllint.yml .) || status=1
+
+# 2. Schemas, rendering, wiring.
+TOKENGATEWAY_DEPLOY_DIR="$deploy" node "$work/validate.mjs" "$@" || status=1
+
+if [ "$status" -ne 0 ]; then echo "deploy/validate.sh: FAILED" >&2; fi
+exit "$status"
