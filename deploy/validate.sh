@@ -40,7 +40,29 @@ status=0
 # 1. YAML lint: the plain YAML files, then the rendered chart output.
 (cd "$deploy" && yamllint -s -c validate/yamllint.yml .) || status=1
 
-# 2. Schemas, rendering, wiring.
+# 2. nginx.conf syntax with a real nginx -t: the Debian/Ubuntu nginx package is fetched with `apt-get download` and
+#    unpacked into the cache (never installed, so no service starts). The upstream host names (gateway-1, gateway-2)
+#    only resolve inside compose, so a copy with them replaced by 127.0.0.1 is tested.
+nginx_bin="$cache/nginx/usr/sbin/nginx"
+if [ ! -x "$nginx_bin" ]; then
+  rm -rf "$cache/nginx" "$cache/nginx-deb" && mkdir -p "$cache/nginx-deb"
+  for pkg in nginx nginx-core; do
+    (cd "$cache/nginx-deb" && apt-get download "$pkg" >/dev/null 2>&1) || continue
+    for deb in "$cache"/nginx-deb/*.deb; do dpkg -x "$deb" "$cache/nginx"; done
+    [ -x "$nginx_bin" ] && break
+  done
+fi
+if [ -x "$nginx_bin" ] && "$nginx_bin" -v >/dev/null 2>&1; then
+  ngx="$(mktemp -d)"
+  mkdir -p "$ngx/conf" && : > "$ngx/conf/mime.types"
+  sed -E 's/server gateway-[0-9]+:/server 127.0.0.1:/' "$deploy/nginx/nginx.conf" > "$ngx/conf/nginx.conf"
+  if "$nginx_bin" -t -q -p "$ngx/" -c "$ngx/conf/nginx.conf" -e /dev/stderr; then echo "nginx -t: deploy/nginx/nginx.conf ok"; else status=1; fi
+  rm -rf "$ngx"
+else
+  echo "deploy/validate.sh: nginx could not be fetched with apt-get download; nginx.conf syntax NOT checked" >&2
+fi
+
+# 3. Schemas, rendering, wiring.
 TOKENGATEWAY_DEPLOY_DIR="$deploy" node "$work/validate.mjs" "$@" || status=1
 
 if [ "$status" -ne 0 ]; then echo "deploy/validate.sh: FAILED" >&2; fi

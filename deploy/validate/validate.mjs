@@ -212,8 +212,27 @@ if (!process.argv.includes("--update")) {
   for (const directive of [/proxy_buffering\s+off;/, /proxy_http_version\s+1\.1;/, /proxy_read_timeout\s+\d+s;/, /proxy_set_header\s+Connection\s+"";/]) {
     if (!directive.test(nginx)) fail("deploy/nginx/nginx.conf", `missing ${directive.source}`);
   }
+  // Grafana: compose substitutes the dashboard's ${DS_PROMETHEUS} input with the provisioned datasource's uid (file
+  // provisioning does not resolve __inputs). Replay that substitution and check every panel then names that datasource.
+  const dashboardText = readFileSync(join(deploy, "grafana", "tokengateway-dashboard.json"), "utf8");
+  const datasource = YAML.parse(readFileSync(join(deploy, "grafana", "provisioning", "datasources", "prometheus.yml"), "utf8")).datasources[0];
+  const grafana = compose.services.grafana;
+  if (!grafana.entrypoint.join(" ").replaceAll("$$", "$").includes(`s/\${DS_PROMETHEUS}/${datasource.uid}/g`)) fail(rel(composeFile), `grafana entrypoint must substitute \${DS_PROMETHEUS} with ${datasource.uid}`);
   try {
-    JSON.parse(readFileSync(join(deploy, "grafana", "tokengateway-dashboard.json"), "utf8"));
+    const dashboard = JSON.parse(dashboardText.replaceAll("${DS_PROMETHEUS}", datasource.uid));
+    const uids = new Set();
+    const walk = (n) => {
+      if (Array.isArray(n)) n.forEach(walk);
+      else if (n && typeof n === "object") {
+        if (n.datasource && typeof n.datasource === "object") uids.add(n.datasource.uid);
+        Object.values(n).forEach(walk);
+      }
+    };
+    walk(dashboard.panels);
+    walk(dashboard.templating);
+    for (const uid of uids) if (uid !== datasource.uid) fail("deploy/grafana/tokengateway-dashboard.json", `datasource uid ${uid} is not the provisioned ${datasource.uid}`);
+    if (uids.size === 0) fail("deploy/grafana/tokengateway-dashboard.json", "no panel names a datasource");
+    checked.push(`grafana: dashboard provisioned against datasource ${datasource.uid}`);
   } catch (e) {
     fail("deploy/grafana/tokengateway-dashboard.json", e.message);
   }
