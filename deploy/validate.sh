@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Offline validation of deploy/ (what CI can check without a Docker engine, a cluster or Helm; docs/deploy.md):
 #   - yamllint (Debian package) over every YAML file in deploy/ and over the rendered Helm chart;
+#   - nginx -t and promtool check config, binaries unpacked from the distribution's nginx and prometheus packages;
 #   - Node (npm packages pinned by deploy/validate/package-lock.json, installed with `npm ci` into a cache outside the
 #     repository): renders the chart, checks the committed deploy/helm/rendered/*.yaml are current, validates every
 #     Kubernetes object against the Kubernetes schemas, the compose file against the compose-spec schema, lints the
@@ -40,19 +41,34 @@ status=0
 # 1. YAML lint: the plain YAML files, then the rendered chart output.
 (cd "$deploy" && yamllint -s -c validate/yamllint.yml .) || status=1
 
-# 2. nginx.conf syntax with a real nginx -t: the Debian/Ubuntu nginx package is fetched with `apt-get download` and
-#    unpacked into the cache (never installed, so no service starts). The upstream host names (gateway-1, gateway-2)
-#    only resolve inside compose, so a copy with them replaced by 127.0.0.1 is tested.
-nginx_bin="$cache/nginx/usr/sbin/nginx"
-if [ ! -x "$nginx_bin" ]; then
-  rm -rf "$cache/nginx" "$cache/nginx-deb" && mkdir -p "$cache/nginx-deb"
-  for pkg in nginx nginx-core; do
-    (cd "$cache/nginx-deb" && apt-get download "$pkg" >/dev/null 2>&1) || continue
-    for deb in "$cache"/nginx-deb/*.deb; do dpkg -x "$deb" "$cache/nginx"; done
-    [ -x "$nginx_bin" ] && break
-  done
-fi
-if [ -x "$nginx_bin" ] && "$nginx_bin" -v >/dev/null 2>&1; then
+# Binaries from distribution packages, fetched with `apt-get download` and unpacked into the cache: never installed, so
+# no service starts and nothing needs root. Prints the binary's path, or nothing when it cannot be had.
+apt_binary() { # package-candidates... -- path-inside-package
+  local path="${*: -1}" dir="$cache/apt-$1"
+  if [ ! -x "$dir/root/$path" ]; then
+    rm -rf "$dir" && mkdir -p "$dir/debs"
+    local pkg
+    for pkg in "${@:1:$#-2}"; do
+      if ! (cd "$dir/debs" && apt-get download "$pkg" >/dev/null 2>&1); then
+        # Empty or stale package lists on a fresh machine: refresh once and retry.
+        [ -n "${apt_updated:-}" ] && continue
+        apt_updated=1
+        sudo_if_needed apt-get update >/dev/null 2>&1 || true
+        (cd "$dir/debs" && apt-get download "$pkg" >/dev/null 2>&1) || continue
+      fi
+      for deb in "$dir"/debs/*.deb; do dpkg -x "$deb" "$dir/root"; done
+      rm -f "$dir"/debs/*.deb
+      [ -x "$dir/root/$path" ] && break
+    done
+  fi
+  [ -x "$dir/root/$path" ] && echo "$dir/root/$path"
+  return 0
+}
+
+# 2. nginx.conf syntax with a real `nginx -t`. The upstream host names (gateway-1, gateway-2) only resolve inside
+#    compose, so a copy with them replaced by 127.0.0.1 is tested.
+nginx_bin="$(apt_binary nginx nginx-core -- usr/sbin/nginx)"
+if [ -n "$nginx_bin" ] && "$nginx_bin" -v >/dev/null 2>&1; then
   ngx="$(mktemp -d)"
   mkdir -p "$ngx/conf" && : > "$ngx/conf/mime.types"
   sed -E 's/server gateway-[0-9]+:/server 127.0.0.1:/' "$deploy/nginx/nginx.conf" > "$ngx/conf/nginx.conf"
@@ -62,7 +78,15 @@ else
   echo "deploy/validate.sh: nginx could not be fetched with apt-get download; nginx.conf syntax NOT checked" >&2
 fi
 
-# 3. Schemas, rendering, wiring.
+# 3. prometheus.yml with `promtool check config` (from the distribution's prometheus package).
+promtool_bin="$(apt_binary prometheus -- usr/bin/promtool)"
+if [ -n "$promtool_bin" ]; then
+  if "$promtool_bin" check config "$deploy/prometheus/prometheus.yml" >/dev/null; then echo "promtool check config: deploy/prometheus/prometheus.yml ok"; else status=1; fi
+else
+  echo "deploy/validate.sh: promtool could not be fetched with apt-get download; prometheus.yml NOT checked by promtool" >&2
+fi
+
+# 4. Schemas, rendering, wiring.
 TOKENGATEWAY_DEPLOY_DIR="$deploy" node "$work/validate.mjs" "$@" || status=1
 
 if [ "$status" -ne 0 ]; then echo "deploy/validate.sh: FAILED" >&2; fi
