@@ -71,8 +71,16 @@ nginx_bin="$(apt_binary nginx nginx-core -- usr/sbin/nginx)"
 if [ -n "$nginx_bin" ] && "$nginx_bin" -v >/dev/null 2>&1; then
   ngx="$(mktemp -d)"
   mkdir -p "$ngx/conf" && : > "$ngx/conf/mime.types"
-  sed -E 's/server gateway-[0-9]+:/server 127.0.0.1:/' "$deploy/nginx/nginx.conf" > "$ngx/conf/nginx.conf"
-  if "$nginx_bin" -t -q -p "$ngx/" -c "$ngx/conf/nginx.conf" -e /dev/stderr; then echo "nginx -t: deploy/nginx/nginx.conf ok"; else status=1; fi
+  # Also move the pid file, temp paths (/tmp/… in the container) and logs (/dev/stdout, /dev/stderr) into the scratch
+  # directory: nginx -t opens them all.
+  sed -E -e 's/server gateway-[0-9]+:/server 127.0.0.1:/' -e "s#/tmp/#$ngx/#g" -e "s#/dev/std(out|err)#$ngx/\\1.log#g" \
+    "$deploy/nginx/nginx.conf" > "$ngx/conf/nginx.conf"
+  if "$nginx_bin" -t -q -p "$ngx/" -c "$ngx/conf/nginx.conf" -e "$ngx/error.log" 2> "$ngx/test.out"; then
+    echo "nginx -t: deploy/nginx/nginx.conf ok"
+  else
+    sed "s#$ngx/conf/nginx.conf#deploy/nginx/nginx.conf (host names replaced)#" "$ngx/test.out" >&2
+    status=1
+  fi
   rm -rf "$ngx"
 else
   echo "deploy/validate.sh: nginx could not be fetched with apt-get download; nginx.conf syntax NOT checked" >&2
