@@ -76,7 +76,7 @@ public sealed class SseStreamMeter : IDisposable, ISseEventHandler
     public bool SawErrorEvent { get; private set; }
 
     /// <summary>Complete events seen (emitted or suppressed); blank keep-alive lines are not events.</summary>
-    public int EventCount => _framing.EventCount;
+    public int EventCount { get; private set; }
 
     /// <summary>Events that were withheld from the client (the forced usage-only chunk).</summary>
     public int SuppressedEventCount { get; private set; }
@@ -89,10 +89,15 @@ public sealed class SseStreamMeter : IDisposable, ISseEventHandler
     /// should see, byte-identical. Returns the number of events completed by this call; the host flushes when it is
     /// greater than zero.
     /// </summary>
-    public int Process(ReadOnlySpan<byte> input, IBufferWriter<byte> output) => _framing.Process(input, output, this);
+    public int Process(ReadOnlySpan<byte> input, IBufferWriter<byte> output)
+    {
+        var events = _framing.Process(input, output, this);
+        EventCount += events;
+        return events;
+    }
 
     /// <summary>Ends the stream: a trailing event without its blank line is metered and emitted as-is.</summary>
-    public void Complete(IBufferWriter<byte> output) => _framing.Complete(output, this);
+    public void Complete(IBufferWriter<byte> output) => EventCount += _framing.Complete(output, this);
 
     /// <summary>Tokens of the text, refusal, reasoning and tool-call deltas delivered so far, under <paramref name="encoding"/>.</summary>
     public int DeliveredOutputTokens(ITokenizerRegistry tokenizers, string encoding)

@@ -37,7 +37,7 @@ public sealed class SseEventFramer : IDisposable
     public SseEventFramer(bool passThrough = true) => _framing = new SseEventFraming(passThrough);
 
     /// <summary>Complete events seen (forwarded or withheld); blank keep-alive lines are not events.</summary>
-    public int EventCount => _framing.EventCount;
+    public int EventCount { get; private set; }
 
     /// <summary>Bytes of the current incomplete event held back until its end arrives.</summary>
     public int BufferedBytes => _framing.BufferedBytes;
@@ -46,11 +46,15 @@ public sealed class SseEventFramer : IDisposable
     /// Consumes <paramref name="input"/>: every event it completes goes to <paramref name="handler"/> and, when the
     /// handler returns true, to <paramref name="output"/> unchanged. Returns the number of events completed.
     /// </summary>
-    public int Process(ReadOnlySpan<byte> input, IBufferWriter<byte> output, ISseEventHandler handler) =>
-        _framing.Process(input, output, handler);
+    public int Process(ReadOnlySpan<byte> input, IBufferWriter<byte> output, ISseEventHandler handler)
+    {
+        var events = _framing.Process(input, output, handler);
+        EventCount += events;
+        return events;
+    }
 
     /// <summary>Ends the stream: a trailing event without its blank line is handed out and forwarded as-is.</summary>
-    public void Complete(IBufferWriter<byte> output, ISseEventHandler handler) => _framing.Complete(output, handler);
+    public void Complete(IBufferWriter<byte> output, ISseEventHandler handler) => EventCount += _framing.Complete(output, handler);
 
     /// <summary>Returns pooled buffers.</summary>
     public void Dispose() => _framing.Dispose();

@@ -32,9 +32,6 @@ internal struct SseEventFraming : IDisposable
     /// <summary>Creates framing state; <see langword="default"/> is the pass-through tap (see <see cref="SseEventFramer(bool)"/>).</summary>
     public SseEventFraming(bool passThrough) => _handlerWritesOnly = !passThrough;
 
-    /// <summary>Complete events seen (forwarded or withheld); blank keep-alive lines are not events.</summary>
-    public int EventCount { get; private set; }
-
     /// <summary>Bytes of the current incomplete event held back until its end arrives.</summary>
     public int BufferedBytes => _pending.Length;
 
@@ -132,8 +129,11 @@ internal struct SseEventFraming : IDisposable
         return events;
     }
 
-    /// <summary>Ends the stream: a trailing event without its blank line is handed out and forwarded as-is.</summary>
-    public void Complete(IBufferWriter<byte> output, ISseEventHandler handler)
+    /// <summary>
+    /// Ends the stream: a trailing event without its blank line is handed out and forwarded as-is. Returns the number
+    /// of events completed (0 or 1).
+    /// </summary>
+    public int Complete(IBufferWriter<byte> output, ISseEventHandler handler)
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(handler);
@@ -141,19 +141,22 @@ internal struct SseEventFraming : IDisposable
         if (_oversize)
         {
             _oversize = false;
-            return;
+            return 0;
         }
 
+        var isEvent = false;
         if (_pending.Length > 0)
         {
             var trailing = _pending.Written;
-            if (Handle(trailing, output, handler, out _))
+            if (Handle(trailing, output, handler, out isEvent))
             {
                 Forward(trailing, output);
             }
 
             _pending.Truncate(0);
         }
+
+        return isEvent ? 1 : 0;
     }
 
     /// <summary>Returns pooled buffers.</summary>
@@ -170,7 +173,6 @@ internal struct SseEventFraming : IDisposable
             Forward(tail, output);
             _oversize = false;
             _previousWithheld = false;
-            EventCount++;
             return true;
         }
 
@@ -233,7 +235,6 @@ internal struct SseEventFraming : IDisposable
         if (eventBytes.Length > MaxEventBytes)
         {
             isEvent = true;
-            EventCount++;
             return true;
         }
 
@@ -305,7 +306,6 @@ internal struct SseEventFraming : IDisposable
             return true; // blank keep-alive lines
         }
 
-        EventCount++;
         var data = dataLines > 1 ? _scratch.Written : firstData;
         return handler.OnEvent(new SseEvent(eventBytes, eventName, data, dataLines), output);
     }

@@ -28,7 +28,7 @@ public abstract class SseEventTranslator : IDisposable, ISseEventHandler
     };
 
     private SseEventFraming _framing = new(passThrough: false); // held inline: no framer object per stream
-    private PooledByteBuffer _scratch;
+    private byte[] _scratch = []; // raw-string quoting; a plain pooled array (no length kept) keeps the translator as small as before
     private Utf8JsonWriter? _writer;
 
     /// <summary>Events translated so far.</summary>
@@ -67,7 +67,11 @@ public abstract class SseEventTranslator : IDisposable, ISseEventHandler
         }
 
         _framing.Dispose();
-        _scratch.Dispose();
+        if (_scratch.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(_scratch);
+            _scratch = [];
+        }
         _writer?.Dispose();
         _writer = null;
     }
@@ -113,11 +117,21 @@ public abstract class SseEventTranslator : IDisposable, ISseEventHandler
     {
         ArgumentNullException.ThrowIfNull(writer);
         writer.WritePropertyName(propertyName);
-        _scratch.Truncate(0);
-        _scratch.Append("\""u8);
-        _scratch.Append(rawEscaped);
-        _scratch.Append("\""u8);
-        writer.WriteRawValue(_scratch.Written, skipInputValidation: true);
+        var length = rawEscaped.Length + 2;
+        if (_scratch.Length < length)
+        {
+            if (_scratch.Length > 0)
+            {
+                ArrayPool<byte>.Shared.Return(_scratch);
+            }
+
+            _scratch = ArrayPool<byte>.Shared.Rent(Math.Max(256, length)); // nothing to keep: no copy
+        }
+
+        _scratch[0] = (byte)'"';
+        rawEscaped.CopyTo(_scratch.AsSpan(1));
+        _scratch[length - 1] = (byte)'"';
+        writer.WriteRawValue(_scratch.AsSpan(0, length), skipInputValidation: true);
     }
 
     /// <summary>Translates one framed event; the framer forwards nothing of it (it runs without pass-through).</summary>
