@@ -6,8 +6,8 @@ using TokenGateway.Core.Streaming;
 namespace TokenGateway.Core.Translation;
 
 /// <summary>
-/// Base of the stream translators: upstream server-sent-event bytes are framed into events by
-/// <see cref="SseEventFramer"/> (the one SSE framing, the same as metering's and the schema guard's) and each complete
+/// Base of the stream translators: upstream server-sent-event bytes are framed into events by the one SSE framing
+/// (<see cref="SseEventFramer"/>'s, held inline; the same as metering's and the schema guard's) and each complete
 /// event carrying data goes to <see cref="TranslateEvent"/>, which writes the caller's dialect straight to the output.
 /// </summary>
 /// <remarks>
@@ -72,6 +72,7 @@ public abstract class SseEventTranslator : IDisposable, ISseEventHandler
             ArrayPool<byte>.Shared.Return(_scratch);
             _scratch = [];
         }
+
         _writer?.Dispose();
         _writer = null;
     }
