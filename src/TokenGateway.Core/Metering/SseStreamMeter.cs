@@ -29,12 +29,11 @@ public sealed class SseStreamMeter : IDisposable, ISseEventHandler
 
     private readonly LlmDialect _dialect;
     private readonly bool _suppressUsageOnlyChunk;
-    private readonly SseEventFramer _framer = new();
+    private SseEventFraming _framing; // default: the pass-through tap, held inline (no framer object per stream)
     private readonly ISseEventHandler? _downstream;
 
     // UTF-8 of the text and tool-argument deltas that reached the client.
-    private byte[] _text = [];
-    private int _textLength;
+    private PooledByteBuffer _text;
     private int _countedTextLength = -1;
     private int _countedTokens;
     private string? _countedEncoding;
@@ -77,43 +76,48 @@ public sealed class SseStreamMeter : IDisposable, ISseEventHandler
     public bool SawErrorEvent { get; private set; }
 
     /// <summary>Complete events seen (emitted or suppressed); blank keep-alive lines are not events.</summary>
-    public int EventCount => _framer.EventCount;
+    public int EventCount { get; private set; }
 
     /// <summary>Events that were withheld from the client (the forced usage-only chunk).</summary>
     public int SuppressedEventCount { get; private set; }
 
     /// <summary>Bytes of the current incomplete event held back until its end arrives.</summary>
-    public int BufferedBytes => _framer.BufferedBytes;
+    public int BufferedBytes => _framing.BufferedBytes;
 
     /// <summary>
     /// Consumes <paramref name="input"/> and appends to <paramref name="output"/> every complete event the client
     /// should see, byte-identical. Returns the number of events completed by this call; the host flushes when it is
     /// greater than zero.
     /// </summary>
-    public int Process(ReadOnlySpan<byte> input, IBufferWriter<byte> output) => _framer.Process(input, output, this);
+    public int Process(ReadOnlySpan<byte> input, IBufferWriter<byte> output)
+    {
+        var events = _framing.Process(input, output, this);
+        EventCount += events;
+        return events;
+    }
 
     /// <summary>Ends the stream: a trailing event without its blank line is metered and emitted as-is.</summary>
-    public void Complete(IBufferWriter<byte> output) => _framer.Complete(output, this);
+    public void Complete(IBufferWriter<byte> output) => EventCount += _framing.Complete(output, this);
 
     /// <summary>Tokens of the text, refusal, reasoning and tool-call deltas delivered so far, under <paramref name="encoding"/>.</summary>
     public int DeliveredOutputTokens(ITokenizerRegistry tokenizers, string encoding)
     {
         ArgumentNullException.ThrowIfNull(tokenizers);
         ArgumentNullException.ThrowIfNull(encoding);
-        if (_textLength == 0)
+        if (_text.Length == 0)
         {
             return 0;
         }
 
-        if (_countedTextLength == _textLength && string.Equals(_countedEncoding, encoding, StringComparison.Ordinal))
+        if (_countedTextLength == _text.Length && string.Equals(_countedEncoding, encoding, StringComparison.Ordinal))
         {
             return _countedTokens;
         }
 
-        var chars = ArrayPool<char>.Shared.Rent(Encoding.UTF8.GetMaxCharCount(_textLength));
+        var chars = ArrayPool<char>.Shared.Rent(Encoding.UTF8.GetMaxCharCount(_text.Length));
         try
         {
-            var n = Encoding.UTF8.GetChars(_text.AsSpan(0, _textLength), chars);
+            var n = Encoding.UTF8.GetChars(_text.Written, chars);
             _countedTokens = tokenizers.Count(encoding, chars.AsSpan(0, n));
         }
         finally
@@ -121,20 +125,19 @@ public sealed class SseStreamMeter : IDisposable, ISseEventHandler
             ArrayPool<char>.Shared.Return(chars);
         }
 
-        _countedTextLength = _textLength;
+        _countedTextLength = _text.Length;
         _countedEncoding = encoding;
         return _countedTokens;
     }
 
     /// <summary>The delivered text as UTF-8 (for tests and diagnostics).</summary>
-    internal ReadOnlySpan<byte> DeliveredTextUtf8 => _text.AsSpan(0, _textLength);
+    internal ReadOnlySpan<byte> DeliveredTextUtf8 => _text.Written;
 
     /// <summary>Returns pooled buffers.</summary>
     public void Dispose()
     {
-        _framer.Dispose();
-        Return(ref _text);
-        _textLength = 0;
+        _framing.Dispose();
+        _text.Dispose();
     }
 
     // ------------------------------------------------------------------ events
@@ -164,7 +167,7 @@ public sealed class SseStreamMeter : IDisposable, ISseEventHandler
             return false;
         }
 
-        var textMark = _textLength;
+        var textMark = _text.Length;
         try
         {
             var reader = new Utf8JsonReader(data, _jsonOptions);
@@ -182,7 +185,7 @@ public sealed class SseStreamMeter : IDisposable, ISseEventHandler
         }
         catch (JsonException)
         {
-            _textLength = textMark; // malformed: passed through, ignored for metering
+            _text.Truncate(textMark); // malformed: passed through, ignored for metering
             return false;
         }
     }
@@ -357,7 +360,7 @@ public sealed class SseStreamMeter : IDisposable, ISseEventHandler
 
     private bool MeterResponsesEvent(ref Utf8JsonReader reader)
     {
-        var textMark = _textLength;
+        var textMark = _text.Length;
         var kind = ResponsesKind.Other;
         var fields = default(ProviderUsageFields);
         while (reader.Read() && reader.CurrentDepth > 0)
@@ -391,7 +394,7 @@ public sealed class SseStreamMeter : IDisposable, ISseEventHandler
 
         if (kind != ResponsesKind.TextDelta)
         {
-            _textLength = textMark;
+            _text.Truncate(textMark);
         }
 
         if (kind == ResponsesKind.Terminal)
@@ -465,7 +468,7 @@ public sealed class SseStreamMeter : IDisposable, ISseEventHandler
 
     private bool MeterAnthropicEvent(ref Utf8JsonReader reader)
     {
-        var textMark = _textLength;
+        var textMark = _text.Length;
         var kind = AnthropicKind.Other;
         var messageUsage = default(ProviderUsageFields);
         var deltaUsage = default(ProviderUsageFields);
@@ -505,7 +508,7 @@ public sealed class SseStreamMeter : IDisposable, ISseEventHandler
 
         if (kind != AnthropicKind.ContentBlock)
         {
-            _textLength = textMark;
+            _text.Truncate(textMark);
         }
 
         switch (kind)
@@ -559,50 +562,19 @@ public sealed class SseStreamMeter : IDisposable, ISseEventHandler
         return reader.ValueTextEquals("error"u8) ? AnthropicKind.Error : AnthropicKind.Other;
     }
 
-    // ------------------------------------------------------------------ buffers
+    // ------------------------------------------------------------------ text
 
     private void AppendText(ref Utf8JsonReader reader)
     {
         var raw = reader.ValueSpan;
         if (!reader.ValueIsEscaped)
         {
-            Append(ref _text, ref _textLength, raw);
+            _text.Append(raw);
             return;
         }
 
         // Unescaped text is never longer than its escaped form.
-        EnsureCapacity(ref _text, _textLength + raw.Length);
-        _textLength += reader.CopyString(_text.AsSpan(_textLength));
-    }
-
-    private static void Append(ref byte[] buffer, ref int length, ReadOnlySpan<byte> bytes)
-    {
-        EnsureCapacity(ref buffer, length + bytes.Length);
-        bytes.CopyTo(buffer.AsSpan(length));
-        length += bytes.Length;
-    }
-
-    private static void EnsureCapacity(ref byte[] buffer, int required)
-    {
-        if (required <= buffer.Length)
-        {
-            return;
-        }
-
-        var grown = ArrayPool<byte>.Shared.Rent(Math.Max(required, Math.Max(256, buffer.Length * 2)));
-        buffer.CopyTo(grown, 0);
-        Return(ref buffer);
-        buffer = grown;
-    }
-
-    private static void Return(ref byte[] buffer)
-    {
-        if (buffer.Length > 0)
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-
-        buffer = [];
+        _text.Advance(reader.CopyString(_text.GetSpan(raw.Length)));
     }
 
     private enum ResponsesKind

@@ -1,22 +1,25 @@
 using System.Buffers;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using TokenGateway.Core.Streaming;
 
 namespace TokenGateway.Core.Translation;
 
 /// <summary>
-/// Base of the stream translators: frames upstream server-sent-event bytes into events (push-based, like
-/// <see cref="Metering.SseStreamMeter"/>) and hands each complete event to <see cref="TranslateEvent"/>, which writes
-/// the caller's dialect straight to the output.
+/// Base of the stream translators: upstream server-sent-event bytes are framed into events by the one SSE framing
+/// (<see cref="SseEventFramer"/>'s, held inline; the same as metering's and the schema guard's) and each complete
+/// event carrying data goes to <see cref="TranslateEvent"/>, which writes the caller's dialect straight to the output.
 /// </summary>
 /// <remarks>
-/// Holds at most one incomplete event (the tail of the input that has not reached its blank line); everything else
-/// flows through as soon as it arrives. Line endings CRLF, LF and CR are accepted. Not thread-safe: one per response.
+/// The framer runs without pass-through: nothing of the upstream's bytes reaches the output except what
+/// <see cref="TranslateEvent"/> writes (keep-alive blank lines, comment-only events and events larger than
+/// <see cref="MaxEventBytes"/> are dropped). Holds at most one incomplete event; everything else flows through as soon
+/// as it arrives. Line endings CRLF, LF and CR are accepted. Not thread-safe: one per response.
 /// </remarks>
-public abstract class SseEventTranslator : IDisposable
+public abstract class SseEventTranslator : IDisposable, ISseEventHandler
 {
     /// <summary>Events larger than this are dropped instead of being buffered without bound.</summary>
-    public const int MaxEventBytes = 8 * 1024 * 1024;
+    public const int MaxEventBytes = SseEventFramer.MaxEventBytes;
 
     private static readonly JsonWriterOptions _writerOptions = new()
     {
@@ -24,16 +27,8 @@ public abstract class SseEventTranslator : IDisposable
         SkipValidation = true,
     };
 
-    private byte[] _line = [];
-    private int _lineLength;
-    private byte[] _eventName = [];
-    private int _eventNameLength;
-    private byte[] _data = [];
-    private int _dataLength;
-    private int _dataLines;
-    private bool _prevCr;
-    private bool _oversize;
-    private byte[] _scratch = [];
+    private SseEventFraming _framing = new(passThrough: false); // held inline: no framer object per stream
+    private byte[] _scratch = []; // raw-string quoting; a plain pooled array (no length kept) keeps the translator as small as before
     private Utf8JsonWriter? _writer;
 
     /// <summary>Events translated so far.</summary>
@@ -43,84 +38,18 @@ public abstract class SseEventTranslator : IDisposable
     public bool Completed { get; protected set; }
 
     /// <summary>Bytes of the incomplete event held until its end arrives.</summary>
-    public int BufferedBytes => _lineLength + _dataLength + _eventNameLength;
+    public int BufferedBytes => _framing.BufferedBytes;
 
     /// <summary>Consumes upstream bytes; writes the translated events completed by them. Returns that event count.</summary>
     public int Process(ReadOnlySpan<byte> input, IBufferWriter<byte> output)
     {
-        ArgumentNullException.ThrowIfNull(output);
         var before = EventCount;
-        while (!input.IsEmpty)
-        {
-            if (_prevCr)
-            {
-                _prevCr = false;
-                if (input[0] == (byte)'\n')
-                {
-                    input = input[1..]; // second half of a CRLF split across chunks
-                    continue;
-                }
-            }
-
-            var eol = input.IndexOfAny((byte)'\r', (byte)'\n');
-            if (eol < 0)
-            {
-                Append(ref _line, ref _lineLength, input);
-                break;
-            }
-
-            ReadOnlySpan<byte> line;
-            if (_lineLength > 0)
-            {
-                Append(ref _line, ref _lineLength, input[..eol]);
-                line = _line.AsSpan(0, _lineLength);
-            }
-            else
-            {
-                line = input[..eol];
-            }
-
-            if (input[eol] == (byte)'\r')
-            {
-                if (eol + 1 < input.Length)
-                {
-                    if (input[eol + 1] == (byte)'\n')
-                    {
-                        eol++;
-                    }
-                }
-                else
-                {
-                    _prevCr = true;
-                }
-            }
-
-            OnLine(line, output);
-            _lineLength = 0;
-            input = input[(eol + 1)..];
-        }
-
-        if (_lineLength > MaxEventBytes)
-        {
-            _lineLength = 0;
-            _oversize = true;
-        }
-
+        _framing.Process(input, output, this);
         return EventCount - before;
     }
 
     /// <summary>The upstream ended: a trailing event without its blank line is translated. No end is invented for a cut stream.</summary>
-    public void Complete(IBufferWriter<byte> output)
-    {
-        ArgumentNullException.ThrowIfNull(output);
-        if (_lineLength > 0)
-        {
-            OnLine(_line.AsSpan(0, _lineLength), output);
-            _lineLength = 0;
-        }
-
-        OnLine([], output);
-    }
+    public void Complete(IBufferWriter<byte> output) => _framing.Complete(output, this);
 
     /// <summary>Returns pooled buffers.</summary>
     public void Dispose()
@@ -137,10 +66,13 @@ public abstract class SseEventTranslator : IDisposable
             return;
         }
 
-        Return(ref _line);
-        Return(ref _eventName);
-        Return(ref _data);
-        Return(ref _scratch);
+        _framing.Dispose();
+        if (_scratch.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(_scratch);
+            _scratch = [];
+        }
+
         _writer?.Dispose();
         _writer = null;
     }
@@ -189,8 +121,12 @@ public abstract class SseEventTranslator : IDisposable
         var length = rawEscaped.Length + 2;
         if (_scratch.Length < length)
         {
-            Return(ref _scratch);
-            _scratch = ArrayPool<byte>.Shared.Rent(Math.Max(256, length));
+            if (_scratch.Length > 0)
+            {
+                ArrayPool<byte>.Shared.Return(_scratch);
+            }
+
+            _scratch = ArrayPool<byte>.Shared.Rent(Math.Max(256, length)); // nothing to keep: no copy
         }
 
         _scratch[0] = (byte)'"';
@@ -199,78 +135,15 @@ public abstract class SseEventTranslator : IDisposable
         writer.WriteRawValue(_scratch.AsSpan(0, length), skipInputValidation: true);
     }
 
-    private void OnLine(ReadOnlySpan<byte> line, IBufferWriter<byte> output)
+    /// <summary>Translates one framed event; the framer forwards nothing of it (it runs without pass-through).</summary>
+    bool ISseEventHandler.OnEvent(in SseEvent sseEvent, IBufferWriter<byte> output)
     {
-        if (line.IsEmpty)
+        if (sseEvent.HasData)
         {
-            if (_dataLines > 0 && !_oversize)
-            {
-                EventCount++;
-                TranslateEvent(_eventName.AsSpan(0, _eventNameLength), _data.AsSpan(0, _dataLength), output);
-            }
-
-            _oversize = false;
-            _eventNameLength = 0;
-            _dataLength = 0;
-            _dataLines = 0;
-            return;
+            EventCount++;
+            TranslateEvent(sseEvent.Name, sseEvent.Data, output);
         }
 
-        if (line[0] == (byte)':' || _oversize)
-        {
-            return; // comment (keep-alive), or the rest of an event too large to translate
-        }
-
-        var colon = line.IndexOf((byte)':');
-        var field = colon < 0 ? line : line[..colon];
-        var value = colon < 0 ? default : line[(colon + 1)..];
-        if (!value.IsEmpty && value[0] == (byte)' ')
-        {
-            value = value[1..];
-        }
-
-        if (field.SequenceEqual("data"u8))
-        {
-            if (_dataLines++ > 0)
-            {
-                Append(ref _data, ref _dataLength, "\n"u8);
-            }
-
-            Append(ref _data, ref _dataLength, value);
-            if (_dataLength > MaxEventBytes)
-            {
-                _oversize = true;
-                _dataLength = 0;
-            }
-        }
-        else if (field.SequenceEqual("event"u8))
-        {
-            _eventNameLength = 0;
-            Append(ref _eventName, ref _eventNameLength, value);
-        }
-    }
-
-    private static void Append(ref byte[] buffer, ref int length, ReadOnlySpan<byte> bytes)
-    {
-        if (length + bytes.Length > buffer.Length)
-        {
-            var grown = ArrayPool<byte>.Shared.Rent(Math.Max(length + bytes.Length, Math.Max(256, buffer.Length * 2)));
-            buffer.AsSpan(0, length).CopyTo(grown);
-            Return(ref buffer);
-            buffer = grown;
-        }
-
-        bytes.CopyTo(buffer.AsSpan(length));
-        length += bytes.Length;
-    }
-
-    private static void Return(ref byte[] buffer)
-    {
-        if (buffer.Length > 0)
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-
-        buffer = [];
+        return false;
     }
 }

@@ -101,4 +101,64 @@ public sealed class SseEventFramerTests
         Assert.Equal("data: a\n\ndata: tail", output);
         Assert.Equal(["a", "tail"], recorder.Events.Select(e => e.Data));
     }
+
+    /// <summary>A transform: writes its own line per event and withholds the upstream bytes.</summary>
+    private sealed class Rewriter : ISseEventHandler
+    {
+        public List<string> Data { get; } = [];
+
+        public bool OnEvent(in SseEvent sseEvent, IBufferWriter<byte> output)
+        {
+            Data.Add(Encoding.UTF8.GetString(sseEvent.Data));
+            output.Write("<"u8);
+            output.Write(sseEvent.Data);
+            output.Write(">"u8);
+            return false;
+        }
+    }
+
+    [Theory]
+    [InlineData("\n")]
+    [InlineData("\r\n")]
+    [InlineData("\r")]
+    public void Process_WithoutPassThrough_OnlyTheHandlerWrites(string eol)
+    {
+        var sse = $"{eol}{eol}: ping{eol}{eol}event: a{eol}data: one{eol}{eol}{eol}data: two{eol}data: 2{eol}{eol}data: tail";
+        var bytes = Encoding.UTF8.GetBytes(sse);
+        for (var chunk = 1; chunk <= bytes.Length; chunk++)
+        {
+            using var sut = new SseEventFramer(passThrough: false);
+            var handler = new Rewriter();
+            var output = new ArrayBufferWriter<byte>();
+            for (var i = 0; i < bytes.Length; i += chunk)
+            {
+                sut.Process(bytes.AsSpan(i, Math.Min(chunk, bytes.Length - i)), output, handler);
+            }
+
+            sut.Complete(output, handler);
+
+            Assert.Equal("<><one><two\n2><tail>", Encoding.UTF8.GetString(output.WrittenSpan)); // "<>": the comment-only event
+            Assert.Equal(4, sut.EventCount);
+        }
+    }
+
+    [Fact]
+    public void Process_WithoutPassThrough_OversizeEventDropped()
+    {
+        var big = Encoding.UTF8.GetBytes("data: " + new string('x', SseEventFramer.MaxEventBytes) + "\n\n");
+        var after = "data: after\n\n"u8.ToArray();
+        using var sut = new SseEventFramer(passThrough: false);
+        var handler = new Rewriter();
+        var output = new ArrayBufferWriter<byte>();
+
+        sut.Process(big.AsSpan(0, 1024), output, handler); // held, then given up on when it outgrows the limit
+        sut.Process(big.AsSpan(1024), output, handler);
+        sut.Process(after, output, handler);
+        sut.Complete(output, handler);
+
+        Assert.Equal("<after>", Encoding.UTF8.GetString(output.WrittenSpan));
+        Assert.Equal(["after"], handler.Data);
+        Assert.Equal(2, sut.EventCount);
+        Assert.Equal(0, sut.BufferedBytes);
+    }
 }

@@ -232,6 +232,18 @@ public sealed class StreamTranslatorTests
             Translate(Create(), useCrlf ? crlf : lf, chunk).AsSpan().SequenceEqual(expected), iter: 200);
     }
 
+    [Theory]
+    [InlineData("anthropic-messages-stream.sse", true)]
+    [InlineData("openai-chat-stream.sse", false)]
+    public void Translate_KeepAlivesAndComments_AddNothing(string fixture, bool fromAnthropic)
+    {
+        var clean = FixtureFiles.Read(fixture);
+        var noisy = Encoding.UTF8.GetBytes("\n\n: keep-alive\n\n" + Encoding.UTF8.GetString(clean).Replace("\n\n", "\n\n\n: ping\n\n", StringComparison.Ordinal));
+        SseEventTranslator Create() => fromAnthropic ? new AnthropicToChatStreamTranslator(true, 1) : new ChatToAnthropicStreamTranslator();
+
+        Assert.Equal(Translate(Create(), clean), Translate(Create(), noisy, chunk: 5));
+    }
+
     [Fact]
     public void Translate_EscapedText_PassesThroughWithoutReescaping()
     {
