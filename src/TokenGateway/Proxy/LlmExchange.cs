@@ -86,6 +86,11 @@ internal sealed class LlmExchange
 
     public void SetLease(AdmissionLease lease) => _lease = Once(_lease, lease, nameof(Lease));
 
+    /// <summary>The request's upstream attempts (set by <see cref="ResilienceMiddleware"/> before the first one).</summary>
+    public UpstreamAttempts? Attempts { get; private set; }
+
+    public void SetAttempts(UpstreamAttempts attempts) => Attempts = Once(Attempts, attempts, nameof(Attempts));
+
     // ------------------------------------------------------------------ pre-flight counts (metering, optimization)
 
     /// <summary>Prompt tokens as the client sent them (counted once by the metering stage).</summary>

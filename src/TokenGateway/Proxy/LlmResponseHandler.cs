@@ -15,7 +15,7 @@ namespace TokenGateway.Proxy;
 /// </summary>
 internal sealed partial class LlmResponseHandler(
     IOptionsMonitor<GatewayOptions> options, ITokenizerRegistry tokenizers, ExchangeCompletion completion, IEnumerable<IResponseBodyHook> hooks,
-    ILogger<LlmResponseHandler> logger)
+    TimeProvider time, ILogger<LlmResponseHandler> logger)
 {
     private readonly IResponseBodyHook[] _hooks = [.. hooks];
 
@@ -35,6 +35,13 @@ internal sealed partial class LlmResponseHandler(
         }
 
         context.SuppressResponseBody = true;
+        if (exchange.Attempts is { } attempts && attempts.OnResponse(upstream, time.GetUtcNow()))
+        {
+            // A retryable failure with attempts left: nothing is copied and the client response stays unstarted;
+            // ResilienceMiddleware resets the status and makes the next attempt.
+            return;
+        }
+
         // Only the provider's allowlisted headers reach the client (YARP's copy-everything is off for LLM routes).
         exchange.Provider?.Headers.CopyResponseHeaders(upstream, http.Response);
         var isSse = string.Equals(upstream.Content.Headers.ContentType?.MediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase);
