@@ -91,6 +91,12 @@ internal sealed class LlmExchange
 
     public void SetAttempts(UpstreamAttempts attempts) => Attempts = Once(Attempts, attempts, nameof(Attempts));
 
+    /// <summary>The model that served (or is serving) the request: a fallback's card after a fallback, else <see cref="Model"/>.</summary>
+    public ModelCard? ServedModel => Attempts is { Count: > 0 } a ? a.Current.Model : _model;
+
+    /// <summary>The provider of the current attempt: a fallback's provider after a fallback, else <see cref="Provider"/>.</summary>
+    public ResolvedProvider? UpstreamProvider => Attempts?.Provider ?? _provider;
+
     // ------------------------------------------------------------------ pre-flight counts (metering, optimization)
 
     /// <summary>Prompt tokens as the client sent them (counted once by the metering stage).</summary>

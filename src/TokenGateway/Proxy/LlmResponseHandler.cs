@@ -43,7 +43,7 @@ internal sealed partial class LlmResponseHandler(
         }
 
         // Only the provider's allowlisted headers reach the client (YARP's copy-everything is off for LLM routes).
-        exchange.Provider?.Headers.CopyResponseHeaders(upstream, http.Response);
+        exchange.UpstreamProvider?.Headers.CopyResponseHeaders(upstream, http.Response);
         var isSse = string.Equals(upstream.Content.Headers.ContentType?.MediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase);
         var status = (int)upstream.StatusCode;
 
@@ -156,7 +156,7 @@ internal sealed partial class LlmResponseHandler(
         }
 
         // Without provider usage (stream cut, abandoned, or sent without it) this bills what was delivered, once.
-        var streamUsage = UsageEstimator.ForStream(meter, exchange.InputTokensSent, tokenizers, exchange.Model!.Tokenizer);
+        var streamUsage = UsageEstimator.ForStream(meter, exchange.InputTokensSent, tokenizers, exchange.ServedModel!.Tokenizer);
         ref var outcome = ref exchange.Outcome;
         outcome.Metered(streamUsage.Usage, streamUsage.Estimated);
         if (clientGone)
@@ -185,7 +185,7 @@ internal sealed partial class LlmResponseHandler(
     /// </summary>
     private Task UpstreamErrorAsync(HttpContext http, LlmExchange exchange, HttpResponseMessage upstream, int status)
     {
-        var provider = exchange.Provider!; // a response exists only for a forwarded request
+        var provider = exchange.UpstreamProvider!; // a response exists only for a forwarded request
         if (status is 401 or 403)
         {
             LogProviderAuthFailed(logger, provider.Id, status, provider.Options.ApiKeyEnv ?? "(none)", exchange.RequestId);
@@ -251,7 +251,7 @@ internal sealed partial class LlmResponseHandler(
         if (meterUsage)
         {
             // count_tokens answers are recognised and billed nothing; a body without usage is estimated.
-            var metered = UsageEstimator.ForBody(exchange.Dialect, body.WrittenSpan, exchange.InputTokensSent, tokenizers, exchange.Model!.Tokenizer);
+            var metered = UsageEstimator.ForBody(exchange.Dialect, body.WrittenSpan, exchange.InputTokensSent, tokenizers, exchange.ServedModel!.Tokenizer);
             exchange.Outcome.Metered(metered.Usage, metered.Estimated);
             exchange.Outcome.Completed();
         }
@@ -264,7 +264,7 @@ internal sealed partial class LlmResponseHandler(
             var status = (int)upstream.StatusCode;
             http.Response.Headers.ContentLength = null;
             await GatewayErrorWriter.WriteAsync(http, exchange.Dialect, Core.Errors.GatewayError.UpstreamError,
-                $"The provider '{exchange.Provider!.Id}' answered HTTP {status} with a non-JSON body. Retry later.", requestId: exchange.RequestId, status: status);
+                $"The provider '{exchange.UpstreamProvider!.Id}' answered HTTP {status} with a non-JSON body. Retry later.", requestId: exchange.RequestId, status: status);
             return;
         }
 

@@ -5,9 +5,12 @@ using Microsoft.Extensions.Options;
 using TokenGateway.Core.Errors;
 using TokenGateway.Core.Metering;
 using TokenGateway.Core.Resilience;
+using TokenGateway.Core.Models;
 using TokenGateway.Hosting;
+using TokenGateway.Providers;
 using TokenGateway.Resilience;
 using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Model;
 
 namespace TokenGateway.Proxy;
@@ -17,7 +20,7 @@ namespace TokenGateway.Proxy;
 /// <see cref="AttemptPlanner"/>, pins each attempt to the planner's destination and key, runs it through the
 /// destination's and key's circuit breakers, and — while no byte reached the client — replays the buffered body after
 /// the planner's back-off when the provider failed transiently. Fails fast with 503 <c>upstream_unavailable</c> when
-/// every destination and key is open.
+/// every destination and key is open; when every key is cooling down after a 429, sends one attempt anyway.
 /// </summary>
 /// <remarks>
 /// The response handler (<see cref="LlmResponseHandler"/>) sees each upstream status before anything is copied and
@@ -32,9 +35,15 @@ internal sealed partial class ResilienceMiddleware(
     IOptionsMonitor<GatewayOptions> gateway,
     CircuitBreakerRegistry breakers,
     IUsageLedger ledger,
+    ModelCatalog catalog,
+    ProviderRegistry providers,
+    IOptions<ProvidersOptions> providerOptions,
+    IProxyStateLookup proxyState,
     TimeProvider time,
     ILogger<ResilienceMiddleware> logger)
 {
+    private readonly Func<ModelCard, string?> _dialectOf = UpstreamDialects.For(providerOptions.Value);
+
     /// <summary>Response header carrying the number of upstream attempts made for the request.</summary>
     public const string AttemptsHeader = "x-tokengateway-attempts";
 
@@ -73,12 +82,21 @@ internal sealed partial class ResilienceMiddleware(
 
         var settings = ResilienceSettingsResolver.Resolve(resilience.CurrentValue.ToSettings(), model.Resilience, exchange.Policy?.Team.Resilience);
         var keys = provider.KeySelector ?? _keyless.GetOrAdd(provider.Id, static (id, t) => new KeySelector(id, 1, t), time);
-        var planner = new AttemptPlanner([new PlannedModel(model, settings, destinationIds, keys)], breakers, time);
+        var chain = BuildChain(exchange, new PlannedModel(model, settings, destinationIds, keys), out var clusters);
+        var planner = new AttemptPlanner(chain, breakers, time);
         var options = gateway.CurrentValue;
         var attempts = new UpstreamAttempts(planner, () => options.RemainingFor(exchange.ElapsedMs));
-        exchange.SetAttempts(attempts);
-
         var decision = attempts.Start();
+        if (decision.Step == PlanStep.RateLimited)
+        {
+            // Every key is cooling down after another request's 429: the provider still decides for this one (one
+            // attempt, no retry), so one request's hint never turns into gateway refusals for everybody else.
+            context.Response.Headers[AttemptsHeader] = "1";
+            await _next(context);
+            return;
+        }
+
+        exchange.SetAttempts(attempts);
         if (decision.Step != PlanStep.Attempt)
         {
             await FailFastAsync(context, exchange, provider.Id, decision);
@@ -86,6 +104,7 @@ internal sealed partial class ResilienceMiddleware(
         }
 
         var clusterId = proxy.Cluster.Config.ClusterId;
+        var served = model;
         try
         {
             while (true)
@@ -94,6 +113,15 @@ internal sealed partial class ResilienceMiddleware(
                 if (attempt.Delay > TimeSpan.Zero)
                 {
                     await Task.Delay(attempt.Delay, time, context.RequestAborted);
+                }
+
+                if (!ReferenceEquals(attempt.Model, served) && clusters is not null && clusters.TryGetValue(attempt.Model.Name, out var target))
+                {
+                    // A fallback: the same parsed request with the fallback's model, to the fallback's cluster.
+                    served = attempt.Model;
+                    SwitchModel(context, exchange, attempts, attempt.Model, target.Provider, target.Cluster);
+                    clusterId = target.Cluster.ClusterId;
+                    LogFallback(logger, exchange.RequestId, model.Name, attempt.Model.Name);
                 }
 
                 attempts.Begin(attempt);
@@ -147,6 +175,76 @@ internal sealed partial class ResilienceMiddleware(
         }
     }
 
+    /// <summary>
+    /// The primary model, then its fallbacks (catalogue <c>Models:{name}:Fallbacks</c>, replaced per model by the team's
+    /// <c>fallbacks</c>): models the team may use, of the request's kind and dialect, whose provider is configured.
+    /// With an enforced hard budget, a fallback priced above the primary is dropped: the admission reservation was
+    /// sized for the primary, and a dearer answer could push the budget over.
+    /// </summary>
+    private List<PlannedModel> BuildChain(LlmExchange exchange, PlannedModel primary, out Dictionary<string, (ResolvedProvider Provider, ClusterState Cluster)>? clusters)
+    {
+        clusters = null;
+        var chain = new List<PlannedModel>(1) { primary };
+        if (exchange.Policy is not { } policy)
+        {
+            return chain;
+        }
+
+        var defaults = resilience.CurrentValue.ToSettings();
+        var fallbacks = FallbackChains.Resolve(primary.Model, catalog, policy.Team.Fallbacks,
+            name => policy.Models.IsAllowed(name), _dialectOf, primary.Settings.MaxFallbacks);
+        if (fallbacks.Count == 0)
+        {
+            return chain;
+        }
+
+        var hardBudget = policy.TeamBudget.Enforced || policy.KeyBudget?.Enforced == true;
+        foreach (var card in fallbacks)
+        {
+            if (!providers.TryGet(card.Provider, out var provider) || !proxyState.TryGetCluster(provider.Id, out var cluster)
+                || (provider.ApiKey is null && provider.Type != ProviderType.OpenAICompatible)
+                || (hardBudget && !PricedWithin(card, primary.Model)))
+            {
+                continue;
+            }
+
+            var ids = new List<string>(cluster.Destinations.Count);
+            foreach (var id in cluster.Destinations.Keys)
+            {
+                ids.Add(id);
+            }
+
+            if (ids.Count == 0)
+            {
+                continue;
+            }
+
+            var keys = provider.KeySelector ?? _keyless.GetOrAdd(provider.Id, static (id, t) => new KeySelector(id, 1, t), time);
+            chain.Add(new PlannedModel(card, ResilienceSettingsResolver.Resolve(defaults, card.Resilience, policy.Team.Resilience), ids, keys));
+            (clusters ??= new(StringComparer.Ordinal))[card.Name] = (provider, cluster);
+        }
+
+        return chain;
+    }
+
+    private static bool PricedWithin(ModelCard fallback, ModelCard primary) =>
+        fallback.Prices is { Input: { } fi, Output: { } fo } && primary.Prices is { Input: { } pi, Output: { } po } && fi <= pi && fo <= po;
+
+    /// <summary>Points the request at a fallback model: its name in the body (serialized once more), its cluster and provider.</summary>
+    private static void SwitchModel(HttpContext context, LlmExchange exchange, UpstreamAttempts attempts, ModelCard card, ResolvedProvider provider, ClusterState cluster)
+    {
+        var request = exchange.Request!;
+        request.Body["model"] = card.Name;
+        request.MarkModified();
+        var bytes = request.GetBytesToSend();
+        context.Request.Body = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(bytes, out var segment)
+            ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
+            : new MemoryStream(bytes.ToArray(), writable: false);
+        context.Request.ContentLength = bytes.Length;
+        attempts.Provider = provider;
+        context.ReassignProxyRequest(cluster);
+    }
+
     /// <summary>How an attempt ended that produced no response the handler saw (a forwarder error, or none).</summary>
     private static AttemptResult ResultOfForwarder(HttpContext context)
     {
@@ -193,12 +291,9 @@ internal sealed partial class ResilienceMiddleware(
         context.Response.Headers[AttemptsHeader] = exchange.Attempts?.Count.ToString(CultureInfo.InvariantCulture) ?? "0";
         var retryAfter = decision.RetryAfter > TimeSpan.Zero ? decision.RetryAfter : TimeSpan.FromSeconds(1);
         LogFailFast(logger, exchange.RequestId, providerId, decision.Detail ?? "circuit_open", retryAfter.TotalSeconds);
-        return decision.Step == PlanStep.RateLimited
-            ? exchange.FailAsync(context, GatewayError.RateLimited,
-                $"Every key of the provider '{providerId}' is rate limited. Retry after {Seconds(retryAfter)} s.", retryAfter: retryAfter)
-            : exchange.FailAsync(context, GatewayError.NoHealthyUpstream,
-                $"No destination of the provider '{providerId}' is healthy right now (circuit open). Retry after {Seconds(retryAfter)} s.",
-                retryAfter: retryAfter);
+        return exchange.FailAsync(context, GatewayError.NoHealthyUpstream,
+            $"No destination of the provider '{providerId}' is healthy right now (circuit open). Retry after {Seconds(retryAfter)} s.",
+            retryAfter: retryAfter);
     }
 
     private static string Seconds(TimeSpan t) => Math.Ceiling(t.TotalSeconds).ToString(CultureInfo.InvariantCulture);
@@ -218,6 +313,9 @@ internal sealed partial class ResilienceMiddleware(
 
     [LoggerMessage(2400, LogLevel.Information, "Request {RequestId}: attempt {Attempt} failed with {Reason}; retrying in {DelayMs} ms")]
     private static partial void LogRetry(ILogger logger, string requestId, int attempt, string reason, double delayMs);
+
+    [LoggerMessage(2402, LogLevel.Warning, "Request {RequestId}: model {Model} exhausted its attempts; falling back to {Fallback}")]
+    private static partial void LogFallback(ILogger logger, string requestId, string model, string fallback);
 
     [LoggerMessage(2401, LogLevel.Warning, "Request {RequestId}: provider {Provider} has nothing usable ({Detail}); failing fast with Retry-After {RetryAfterSeconds} s")]
     private static partial void LogFailFast(ILogger logger, string requestId, string provider, string detail, double retryAfterSeconds);

@@ -17,6 +17,9 @@ internal sealed class UpstreamAttempts(AttemptPlanner planner, Func<TimeSpan> re
     /// <summary>The attempt in flight.</summary>
     public PlannedAttempt Current { get; private set; }
 
+    /// <summary>The provider of the attempt in flight (differs from the request's own on a fallback to another provider).</summary>
+    public Providers.ResolvedProvider? Provider { get; set; }
+
     /// <summary>How the attempt in flight ended, once known (set by the handler or the middleware).</summary>
     public AttemptResult? Result { get; private set; }
 

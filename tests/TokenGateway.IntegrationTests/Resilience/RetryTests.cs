@@ -140,6 +140,33 @@ public sealed class RetryTests(ITestOutputHelper output)
         Assert.Equal("1", Header(raw, "Retry-After"));
         Assert.Equal("1", Header(raw, "x-tokengateway-attempts"));
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(0.9), $"took {watch.Elapsed}: a Retry-After above the cap was waited out");
+
+        // The key now cools down for 1 s, yet another caller's request still goes to the provider (no gateway 429).
+        var next = await Sdk(server, fault: null).CompleteChatAsync([new UserChatMessage("another caller")]);
+        Assert.Equal(200, next.GetRawResponse().Status);
+    }
+
+    [Fact]
+    public async Task AnthropicOverloaded529_IsRetriedOnTheMessagesRoute()
+    {
+        await using var server = await GatewayServer.StartAsync(Retries());
+        using var http = new HttpClient { BaseAddress = new Uri(server.Address) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/messages")
+        {
+            Content = ProxySurfaceTests.Json(new { model = "claude-sonnet-4-5", max_tokens = 20, messages = new[] { new { role = "user", content = "hi" } } }),
+        };
+        request.Headers.Add("x-api-key", server.VirtualKey);
+        request.Headers.Add(Fault, $"scenario={Scenario()},first=1,status=529");
+
+        using var response = await http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("2", response.Headers.GetValues("x-tokengateway-attempts").Single());
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("message", body.GetProperty("type").GetString());
+        var requestId = response.Headers.GetValues("x-tokengateway-request-id").Single();
+        var first = await server.WaitForEventAsync(requestId + "_attempt1");
+        Assert.Equal("upstream_529", first.GetProperty("errorCode").GetString());
     }
 
     [Fact]
@@ -234,6 +261,51 @@ public sealed class RetryTests(ITestOutputHelper output)
         var budget = await server.Admin.GetFromJsonAsync<JsonElement>($"/admin/teams/{teamId}/budget");
         var spent = budget.GetProperty("spentUsd").GetDecimal();
         Assert.True(spent <= limit, $"spent {spent} of {limit}");
+    }
+
+    [Fact]
+    public async Task FailingModel_FallsBackToItsCatalogueChain_AndTheLedgerCarriesTheServedModel()
+    {
+        var settings = Retries(maxAttempts: 2);
+        settings["Models:gpt-4o-mini:Fallbacks:0"] = "gpt-4.1-mini";
+        await using var server = await GatewayServer.StartAsync(settings);
+
+        var result = await Sdk(server, "model=gpt-4o-mini,status=503").CompleteChatAsync([new UserChatMessage("hello")]);
+
+        var raw = result.GetRawResponse();
+        Assert.Equal(200, raw.Status);
+        Assert.Equal("gpt-4.1-mini", result.Value.Model); // the served model, in the body as usual
+        Assert.Equal("3", Header(raw, "x-tokengateway-attempts")); // 2 on gpt-4o-mini, then the fallback
+        var requestId = Header(raw, "x-tokengateway-request-id");
+        var billed = await server.WaitForEventAsync(requestId);
+        Assert.Equal("gpt-4.1-mini", billed.GetProperty("model").GetString());
+        Assert.Equal("ok", billed.GetProperty("status").GetString());
+        Assert.True(billed.GetProperty("costUsd").GetDecimal() > 0m);
+        var second = await server.WaitForEventAsync(requestId + "_attempt2");
+        Assert.Equal("gpt-4o-mini", second.GetProperty("model").GetString());
+        Assert.Equal("retry", second.GetProperty("attempt").GetString());
+        Assert.Equal(requestId, second.GetProperty("parentRequestId").GetString());
+    }
+
+    [Fact]
+    public async Task TeamPolicyFallbacks_AreUsed_AndADearerFallbackIsDroppedUnderAHardBudget()
+    {
+        await using var server = await GatewayServer.StartAsync(Retries(maxAttempts: 1));
+        var (teamId, key) = await server.CreateTeamWithKeyAsync("fallback-team");
+        (await server.Admin.PutAsJsonAsync($"/admin/teams/{teamId}/policy",
+            new { fallbacks = new Dictionary<string, string[]> { ["gpt-4o-mini"] = ["gpt-4.1-mini"] } })).EnsureSuccessStatusCode();
+
+        var result = await Sdk(server, "model=gpt-4o-mini,status=503", key).CompleteChatAsync([new UserChatMessage("hello")]);
+        Assert.Equal("gpt-4.1-mini", result.Value.Model);
+        Assert.Equal("2", Header(result.GetRawResponse(), "x-tokengateway-attempts"));
+
+        // gpt-4.1-mini is priced above gpt-4o-mini: with a hard budget the reservation could not cover it.
+        (await server.Admin.PutAsJsonAsync($"/admin/teams/{teamId}/policy",
+            new { budget = new { usd = 10m, period = "day", hard = true }, fallbacks = new Dictionary<string, string[]> { ["gpt-4o-mini"] = ["gpt-4.1-mini"] } })).EnsureSuccessStatusCode();
+        var ex = await Assert.ThrowsAsync<ClientResultException>(() =>
+            Sdk(server, "model=gpt-4o-mini,status=503", key).CompleteChatAsync([new UserChatMessage("hello")]));
+        Assert.Equal(503, ex.Status);
+        Assert.Equal("1", Header(ex.GetRawResponse()!, "x-tokengateway-attempts"));
     }
 
     private sealed class HeaderPolicy(string name, string value) : PipelinePolicy
