@@ -195,6 +195,26 @@ public sealed class RetryTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task PersistentConnectFailure_502AfterTheConfiguredAttemptsWithTheAttemptsHeader()
+    {
+        var settings = Retries();
+        settings["Providers:openai:Destinations:0"] = "http://127.0.0.1:9"; // nothing listens: connection refused
+        await using var server = await GatewayServer.StartAsync(settings);
+
+        var ex = await Assert.ThrowsAsync<ClientResultException>(() => Sdk(server, fault: null).CompleteChatAsync([new UserChatMessage("hello")]));
+
+        Assert.Equal(502, ex.Status);
+        var raw = ex.GetRawResponse()!;
+        Assert.Equal("3", Header(raw, "x-tokengateway-attempts"));
+        var requestId = Header(raw, "x-tokengateway-request-id");
+        Assert.Equal("upstream_unavailable", (await server.WaitForEventAsync(requestId)).GetProperty("errorCode").GetString());
+        for (var n = 1; n <= 2; n++)
+        {
+            Assert.Equal("connect_failure", (await server.WaitForEventAsync($"{requestId}_attempt{n}")).GetProperty("errorCode").GetString());
+        }
+    }
+
+    [Fact]
     public async Task OpenBreaker_FailsFastWith503UpstreamUnavailableAndRetryAfter()
     {
         var settings = Retries(maxAttempts: 1);
