@@ -15,7 +15,7 @@ namespace TokenGateway.Proxy;
 /// </summary>
 internal sealed partial class LlmResponseHandler(
     IOptionsMonitor<GatewayOptions> options, ITokenizerRegistry tokenizers, ExchangeCompletion completion, IEnumerable<IResponseBodyHook> hooks,
-    TimeProvider time, ILogger<LlmResponseHandler> logger)
+    TimeProvider time, Resilience.CircuitBreakerRegistry breakers, ILogger<LlmResponseHandler> logger)
 {
     private readonly IResponseBodyHook[] _hooks = [.. hooks];
 
@@ -165,6 +165,15 @@ internal sealed partial class LlmResponseHandler(
         }
         else if (upstreamFailed || (!meter.SawTerminalEvent && meter.Usage is null))
         {
+            if (upstreamFailed && !deadlineHit && exchange.Attempts is { Count: > 0 } attempts && exchange.UpstreamProvider is { } provider)
+            {
+                // The attempt's breakers counted the 200 headers; the cut (or stall) after them is a failure too.
+                var cut = new Core.Resilience.AttemptResult(
+                    idleCts.IsCancellationRequested ? Core.Resilience.AttemptOutcomeKind.BodyIdleTimeout : Core.Resilience.AttemptOutcomeKind.BodyReset,
+                    ClientReceivedBytes: true);
+                breakers.Report(provider.Id, attempts.Current.DestinationId, Core.Resilience.CircuitScopes.Key(provider.Id, attempts.Current.KeyIndex), cut);
+            }
+
             // The client must see an abnormal end (no clean chunked terminator), never a truncated "success".
             outcome.UpstreamFailed(deadlineHit ? RequestDeadlineExceeded : null);
             http.Abort();

@@ -247,6 +247,30 @@ public sealed class RetryTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task StreamsCutAfterTheirFirstEvent_FeedTheBreaker_NotRetried()
+    {
+        var settings = Retries();
+        settings["Resilience:CircuitBreaker:MinimumThroughput"] = "2";
+        settings["Resilience:CircuitBreaker:FailureRatio"] = "0.5";
+        settings["Resilience:CircuitBreaker:BreakDuration"] = "00:00:30";
+        await using var server = await GatewayServer.StartAsync(settings);
+        for (var i = 0; i < 3; i++)
+        {
+            var stream = Sdk(server, "reset-after=1").CompleteChatStreamingAsync([new UserChatMessage($"cut {i}")]);
+            await Assert.ThrowsAnyAsync<Exception>(async () =>
+            {
+                await foreach (var _ in stream)
+                {
+                }
+            }); // never a clean end, and no retry after the first byte
+        }
+
+        var ex = await Assert.ThrowsAsync<ClientResultException>(() => Sdk(server, fault: null).CompleteChatAsync([new UserChatMessage("hello")]));
+        Assert.Equal(503, ex.Status);
+        Assert.Contains("upstream_unavailable", ex.GetRawResponse()!.Content.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task HardBudget_HoldsAcrossRetries()
     {
         await using var server = await GatewayServer.StartAsync(Retries());
