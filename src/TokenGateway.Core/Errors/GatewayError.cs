@@ -31,6 +31,8 @@ public enum GatewayError
     UpstreamError,
     /// <summary>Unexpected failure inside the gateway.</summary>
     InternalError,
+    /// <summary>Every destination and key of the provider is refused by its circuit breaker: fail fast (issue #13).</summary>
+    NoHealthyUpstream,
 }
 
 /// <summary>How one <see cref="GatewayError"/> is rendered: HTTP status, stable code and each dialect's error type.</summary>
@@ -55,6 +57,7 @@ public static class GatewayErrors
         GatewayError.ModelNotPriced => new(403, "model_not_priced", "invalid_request_error", "permission_error"),
         GatewayError.ProviderAuthFailed => new(502, "upstream_auth_failed", "api_error", "api_error"),
         GatewayError.UpstreamError => new(502, "upstream_error", "api_error", "api_error"),
+        GatewayError.NoHealthyUpstream => new(503, "upstream_unavailable", "api_error", "overloaded_error"),
         _ => new(500, "internal_error", "api_error", "api_error"),
     };
 }

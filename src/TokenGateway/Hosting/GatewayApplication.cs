@@ -186,6 +186,7 @@ public static class GatewayApplication
             proxy.UseSessionAffinity();
             proxy.UseLoadBalancing();
             proxy.UsePassiveHealthChecks();
+            proxy.UseMiddleware<ResilienceMiddleware>(); // around the forwarder: retries, breakers, fail fast
         });
 
         return app;

@@ -50,12 +50,12 @@ internal sealed class ExchangeCompletion
             return known;
         }
 
-        if (outcome.Usage is not { } usage || exchange.Model is null)
+        if (outcome.Usage is not { } usage || exchange.ServedModel is not { } served)
         {
             return null;
         }
 
-        var cost = _costs.TryCalculate(exchange.Model, usage, out var c) ? c : 0m;
+        var cost = _costs.TryCalculate(served, usage, out var c) ? c : 0m; // priced as the model that answered
         outcome.CacheCost(cost);
         return cost;
     }
@@ -124,8 +124,8 @@ internal sealed class ExchangeCompletion
         var diagnostics = _diagnostics;
         diagnostics.Set("RequestId", exchange.RequestId);
         diagnostics.Set("TeamId", exchange.TeamId);
-        diagnostics.Set("Model", exchange.Model?.Name);
-        diagnostics.Set("Provider", exchange.Provider?.Id);
+        diagnostics.Set("Model", exchange.ServedModel?.Name);
+        diagnostics.Set("Provider", exchange.UpstreamProvider?.Id);
         diagnostics.Set("UsageStatus", status);
         diagnostics.Set("InputTokensReceived", exchange.InputTokensReceived);
         diagnostics.Set("InputTokensSent", exchange.InputTokensSent);
@@ -138,8 +138,8 @@ internal sealed class ExchangeCompletion
 
     private void RecordTelemetry(LlmExchange exchange, in ExchangeOutcome outcome, string status, decimal cost, int saved, double elapsedMs)
     {
-        var model = exchange.Model?.Name; // catalogue names only: the raw requested model is client input (unbounded)
-        var provider = GatewayMetrics.ProviderName(exchange.Provider);
+        var model = exchange.ServedModel?.Name; // catalogue names only: the raw requested model is client input (unbounded)
+        var provider = GatewayMetrics.ProviderName(exchange.UpstreamProvider);
         _metrics.RecordCompletion(new CompletedRequest(exchange.TeamId, model, provider, status, outcome.ErrorCode,
             exchange.Request?.Stream ?? false, outcome.Usage, cost, exchange.Stages, elapsedMs, outcome.TtftMs));
 

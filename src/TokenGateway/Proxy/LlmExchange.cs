@@ -86,6 +86,17 @@ internal sealed class LlmExchange
 
     public void SetLease(AdmissionLease lease) => _lease = Once(_lease, lease, nameof(Lease));
 
+    /// <summary>The request's upstream attempts (set by <see cref="ResilienceMiddleware"/> before the first one).</summary>
+    public UpstreamAttempts? Attempts { get; private set; }
+
+    public void SetAttempts(UpstreamAttempts attempts) => Attempts = Once(Attempts, attempts, nameof(Attempts));
+
+    /// <summary>The model that served (or is serving) the request: a fallback's card after a fallback, else <see cref="Model"/>.</summary>
+    public ModelCard? ServedModel => Attempts is { Count: > 0 } a ? a.Current.Model : _model;
+
+    /// <summary>The provider of the current attempt: a fallback's provider after a fallback, else <see cref="Provider"/>.</summary>
+    public ResolvedProvider? UpstreamProvider => Attempts?.Provider ?? _provider;
+
     // ------------------------------------------------------------------ pre-flight counts (metering, optimization)
 
     /// <summary>Prompt tokens as the client sent them (counted once by the metering stage).</summary>

@@ -83,6 +83,11 @@ internal sealed partial class LlmExchangeMiddleware(
         var timedOut = error.Error == ForwarderError.RequestTimedOut;
         context.Response.Headers.Clear();
         context.Response.Headers["x-tokengateway-request-id"] = exchange.RequestId;
+        if (exchange.Attempts is { Count: > 0 } attempts)
+        {
+            context.Response.Headers[ResilienceMiddleware.AttemptsHeader] = attempts.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
         await exchange.FailAsync(context,
             timedOut ? GatewayError.UpstreamTimeout : GatewayError.UpstreamUnavailable,
             timedOut

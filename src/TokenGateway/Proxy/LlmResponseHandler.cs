@@ -15,7 +15,7 @@ namespace TokenGateway.Proxy;
 /// </summary>
 internal sealed partial class LlmResponseHandler(
     IOptionsMonitor<GatewayOptions> options, ITokenizerRegistry tokenizers, ExchangeCompletion completion, IEnumerable<IResponseBodyHook> hooks,
-    ILogger<LlmResponseHandler> logger)
+    TimeProvider time, Resilience.CircuitBreakerRegistry breakers, ILogger<LlmResponseHandler> logger)
 {
     private readonly IResponseBodyHook[] _hooks = [.. hooks];
 
@@ -35,8 +35,15 @@ internal sealed partial class LlmResponseHandler(
         }
 
         context.SuppressResponseBody = true;
+        if (exchange.Attempts is { } attempts && attempts.OnResponse(upstream, time.GetUtcNow()))
+        {
+            // A retryable failure with attempts left: nothing is copied and the client response stays unstarted;
+            // ResilienceMiddleware resets the status and makes the next attempt.
+            return;
+        }
+
         // Only the provider's allowlisted headers reach the client (YARP's copy-everything is off for LLM routes).
-        exchange.Provider?.Headers.CopyResponseHeaders(upstream, http.Response);
+        exchange.UpstreamProvider?.Headers.CopyResponseHeaders(upstream, http.Response);
         var isSse = string.Equals(upstream.Content.Headers.ContentType?.MediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase);
         var status = (int)upstream.StatusCode;
 
@@ -149,7 +156,7 @@ internal sealed partial class LlmResponseHandler(
         }
 
         // Without provider usage (stream cut, abandoned, or sent without it) this bills what was delivered, once.
-        var streamUsage = UsageEstimator.ForStream(meter, exchange.InputTokensSent, tokenizers, exchange.Model!.Tokenizer);
+        var streamUsage = UsageEstimator.ForStream(meter, exchange.InputTokensSent, tokenizers, exchange.ServedModel!.Tokenizer);
         ref var outcome = ref exchange.Outcome;
         outcome.Metered(streamUsage.Usage, streamUsage.Estimated);
         if (clientGone)
@@ -158,6 +165,15 @@ internal sealed partial class LlmResponseHandler(
         }
         else if (upstreamFailed || (!meter.SawTerminalEvent && meter.Usage is null))
         {
+            if (upstreamFailed && !deadlineHit && exchange.Attempts is { Count: > 0 } attempts && exchange.UpstreamProvider is { } provider)
+            {
+                // The attempt's breakers counted the 200 headers; the cut (or stall) after them is a failure too.
+                var cut = new Core.Resilience.AttemptResult(
+                    idleCts.IsCancellationRequested ? Core.Resilience.AttemptOutcomeKind.BodyIdleTimeout : Core.Resilience.AttemptOutcomeKind.BodyReset,
+                    ClientReceivedBytes: true);
+                breakers.Report(provider.Id, attempts.Current.DestinationId, Core.Resilience.CircuitScopes.Key(provider.Id, attempts.Current.KeyIndex), cut);
+            }
+
             // The client must see an abnormal end (no clean chunked terminator), never a truncated "success".
             outcome.UpstreamFailed(deadlineHit ? RequestDeadlineExceeded : null);
             http.Abort();
@@ -178,7 +194,7 @@ internal sealed partial class LlmResponseHandler(
     /// </summary>
     private Task UpstreamErrorAsync(HttpContext http, LlmExchange exchange, HttpResponseMessage upstream, int status)
     {
-        var provider = exchange.Provider!; // a response exists only for a forwarded request
+        var provider = exchange.UpstreamProvider!; // a response exists only for a forwarded request
         if (status is 401 or 403)
         {
             LogProviderAuthFailed(logger, provider.Id, status, provider.Options.ApiKeyEnv ?? "(none)", exchange.RequestId);
@@ -244,7 +260,7 @@ internal sealed partial class LlmResponseHandler(
         if (meterUsage)
         {
             // count_tokens answers are recognised and billed nothing; a body without usage is estimated.
-            var metered = UsageEstimator.ForBody(exchange.Dialect, body.WrittenSpan, exchange.InputTokensSent, tokenizers, exchange.Model!.Tokenizer);
+            var metered = UsageEstimator.ForBody(exchange.Dialect, body.WrittenSpan, exchange.InputTokensSent, tokenizers, exchange.ServedModel!.Tokenizer);
             exchange.Outcome.Metered(metered.Usage, metered.Estimated);
             exchange.Outcome.Completed();
         }
@@ -257,7 +273,7 @@ internal sealed partial class LlmResponseHandler(
             var status = (int)upstream.StatusCode;
             http.Response.Headers.ContentLength = null;
             await GatewayErrorWriter.WriteAsync(http, exchange.Dialect, Core.Errors.GatewayError.UpstreamError,
-                $"The provider '{exchange.Provider!.Id}' answered HTTP {status} with a non-JSON body. Retry later.", requestId: exchange.RequestId, status: status);
+                $"The provider '{exchange.UpstreamProvider!.Id}' answered HTTP {status} with a non-JSON body. Retry later.", requestId: exchange.RequestId, status: status);
             return;
         }
 

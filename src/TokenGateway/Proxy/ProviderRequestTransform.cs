@@ -13,7 +13,7 @@ internal static class ProviderRequestTransform
     public static ValueTask ApplyAsync(RequestTransformContext context)
     {
         var exchange = context.HttpContext.Features.Get<LlmExchange>();
-        var provider = exchange?.Provider;
+        var provider = exchange?.UpstreamProvider;
         if (exchange is null || provider is null)
         {
             return ValueTask.CompletedTask;

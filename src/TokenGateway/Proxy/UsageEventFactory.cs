@@ -18,8 +18,8 @@ internal static class UsageEventFactory
         TeamId = exchange.TeamId,
         KeyId = exchange.KeyId,
         Route = exchange.Route,
-        Provider = exchange.Provider?.Id,
-        Model = exchange.Model?.Name ?? exchange.Request?.Model,
+        Provider = exchange.UpstreamProvider?.Id,
+        Model = exchange.ServedModel?.Name ?? exchange.Request?.Model, // the model that answered (a fallback's after a fallback)
         Stream = exchange.Request?.Stream ?? false,
         Status = status,
         HttpStatus = httpStatus,
@@ -62,5 +62,33 @@ internal static class UsageEventFactory
         LatencyMs = response.LatencyMs,
         ParentRequestId = exchange.RequestId,
         Attempt = attempt.LedgerKind,
+    };
+
+    /// <summary>
+    /// The event of an attempt that failed and was retried (issue #13): its own id (<c>{request}_attempt{n}</c>),
+    /// linked by <see cref="UsageEvent.ParentRequestId"/>, <c>attempt</c> = why it was made, the error code = how it
+    /// ended. Cost 0: a failed answer is not billed (the request's own event carries the answer the client got).
+    /// </summary>
+    public static UsageEvent ForSupersededAttempt(
+        LlmExchange exchange, in Core.Resilience.PlannedAttempt attempt, in Core.Resilience.AttemptResult result, DateTimeOffset startedAt, double latencyMs) => new()
+    {
+        RequestId = exchange.RequestId + "_attempt" + attempt.Number.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        Timestamp = startedAt,
+        TeamId = exchange.TeamId,
+        KeyId = exchange.KeyId,
+        Route = exchange.Route,
+        Provider = exchange.UpstreamProvider?.Id,
+        Model = attempt.Model.Name,
+        Stream = exchange.Request?.Stream ?? false,
+        Status = UsageStatus.UpstreamError,
+        HttpStatus = result.StatusCode,
+        ErrorCode = UpstreamAttempts.ErrorCodeOf(result),
+        InputTokensReceived = exchange.InputTokensReceived,
+        InputTokensSent = exchange.InputTokensSent,
+        Usage = default,
+        CostUsd = 0m,
+        LatencyMs = latencyMs,
+        ParentRequestId = exchange.RequestId,
+        Attempt = UpstreamAttempts.LedgerKind(attempt.Reason),
     };
 }

@@ -73,6 +73,10 @@ public sealed class GatewayServer : IAsyncDisposable
             ["Models:azure-gpt-4o:Tokenizer"] = "o200k_base",
             ["Models:azure-gpt-4o:InputPrice"] = "2.5",
             ["Models:azure-gpt-4o:OutputPrice"] = "10",
+            // Suites that test one provider failure see it as it is: no retries, and breakers that never open on the
+            // shared fixture's fault traffic. Resilience tests (Resilience/RetryTests) set their own values.
+            ["Resilience:Retry:MaxAttempts"] = "1",
+            ["Resilience:CircuitBreaker:MinimumThroughput"] = "1000000",
         };
         foreach (var (k, v) in settings ?? new Dictionary<string, string?>())
         {

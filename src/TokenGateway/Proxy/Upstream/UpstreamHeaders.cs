@@ -108,7 +108,10 @@ internal sealed class UpstreamHeaders
     {
         headers.TryAddWithoutValidation("Accept-Encoding", "identity");
         headers.TryAddWithoutValidation(RequestIdHeader, requestId);
-        var key = provider.ApiKey;
+        // The key the attempt planner chose for this attempt (several keys per provider), else the default.
+        var key = exchange.Attempts is { Count: > 0 } attempts && attempts.Current.KeyIndex is var k && k > 0 && k < provider.Keys.Count
+            ? provider.Keys[k].Secret
+            : provider.ApiKey;
         switch (provider.Type)
         {
             case ProviderType.Anthropic:

@@ -1,0 +1,322 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net.Sockets;
+using Microsoft.Extensions.Options;
+using TokenGateway.Core.Errors;
+using TokenGateway.Core.Metering;
+using TokenGateway.Core.Resilience;
+using TokenGateway.Core.Models;
+using TokenGateway.Hosting;
+using TokenGateway.Providers;
+using TokenGateway.Resilience;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy;
+using Yarp.ReverseProxy.Model;
+
+namespace TokenGateway.Proxy;
+
+/// <summary>
+/// The last proxy stage, around YARP's forwarder (issue #13): plans the request's attempts with
+/// <see cref="AttemptPlanner"/>, pins each attempt to the planner's destination and key, runs it through the
+/// destination's and key's circuit breakers, and — while no byte reached the client — replays the buffered body after
+/// the planner's back-off when the provider failed transiently. Fails fast with 503 <c>upstream_unavailable</c> when
+/// every destination and key is open; when every key is cooling down after a 429, sends one attempt anyway.
+/// </summary>
+/// <remarks>
+/// The response handler (<see cref="LlmResponseHandler"/>) sees each upstream status before anything is copied and
+/// reports it to <see cref="UpstreamAttempts"/>; for a retryable failure with attempts left it suppresses the body and
+/// leaves the client response unstarted, and this stage resets the status and calls the forwarder again. Each
+/// superseded attempt is its own ledger event (cost 0: a failed answer is not billed) linked by
+/// <c>parentRequestId</c>; the request's own event is the answer the client got, so the reservation is settled once.
+/// </remarks>
+internal sealed partial class ResilienceMiddleware(
+    RequestDelegate next,
+    IOptionsMonitor<ResilienceOptions> resilience,
+    IOptionsMonitor<GatewayOptions> gateway,
+    CircuitBreakerRegistry breakers,
+    IUsageLedger ledger,
+    ModelCatalog catalog,
+    ProviderRegistry providers,
+    IOptions<ProvidersOptions> providerOptions,
+    IProxyStateLookup proxyState,
+    TimeProvider time,
+    ILogger<ResilienceMiddleware> logger)
+{
+    private readonly Func<ModelCard, string?> _dialectOf = UpstreamDialects.For(providerOptions.Value);
+
+    /// <summary>Response header carrying the number of upstream attempts made for the request.</summary>
+    public const string AttemptsHeader = "x-tokengateway-attempts";
+
+    // Providers without a configured key still need a selector for the planner (one anonymous "key").
+    private readonly ConcurrentDictionary<string, KeySelector> _keyless = new(StringComparer.Ordinal);
+    private readonly RequestDelegate _next = next;
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var exchange = context.GetLlmExchange();
+        var proxy = context.GetReverseProxyFeature();
+        if (exchange.Provider is not { } provider || exchange.Model is not { } model || proxy.AllDestinations.Count == 0)
+        {
+            await _next(context);
+            return;
+        }
+
+        // YARP's load balancer already chose (the cluster's policy): that destination goes first, so the initial attempt
+        // honours the policy; the planner moves retries to the destinations that have not failed.
+        var all = proxy.AllDestinations;
+        var picked = proxy.AvailableDestinations.Count > 0 ? proxy.AvailableDestinations[0].DestinationId : null;
+        var destinationIds = new string[all.Count];
+        var n = 0;
+        if (picked is not null)
+        {
+            destinationIds[n++] = picked;
+        }
+
+        foreach (var d in all)
+        {
+            if (!string.Equals(d.DestinationId, picked, StringComparison.Ordinal) && n < destinationIds.Length)
+            {
+                destinationIds[n++] = d.DestinationId;
+            }
+        }
+
+        var settings = ResilienceSettingsResolver.Resolve(resilience.CurrentValue.ToSettings(), model.Resilience, exchange.Policy?.Team.Resilience);
+        var keys = provider.KeySelector ?? _keyless.GetOrAdd(provider.Id, static (id, t) => new KeySelector(id, 1, t), time);
+        var chain = BuildChain(exchange, new PlannedModel(model, settings, destinationIds, keys), out var clusters);
+        var planner = new AttemptPlanner(chain, breakers, time);
+        var options = gateway.CurrentValue;
+        var attempts = new UpstreamAttempts(planner, () => options.RemainingFor(exchange.ElapsedMs));
+        var decision = attempts.Start();
+        if (decision.Step == PlanStep.RateLimited)
+        {
+            // Every key is cooling down after another request's 429: the provider still decides for this one (one
+            // attempt, no retry), so one request's hint never turns into gateway refusals for everybody else.
+            context.Response.Headers[AttemptsHeader] = "1";
+            await _next(context);
+            return;
+        }
+
+        exchange.SetAttempts(attempts);
+        if (decision.Step != PlanStep.Attempt)
+        {
+            await FailFastAsync(context, exchange, provider.Id, decision);
+            return;
+        }
+
+        var clusterId = proxy.Cluster.Config.ClusterId;
+        var served = model;
+        try
+        {
+            while (true)
+            {
+                var attempt = decision.Attempt;
+                if (attempt.Delay > TimeSpan.Zero)
+                {
+                    await Task.Delay(attempt.Delay, time, context.RequestAborted);
+                }
+
+                if (!ReferenceEquals(attempt.Model, served) && clusters is not null && clusters.TryGetValue(attempt.Model.Name, out var target))
+                {
+                    // A fallback: the same parsed request with the fallback's model, to the fallback's cluster.
+                    served = attempt.Model;
+                    SwitchModel(context, exchange, attempts, attempt.Model, target.Provider, target.Cluster);
+                    clusterId = target.Cluster.ClusterId;
+                    LogFallback(logger, exchange.RequestId, model.Name, attempt.Model.Name);
+                }
+
+                attempts.Begin(attempt);
+                context.Response.Headers[AttemptsHeader] = attempts.Count.ToString(CultureInfo.InvariantCulture);
+                if (Find(proxy, attempt.DestinationId) is { } destination)
+                {
+                    proxy.AvailableDestinations = destination;
+                }
+
+                context.Request.Body.Position = 0; // the buffered body, replayed as serialized once
+                var startedAt = time.GetUtcNow();
+                var startedTicks = time.GetTimestamp();
+                var guarded = await breakers.ExecuteAsync(clusterId, attempt.DestinationId, CircuitScopes.Key(provider.Id, attempt.KeyIndex),
+                    static async (s, _) =>
+                    {
+                        await s.Self._next(s.Context);
+                        return s.Attempts.Result ?? ResultOfForwarder(s.Context);
+                    },
+                    (Self: this, Context: context, Attempts: attempts),
+                    context.RequestAborted);
+
+                var result = guarded.Rejected
+                    ? new AttemptResult(AttemptOutcomeKind.ConnectFailure) // a breaker opened since the plan: not called
+                    : guarded.Result;
+                decision = attempts.Report(result);
+                if (decision.Step != PlanStep.Attempt)
+                {
+                    if (guarded.Rejected && !context.Response.HasStarted)
+                    {
+                        await FailFastAsync(context, exchange, provider.Id, new PlanDecision(PlanStep.FailFast, RetryAfter: guarded.RetryAfter));
+                    }
+
+                    return; // the answer (or the forwarder's error, mapped by LlmExchangeMiddleware) is the client's
+                }
+
+                LogRetry(logger, exchange.RequestId, attempts.Count, UpstreamAttempts.ErrorCodeOf(result), decision.Attempt.Delay.TotalMilliseconds);
+                if (exchange.TeamId is not null)
+                {
+                    ledger.Record(UsageEventFactory.ForSupersededAttempt(
+                        exchange, attempt, result, startedAt, time.GetElapsedTime(startedTicks).TotalMilliseconds));
+                }
+
+                // Nothing reached the client: forget this attempt's status and error before the next one.
+                context.Features.Set<IForwarderErrorFeature>(null);
+                context.Response.StatusCode = StatusCodes.Status200OK;
+            }
+        }
+        finally
+        {
+            attempts.ReleaseUnreported();
+        }
+    }
+
+    /// <summary>
+    /// The primary model, then its fallbacks (catalogue <c>Models:{name}:Fallbacks</c>, replaced per model by the team's
+    /// <c>fallbacks</c>): models the team may use, of the request's kind and dialect, whose provider is configured.
+    /// With an enforced hard budget, a fallback priced above the primary is dropped: the admission reservation was
+    /// sized for the primary, and a dearer answer could push the budget over.
+    /// </summary>
+    private List<PlannedModel> BuildChain(LlmExchange exchange, PlannedModel primary, out Dictionary<string, (ResolvedProvider Provider, ClusterState Cluster)>? clusters)
+    {
+        clusters = null;
+        var chain = new List<PlannedModel>(1) { primary };
+        if (exchange.Policy is not { } policy)
+        {
+            return chain;
+        }
+
+        var defaults = resilience.CurrentValue.ToSettings();
+        var fallbacks = FallbackChains.Resolve(primary.Model, catalog, policy.Team.Fallbacks,
+            name => policy.Models.IsAllowed(name), _dialectOf, primary.Settings.MaxFallbacks);
+        if (fallbacks.Count == 0)
+        {
+            return chain;
+        }
+
+        var hardBudget = policy.TeamBudget.Enforced || policy.KeyBudget?.Enforced == true;
+        foreach (var card in fallbacks)
+        {
+            if (!providers.TryGet(card.Provider, out var provider) || !proxyState.TryGetCluster(provider.Id, out var cluster)
+                || (provider.ApiKey is null && provider.Type != ProviderType.OpenAICompatible)
+                || (hardBudget && !PricedWithin(card, primary.Model)))
+            {
+                continue;
+            }
+
+            var ids = new List<string>(cluster.Destinations.Count);
+            foreach (var id in cluster.Destinations.Keys)
+            {
+                ids.Add(id);
+            }
+
+            if (ids.Count == 0)
+            {
+                continue;
+            }
+
+            var keys = provider.KeySelector ?? _keyless.GetOrAdd(provider.Id, static (id, t) => new KeySelector(id, 1, t), time);
+            chain.Add(new PlannedModel(card, ResilienceSettingsResolver.Resolve(defaults, card.Resilience, policy.Team.Resilience), ids, keys));
+            (clusters ??= new(StringComparer.Ordinal))[card.Name] = (provider, cluster);
+        }
+
+        return chain;
+    }
+
+    private static bool PricedWithin(ModelCard fallback, ModelCard primary) =>
+        fallback.Prices is { Input: { } fi, Output: { } fo } && primary.Prices is { Input: { } pi, Output: { } po } && fi <= pi && fo <= po;
+
+    /// <summary>Points the request at a fallback model: its name in the body (serialized once more), its cluster and provider.</summary>
+    private static void SwitchModel(HttpContext context, LlmExchange exchange, UpstreamAttempts attempts, ModelCard card, ResolvedProvider provider, ClusterState cluster)
+    {
+        var request = exchange.Request!;
+        request.Body["model"] = card.Name;
+        request.MarkModified();
+        var bytes = request.GetBytesToSend();
+        context.Request.Body = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(bytes, out var segment)
+            ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
+            : new MemoryStream(bytes.ToArray(), writable: false);
+        context.Request.ContentLength = bytes.Length;
+        attempts.Provider = provider;
+        context.ReassignProxyRequest(cluster);
+    }
+
+    /// <summary>How an attempt ended that produced no response the handler saw (a forwarder error, or none).</summary>
+    private static AttemptResult ResultOfForwarder(HttpContext context)
+    {
+        if (context.Features.Get<IForwarderErrorFeature>() is not { } error)
+        {
+            return AttemptResult.Status(context.Response.StatusCode);
+        }
+
+        if (context.RequestAborted.IsCancellationRequested
+            || error.Error is ForwarderError.RequestCanceled or ForwarderError.RequestBodyCanceled or ForwarderError.ResponseBodyCanceled)
+        {
+            return new AttemptResult(AttemptOutcomeKind.ClientAborted);
+        }
+
+        if (context.Response.HasStarted)
+        {
+            return new AttemptResult(AttemptOutcomeKind.BodyReset, ClientReceivedBytes: true);
+        }
+
+        return error.Error switch
+        {
+            ForwarderError.RequestTimedOut => new AttemptResult(AttemptOutcomeKind.ResponseHeadersTimeout),
+            ForwarderError.Request when IsConnectFailure(error.Exception) => new AttemptResult(AttemptOutcomeKind.ConnectFailure),
+            ForwarderError.Request => new AttemptResult(AttemptOutcomeKind.ResetBeforeResponse),
+            _ => new AttemptResult(AttemptOutcomeKind.BodyReset),
+        };
+    }
+
+    private static bool IsConnectFailure(Exception? exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostNotFound or SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.TimedOut })
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private Task FailFastAsync(HttpContext context, LlmExchange exchange, string providerId, PlanDecision decision)
+    {
+        context.Response.Headers[AttemptsHeader] = exchange.Attempts?.Count.ToString(CultureInfo.InvariantCulture) ?? "0";
+        var retryAfter = decision.RetryAfter > TimeSpan.Zero ? decision.RetryAfter : TimeSpan.FromSeconds(1);
+        LogFailFast(logger, exchange.RequestId, providerId, decision.Detail ?? "circuit_open", retryAfter.TotalSeconds);
+        return exchange.FailAsync(context, GatewayError.NoHealthyUpstream,
+            $"No destination of the provider '{providerId}' is healthy right now (circuit open). Retry after {Seconds(retryAfter)} s.",
+            retryAfter: retryAfter);
+    }
+
+    private static string Seconds(TimeSpan t) => Math.Ceiling(t.TotalSeconds).ToString(CultureInfo.InvariantCulture);
+
+    private static IReadOnlyList<DestinationState>? Find(Yarp.ReverseProxy.Model.IReverseProxyFeature proxy, string id)
+    {
+        foreach (var d in proxy.AllDestinations)
+        {
+            if (string.Equals(d.DestinationId, id, StringComparison.Ordinal))
+            {
+                return [d];
+            }
+        }
+
+        return null;
+    }
+
+    [LoggerMessage(2400, LogLevel.Information, "Request {RequestId}: attempt {Attempt} failed with {Reason}; retrying in {DelayMs} ms")]
+    private static partial void LogRetry(ILogger logger, string requestId, int attempt, string reason, double delayMs);
+
+    [LoggerMessage(2402, LogLevel.Warning, "Request {RequestId}: model {Model} exhausted its attempts; falling back to {Fallback}")]
+    private static partial void LogFallback(ILogger logger, string requestId, string model, string fallback);
+
+    [LoggerMessage(2401, LogLevel.Warning, "Request {RequestId}: provider {Provider} has nothing usable ({Detail}); failing fast with Retry-After {RetryAfterSeconds} s")]
+    private static partial void LogFailFast(ILogger logger, string requestId, string provider, string detail, double retryAfterSeconds);
+}
