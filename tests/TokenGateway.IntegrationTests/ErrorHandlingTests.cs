@@ -133,6 +133,16 @@ public sealed class ErrorHandlingTests(GatewayFixture fixture) : IClassFixture<G
     }
 
     [Fact]
+    public async Task DuplicateJsonKeys_InAdminPolicy_Return400NotA500()
+    {
+        using var policy = await Server.Admin.PutAsync($"/admin/teams/{Server.TeamId}/policy",
+            new StringContent("{\"budget\":{\"usd\":1000,\"usd\":0.001,\"period\":\"day\"}}", Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.BadRequest, policy.StatusCode);
+        Assert.Contains("repeats a property name", await policy.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task DuplicateJsonKeys_OnAnthropicRoute_Returns400InAnthropicEnvelope()
     {
         using var http = new HttpClient { BaseAddress = new Uri(Server.Address) };

@@ -49,6 +49,11 @@ internal static class AdminPolicyEndpoints
             return AdminProblems.NotFound(scope.ToString(), id);
         }
 
+        if (AdminProblems.DuplicateProperty(body) is { } duplicate)
+        {
+            return duplicate;
+        }
+
         var parsed = PolicyJson.Parse(body); // validates every section, optimization and structuredOutput included
         if (parsed.Policy is null || parsed.Errors.Count > 0)
         {

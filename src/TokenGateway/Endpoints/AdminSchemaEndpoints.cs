@@ -35,6 +35,11 @@ internal static class AdminSchemaEndpoints
 
     private static async Task<IResult> CreateAsync(JsonNode? body, ISchemaRegistry registry, CancellationToken ct)
     {
+        if (AdminProblems.DuplicateProperty(body) is { } duplicate)
+        {
+            return duplicate;
+        }
+
         if (body is not JsonObject o)
         {
             return AdminProblems.Invalid("$", "The body must be a JSON object: {\"name\": \"...\", \"schema\": {...}, \"description\": \"...\"}.");
