@@ -47,6 +47,39 @@ internal static class Bm25
         return scores;
     }
 
+    /// <summary>
+    /// The query's scores scaled to a best of 1, plus <paramref name="recentWeight"/> times the same for
+    /// <paramref name="recent"/> (earlier turns or recent activity) when it is not blank.
+    /// </summary>
+    public static double[] Blend(string query, string recent, IReadOnlyList<string> documents, double recentWeight)
+    {
+        var scores = Normalized(Score(query, documents));
+        if (!string.IsNullOrWhiteSpace(recent))
+        {
+            var related = Normalized(Score(recent, documents));
+            for (var i = 0; i < scores.Length; i++)
+            {
+                scores[i] += recentWeight * related[i];
+            }
+        }
+
+        return scores;
+    }
+
+    private static double[] Normalized(double[] scores)
+    {
+        var max = scores.Length == 0 ? 0 : scores.Max();
+        if (max > 0)
+        {
+            for (var i = 0; i < scores.Length; i++)
+            {
+                scores[i] /= max;
+            }
+        }
+
+        return scores;
+    }
+
     public static IEnumerable<string> Terms(string text)
     {
         var start = -1;

@@ -130,16 +130,7 @@ internal sealed partial class CurateStage : IOptimizationStage
     internal static HashSet<int> Select(string question, string recent, IReadOnlyList<Document> documents, IReadOnlyList<Passage> passages, CurateOptions options)
     {
         var texts = passages.Select(p => p.ScoringText).ToList();
-        var scores = Normalized(Bm25.Score(question, texts));
-
-        if (!string.IsNullOrWhiteSpace(recent))
-        {
-            var related = Normalized(Bm25.Score(recent, texts));
-            for (var i = 0; i < scores.Length; i++)
-            {
-                scores[i] += RecentWeight * related[i];
-            }
-        }
+        var scores = Bm25.Blend(question, recent, texts, RecentWeight);
 
         var ranked = Enumerable.Range(0, passages.Count).OrderByDescending(i => scores[i]).ThenBy(i => i).ToList();
         var index = new Dictionary<(int Document, int Ordinal), int>();
@@ -216,20 +207,6 @@ internal sealed partial class CurateStage : IOptimizationStage
         }
 
         return keep;
-    }
-
-    private static double[] Normalized(double[] scores)
-    {
-        var max = scores.Length == 0 ? 0 : scores.Max();
-        if (max > 0)
-        {
-            for (var i = 0; i < scores.Length; i++)
-            {
-                scores[i] /= max;
-            }
-        }
-
-        return scores;
     }
 
     /// <summary>

@@ -116,18 +116,9 @@ internal sealed class ToolSelectionStage : IOptimizationStage
         if (chosen < options.MaxTools && rest.Count > 0)
         {
             var documents = rest.Select(c => Describe(c.Name, c.Definition)).ToList();
-            var scores = Normalized(Bm25.Score(activity.Query, documents));
-
             // Recent tool activity: tools like the ones just called (same family, same objects) get a small boost.
             var recent = string.Join('\n', candidates.Where(c => activity.Recent.Contains(c.Name)).Select(c => Describe(c.Name, c.Definition)));
-            if (recent.Length > 0)
-            {
-                var related = Normalized(Bm25.Score(recent, documents));
-                for (var r = 0; r < scores.Length; r++)
-                {
-                    scores[r] += RecentWeight * related[r];
-                }
-            }
+            var scores = Bm25.Blend(activity.Query, recent, documents, RecentWeight);
 
             foreach (var r in Enumerable.Range(0, rest.Count).OrderByDescending(r => scores[r]).ThenBy(r => r).Take(options.MaxTools - chosen))
             {
@@ -215,20 +206,6 @@ internal sealed class ToolSelectionStage : IOptimizationStage
 
         var recent = steps.Skip(Math.Max(0, steps.Count - RecentSteps)).SelectMany(s => s).ToHashSet(StringComparer.Ordinal);
         return (called, recent, query.ToString());
-    }
-
-    private static double[] Normalized(double[] scores)
-    {
-        var max = scores.Length == 0 ? 0 : scores.Max();
-        if (max > 0)
-        {
-            for (var i = 0; i < scores.Length; i++)
-            {
-                scores[i] /= max;
-            }
-        }
-
-        return scores;
     }
 
     private static List<string> CalledBy(LlmDialect dialect, JsonObject item)
