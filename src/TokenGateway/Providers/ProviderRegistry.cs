@@ -18,6 +18,9 @@ internal sealed class ProviderKey(string label, string environmentVariable, stri
     /// <summary>The key itself; only the request transform reads it.</summary>
     public string Secret { get; } = secret;
 
+    /// <summary>The <c>Authorization</c> value for Bearer-style providers, built once per key rather than per request.</summary>
+    public string BearerAuthorization { get; } = "Bearer " + secret;
+
     public override string ToString() => $"{Label} (from {EnvironmentVariable})";
 }
 

@@ -110,14 +110,14 @@ internal sealed class UpstreamHeaders
         headers.TryAddWithoutValidation(RequestIdHeader, requestId);
         // The key the attempt planner chose for this attempt (several keys per provider), else the default.
         var key = exchange.Attempts is { Count: > 0 } attempts && attempts.Current.KeyIndex is var k && k > 0 && k < provider.Keys.Count
-            ? provider.Keys[k].Secret
-            : provider.ApiKey;
+            ? provider.Keys[k]
+            : provider.Keys.Count == 0 ? null : provider.Keys[0];
         switch (provider.Type)
         {
             case ProviderType.Anthropic:
                 if (key is not null)
                 {
-                    headers.TryAddWithoutValidation("x-api-key", key);
+                    headers.TryAddWithoutValidation("x-api-key", key.Secret);
                 }
 
                 if (!headers.Contains("anthropic-version"))
@@ -129,7 +129,7 @@ internal sealed class UpstreamHeaders
             case ProviderType.AzureOpenAI:
                 if (key is not null)
                 {
-                    headers.TryAddWithoutValidation("api-key", key);
+                    headers.TryAddWithoutValidation("api-key", key.Secret);
                 }
 
                 var surface = exchange.Dialect == LlmDialect.OpenAIEmbeddings ? "embeddings" : "chat/completions";
@@ -137,7 +137,7 @@ internal sealed class UpstreamHeaders
             default:
                 if (key is not null)
                 {
-                    headers.TryAddWithoutValidation("Authorization", "Bearer " + key);
+                    headers.TryAddWithoutValidation("Authorization", key.BearerAuthorization);
                 }
 
                 if (exchange.Dialect.IsAnthropic() && !headers.Contains("anthropic-version"))
