@@ -21,42 +21,39 @@ public sealed class CorpusRoundTripTests
 
     [Theory]
     [MemberData(nameof(Sets))]
-    public void OpenAIRequests_ThroughAnthropicAndBack_KeepEveryPromisedField(string set)
-    {
-        var count = 0;
-        foreach (var (id, request) in OpenAIRequests(set))
-        {
-            var there = ChatToMessagesRequest.Translate(request);
-            Assert.True(there.Succeeded, $"{id}: {there.ErrorMessage}");
-            AssertParses(LlmDialect.AnthropicMessages, there.Body!);
-
-            var back = MessagesToChatRequest.Translate(there.Body!);
-            Assert.True(back.Succeeded, $"{id}: {back.ErrorMessage}");
-            AssertParses(LlmDialect.OpenAIChat, back.Body!);
-
-            AssertSame(id, CanonicalOpenAI(request), CanonicalOpenAI(back.Body!));
-            count++;
-        }
-
-        Assert.True(count >= 100, $"only {count} requests in {set}");
-    }
+    public void OpenAIRequests_ThroughAnthropicAndBack_KeepEveryPromisedField(string set) =>
+        AssertRoundTrips(set, OpenAIRequests(set),
+            r => ChatToMessagesRequest.Translate(r), LlmDialect.AnthropicMessages,
+            r => MessagesToChatRequest.Translate(r), LlmDialect.OpenAIChat, CanonicalOpenAI);
 
     [Theory]
     [MemberData(nameof(Sets))]
-    public void AnthropicRequests_ThroughOpenAIAndBack_KeepEveryPromisedField(string set)
+    public void AnthropicRequests_ThroughOpenAIAndBack_KeepEveryPromisedField(string set) =>
+        AssertRoundTrips(set, AnthropicRequests(set),
+            r => MessagesToChatRequest.Translate(r), LlmDialect.OpenAIChat,
+            r => ChatToMessagesRequest.Translate(r), LlmDialect.AnthropicMessages, CanonicalAnthropic);
+
+    private static void AssertRoundTrips(
+        string set,
+        IEnumerable<(string Id, JsonObject Request)> requests,
+        Func<JsonObject, RequestTranslation> toThere,
+        LlmDialect thereDialect,
+        Func<JsonObject, RequestTranslation> toBack,
+        LlmDialect backDialect,
+        Func<JsonObject, JsonObject> canonical)
     {
         var count = 0;
-        foreach (var (id, request) in AnthropicRequests(set))
+        foreach (var (id, request) in requests)
         {
-            var there = MessagesToChatRequest.Translate(request);
+            var there = toThere(request);
             Assert.True(there.Succeeded, $"{id}: {there.ErrorMessage}");
-            AssertParses(LlmDialect.OpenAIChat, there.Body!);
+            AssertParses(thereDialect, there.Body!);
 
-            var back = ChatToMessagesRequest.Translate(there.Body!);
+            var back = toBack(there.Body!);
             Assert.True(back.Succeeded, $"{id}: {back.ErrorMessage}");
-            AssertParses(LlmDialect.AnthropicMessages, back.Body!);
+            AssertParses(backDialect, back.Body!);
 
-            AssertSame(id, CanonicalAnthropic(request), CanonicalAnthropic(back.Body!));
+            AssertSame(id, canonical(request), canonical(back.Body!));
             count++;
         }
 
