@@ -34,6 +34,17 @@ public static class TrafficGenerator
         await SendAsync("/v1/chat/completions", "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"fail upstream\"}]}", fault: "status=500");
         await SendAsync("/v1/chat/completions", "{\"model\":\"no-such-model\",\"messages\":[{\"role\":\"user\",\"content\":\"unknown model\"}]}");
         Assert.Contains(responses, r => r.StatusCode == HttpStatusCode.OK);
+
+        // An event is recorded when the exchange completes, which may be just after the client has read the last byte:
+        // wait until every request's event is in the ledger, so callers never race the completion step.
+        foreach (var response in responses)
+        {
+            if (response.Headers.TryGetValues("x-tokengateway-request-id", out var ids))
+            {
+                await server.WaitForEventAsync(ids.First());
+            }
+        }
+
         await server.Services.GetRequiredService<IUsageLedger>().FlushAsync(CancellationToken.None);
         return responses;
     }
