@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using TokenGateway.Core.Dialects;
 using TokenGateway.Core.Models;
 
@@ -11,7 +12,7 @@ namespace TokenGateway.Cli;
 /// </summary>
 internal sealed class ModelCatalogLoader
 {
-    private static readonly JsonSerializerOptions _options = new() { PropertyNameCaseInsensitive = true };
+    private static readonly JsonSerializerOptions _options = new() { PropertyNameCaseInsensitive = true, Converters = { new JsonStringEnumConverter() } };
 
     private readonly ModelCatalog _catalog;
 

@@ -44,7 +44,10 @@ internal static class SavingsCommand
 
         var catalog = ModelCatalogLoader.Load(stderr);
         var tokenizers = TiktokenTokenizerRegistry.Shared;
-        var pipeline = new OptimizationPipeline(tokenizers, new ChatRequestTokenCounter(tokenizers));
+        var counter = new ChatRequestTokenCounter(tokenizers);
+        var pipeline = new OptimizationPipeline(tokenizers, counter);
+        var costs = new ConversationCostModel(counter, new CostCalculator(new PricingOptions()));
+        var money = new CostTotals();
         var entries = new JsonArray();
         var stageTotals = new Dictionary<string, long>(StringComparer.Ordinal);
         var stageOrder = new List<string>();
@@ -80,7 +83,10 @@ internal static class SavingsCommand
             }
 
             var card = catalog.Resolve(options.Model ?? request!.Model, dialect);
+            var original = (JsonObject)request!.Body.DeepClone(); // the stages rewrite Body in place
             var result = pipeline.Run(request!, card, policy, limits);
+            var cost = costs.Add(dialect, original, request.Body, card, result.TokensReceived, result.TokensSent);
+            money.Add(cost, options.Model ?? request.Model);
             received += result.TokensReceived;
             sent += result.TokensSent;
             foreach (var stage in result.Stages)
@@ -103,6 +109,8 @@ internal static class SavingsCommand
                 ["tokensSent"] = result.TokensSent,
                 ["modified"] = request!.IsModified,
                 ["stages"] = StagesJson(result.Stages),
+                ["cost"] = CostJson(cost, options.Model ?? request.Model),
+                ["cache"] = CacheJson(cost),
             });
             emit?.WriteLine(Encoding.UTF8.GetString(request.GetBytesToSend().Span));
         }
@@ -116,11 +124,49 @@ internal static class SavingsCommand
             ["tokensSaved"] = received - sent,
             ["percentSaved"] = received == 0 ? 0 : Math.Round(100.0 * (received - sent) / received, 2),
             ["stages"] = new JsonArray(stageOrder.Select(s => (JsonNode)new JsonObject { ["name"] = s, ["tokensSaved"] = stageTotals[s] }).ToArray()),
+            ["cost"] = money.CostJson(),
+            ["cache"] = money.CacheJson(),
         };
         File.WriteAllText(options.ReportPath, new JsonObject { ["totals"] = totals, ["requests"] = entries }.ToJsonString(_reportOptions));
         PrintTable(stdout, requests, failures, received, sent, stageOrder, stageTotals);
+        money.Print(stdout);
         return failures == 0 ? 0 : 1;
     }
+
+    /// <summary>Input dollars at catalogue prices; an unpriced model says so and gets no figures.</summary>
+    internal static JsonObject CostJson(RequestCostEstimate cost, string requestedModel)
+    {
+        if (!cost.Priced)
+        {
+            return new JsonObject { ["priced"] = false, ["note"] = $"no catalogue price for '{requestedModel}'" };
+        }
+
+        return new JsonObject
+        {
+            ["priced"] = true,
+            ["beforeUsd"] = cost.BeforeUsd,
+            ["afterUsd"] = cost.AfterUsd,
+            ["beforeCachedUsd"] = cost.BeforeCachedUsd,
+            ["afterCachedUsd"] = cost.AfterCachedUsd,
+        };
+    }
+
+    /// <summary>The provider prompt cache along the conversation, for the request as sent by the client and as optimized.</summary>
+    internal static JsonObject CacheJson(RequestCostEstimate cost) => new()
+    {
+        ["conversation"] = cost.Conversation,
+        ["turn"] = cost.Turn,
+        ["before"] = CacheUseJson(cost.CacheBefore),
+        ["after"] = CacheUseJson(cost.CacheAfter),
+        ["prefixBrokenAt"] = cost.PrefixBrokenAt,
+    };
+
+    private static JsonObject CacheUseJson(PromptCacheUse use) => new()
+    {
+        ["sharedPrefixTokens"] = use.SharedPrefixTokens,
+        ["readTokens"] = use.ReadTokens,
+        ["writeTokens"] = use.WriteTokens,
+    };
 
     private static JsonArray StagesJson(IReadOnlyList<StageSaving> stages) =>
         new(stages.Select(s => (JsonNode)new JsonObject { ["name"] = s.Name, ["tokensSaved"] = s.TokensSaved }).ToArray());
@@ -235,4 +281,83 @@ internal static class SavingsCommand
         options = new Options(input, report, values.GetValueOrDefault("--emit"), values.GetValueOrDefault("--policy"), values.GetValueOrDefault("--model"));
         return true;
     }
+}
+
+/// <summary>Sums of the per-request cost estimates for the report's totals and the printed table.</summary>
+internal sealed class CostTotals
+{
+    private readonly SortedSet<string> _unpricedModels = new(StringComparer.Ordinal);
+    private readonly HashSet<int> _conversations = [];
+    private int _priced;
+    private int _unpriced;
+    private decimal _before, _after, _beforeCached, _afterCached;
+    private long _readBefore, _readAfter, _writeBefore, _writeAfter;
+    private int _broken;
+
+    public void Add(RequestCostEstimate cost, string requestedModel)
+    {
+        _conversations.Add(cost.Conversation);
+        _readBefore += cost.CacheBefore.ReadTokens;
+        _readAfter += cost.CacheAfter.ReadTokens;
+        _writeBefore += cost.CacheBefore.WriteTokens;
+        _writeAfter += cost.CacheAfter.WriteTokens;
+        _broken += cost.PrefixBrokenAt is null ? 0 : 1;
+        if (!cost.Priced)
+        {
+            _unpriced++;
+            _unpricedModels.Add(requestedModel);
+            return;
+        }
+
+        _priced++;
+        _before += cost.BeforeUsd!.Value;
+        _after += cost.AfterUsd!.Value;
+        _beforeCached += cost.BeforeCachedUsd!.Value;
+        _afterCached += cost.AfterCachedUsd!.Value;
+    }
+
+    public JsonObject CostJson() => new()
+    {
+        ["currency"] = "USD",
+        ["scope"] = "input",
+        ["pricedRequests"] = _priced,
+        ["unpricedRequests"] = _unpriced,
+        ["unpricedModels"] = new JsonArray([.. _unpricedModels.Select(m => (JsonNode)m)]),
+        ["beforeUsd"] = _before,
+        ["afterUsd"] = _after,
+        ["beforeCachedUsd"] = _beforeCached,
+        ["afterCachedUsd"] = _afterCached,
+        ["savedUsd"] = _before - _after,
+        ["savedCachedUsd"] = _beforeCached - _afterCached,
+    };
+
+    public JsonObject CacheJson() => new()
+    {
+        ["conversations"] = _conversations.Count,
+        ["readTokensBefore"] = _readBefore,
+        ["readTokensAfter"] = _readAfter,
+        ["writeTokensBefore"] = _writeBefore,
+        ["writeTokensAfter"] = _writeAfter,
+        ["prefixBroken"] = _broken,
+    };
+
+    public void Print(TextWriter stdout)
+    {
+        var c = CultureInfo.InvariantCulture;
+        stdout.WriteLine();
+        stdout.WriteLine(string.Create(c, $"input cost at catalogue prices ({_priced} priced requests in {_conversations.Count} conversations)"));
+        stdout.WriteLine(string.Create(c, $"{"",-26}{"before",14}{"after",14}{"saved",10}"));
+        stdout.WriteLine(string.Create(c, $"{"no prompt cache",-26}{Usd(_before),14}{Usd(_after),14}{Percent(_before - _after, _before),10}"));
+        stdout.WriteLine(string.Create(c, $"{"with provider prompt cache",-26}{Usd(_beforeCached),14}{Usd(_afterCached),14}{Percent(_beforeCached - _afterCached, _beforeCached),10}"));
+        stdout.WriteLine(string.Create(c, $"cache reads {_readBefore:N0} → {_readAfter:N0} tokens, writes {_writeBefore:N0} → {_writeAfter:N0}; optimization broke the prefix of {_broken} request(s)"));
+        if (_unpriced > 0)
+        {
+            stdout.WriteLine(string.Create(c, $"{_unpriced} request(s) not priced (no catalogue price): {string.Join(", ", _unpricedModels)}"));
+        }
+    }
+
+    private static string Usd(decimal value) => "$" + value.ToString("N4", CultureInfo.InvariantCulture);
+
+    private static string Percent(decimal part, decimal whole) =>
+        whole == 0 ? "-" : (100m * part / whole).ToString("F1", CultureInfo.InvariantCulture) + "%";
 }

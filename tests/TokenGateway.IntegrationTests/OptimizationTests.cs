@@ -97,4 +97,40 @@ public sealed class OptimizationTests(GatewayFixture fixture) : IClassFixture<Ga
         Assert.Contains(result.GetProperty("stages").EnumerateArray(), s => s.GetProperty("tokensSaved").GetInt32() > 0);
         Assert.Equal(before, Server.Simulator.Recorder.Count);
     }
+
+    [Fact]
+    public async Task DryRun_SecondTurnOfAChat_ReportsDollarsAtCataloguePricesWithThePromptCache()
+    {
+        using var http = Server.CreateClient();
+        var system = string.Join(' ', Enumerable.Repeat("You answer questions about the quarterly report in detail.", 150));
+        var body = JsonSerializer.Serialize(new
+        {
+            model = "gpt-4o",
+            messages = new object[]
+            {
+                new { role = "system", content = system },
+                new { role = "user", content = "What was revenue?" },
+                new { role = "assistant", content = "Revenue was $4.2M." },
+                new { role = "user", content = "And profit?" },
+            },
+        });
+
+        using var response = await http.PostAsync("/v1/tokengateway/optimize", new StringContent(body, Encoding.UTF8, "application/json"));
+
+        response.EnsureSuccessStatusCode();
+        var result = await response.Content.ReadFromJsonAsync<JsonElement>();
+        var received = result.GetProperty("tokensReceived").GetInt32();
+        var sent = result.GetProperty("tokensSent").GetInt32();
+        var cost = result.GetProperty("cost");
+        var cache = result.GetProperty("cache");
+        Assert.True(cost.GetProperty("priced").GetBoolean());
+        // gpt-4o in catalog.json: $2.50 per million input tokens, $1.25 cached.
+        Assert.Equal(received * 2.5m / 1_000_000m, cost.GetProperty("beforeUsd").GetDecimal());
+        Assert.Equal(sent * 2.5m / 1_000_000m, cost.GetProperty("afterUsd").GetDecimal());
+        Assert.True(cache.GetProperty("previousTurn").GetBoolean());
+        var read = cache.GetProperty("before").GetProperty("readTokens").GetInt32();
+        Assert.True(read >= 1024 && read % 128 == 0, $"read {read}");
+        Assert.Equal(((received - read) * 2.5m + read * 1.25m) / 1_000_000m, cost.GetProperty("beforeCachedUsd").GetDecimal());
+        Assert.Equal(JsonValueKind.Null, cache.GetProperty("prefixBrokenAt").ValueKind);
+    }
 }

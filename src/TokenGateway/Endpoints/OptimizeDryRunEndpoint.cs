@@ -4,6 +4,7 @@ using TokenGateway.Auth;
 using TokenGateway.Core.Budgets;
 using TokenGateway.Core.Dialects;
 using TokenGateway.Core.Errors;
+using TokenGateway.Core.Metering;
 using TokenGateway.Core.Models;
 using TokenGateway.Core.Optimization;
 using TokenGateway.Core.Tokenization;
@@ -27,7 +28,7 @@ internal static class OptimizeDryRunEndpoint
 
     private static async Task HandleAsync(HttpContext context, VirtualKeyAuthenticator authenticator, ModelCatalog catalog,
         IPolicyProvider policies, OptimizationPipeline pipeline, IRequestTokenCounter counter,
-        AdmissionController admission, IOptionsMonitor<GatewayOptions> options)
+        AdmissionController admission, IOptionsMonitor<GatewayOptions> options, CostCalculator costs)
     {
         var anthropic = context.Request.Headers.ContainsKey("anthropic-version") || context.Request.Query["dialect"] == "anthropic";
         var dialect = anthropic ? LlmDialect.AnthropicMessages : LlmDialect.OpenAIChat;
@@ -71,8 +72,11 @@ internal static class OptimizeDryRunEndpoint
         }
 
         var route = dialect == LlmDialect.AnthropicMessages ? "/v1/messages" : "/v1/chat/completions";
-        var result = pipeline.Run(request, card, effective.Optimization.Resolve(card.Name, route),
-            new OutputLimits(effective.DefaultMaxTokens, effective.MaxTokensCap, 0), received);
+        var scoped = effective.Optimization.Resolve(card.Name, route);
+        var limits = new OutputLimits(effective.DefaultMaxTokens, effective.MaxTokensCap, 0);
+        var original = (JsonObject)request.Body.DeepClone();
+        var result = pipeline.Run(request, card, scoped, limits, received);
+        var cost = EstimateCost(dialect, original, request, card, result, pipeline, counter, costs, scoped, limits);
 
         var response = new JsonObject
         {
@@ -80,10 +84,58 @@ internal static class OptimizeDryRunEndpoint
             ["tokensReceived"] = result.TokensReceived,
             ["tokensSent"] = result.TokensSent,
             ["stages"] = new JsonArray(result.Stages.Select(s => (JsonNode)new JsonObject { ["name"] = s.Name, ["tokensSaved"] = s.TokensSaved }).ToArray()),
+            ["cost"] = cost.Priced
+                ? new JsonObject
+                {
+                    ["priced"] = true,
+                    ["beforeUsd"] = cost.BeforeUsd,
+                    ["afterUsd"] = cost.AfterUsd,
+                    ["beforeCachedUsd"] = cost.BeforeCachedUsd,
+                    ["afterCachedUsd"] = cost.AfterCachedUsd,
+                }
+                : new JsonObject { ["priced"] = false, ["note"] = $"no catalogue price for '{card.Name}'" },
+            ["cache"] = new JsonObject
+            {
+                ["previousTurn"] = cost.Turn > 1,
+                ["before"] = CacheUse(cost.CacheBefore),
+                ["after"] = CacheUse(cost.CacheAfter),
+                ["prefixBrokenAt"] = cost.PrefixBrokenAt,
+            },
         };
         context.Response.ContentType = "application/json";
         await context.Response.WriteAsync(response.ToJsonString(LlmRequestParser.WriteOptions), context.RequestAborted);
     }
+
+    /// <summary>
+    /// Input dollars at catalogue prices before and after optimization, and with the provider's prompt cache: the
+    /// request that produced the body's latest assistant turn (its messages up to there) is optimized the same way
+    /// and taken as the cache's previous turn, so a stage that rewrites an earlier turn shows as a broken prefix.
+    /// </summary>
+    private static RequestCostEstimate EstimateCost(LlmDialect dialect, JsonObject original, LlmRequest request, ModelCard card,
+        OptimizationResult result, OptimizationPipeline pipeline, IRequestTokenCounter counter, CostCalculator costs,
+        OptimizationPolicy policy, OutputLimits limits)
+    {
+        var model = new ConversationCostModel(counter, costs);
+        if (ConversationCostModel.PreviousTurn(dialect, original) is { } previousBody &&
+            LlmRequestParser.TryParse(dialect, JsonSerializer.SerializeToUtf8Bytes(previousBody, LlmRequestParser.WriteOptions), out var previous, out _))
+        {
+            using (previous)
+            {
+                var previousOriginal = (JsonObject)previous!.Body.DeepClone();
+                var previousResult = pipeline.Run(previous, card, policy, limits);
+                model.Add(dialect, previousOriginal, previous.Body, card, previousResult.TokensReceived, previousResult.TokensSent);
+            }
+        }
+
+        return model.Add(dialect, original, request.Body, card, result.TokensReceived, result.TokensSent);
+    }
+
+    private static JsonObject CacheUse(PromptCacheUse use) => new()
+    {
+        ["sharedPrefixTokens"] = use.SharedPrefixTokens,
+        ["readTokens"] = use.ReadTokens,
+        ["writeTokens"] = use.WriteTokens,
+    };
 
     /// <summary>
     /// The team's (and key's) per-minute limits, as on the LLM routes: a dry run takes one request from the

@@ -80,5 +80,18 @@ public sealed class SavingsCommandTests : IDisposable
         Assert.Equal(64000, card.ContextWindow);
     }
 
+    [Fact]
+    public void Load_RepositoryCatalog_ReadsEveryCardWithItsPrices()
+    {
+        var log = new StringWriter();
+
+        var loader = ModelCatalogLoader.Load(log, CorpusPaths.RepoRoot);
+        var card = loader.Resolve("gpt-4o-2024-08-06", LlmDialect.OpenAIChat);
+
+        Assert.Equal(string.Empty, log.ToString()); // "Kind": "Chat" used to make the loader ignore catalog.json
+        Assert.Equal(2.5m, card.Prices.Input);
+        Assert.Equal(4096, loader.Resolve("claude-haiku-4-5", LlmDialect.AnthropicMessages).CacheMinTokens);
+    }
+
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 }
