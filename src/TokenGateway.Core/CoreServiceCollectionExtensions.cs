@@ -109,6 +109,7 @@ public static class CoreServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         services.AddTokenGatewayPricing();
+        services.TryAddSingleton<AdaptiveOutputCaps>();
         if (services.Any(static d => d.ServiceType == typeof(AdmissionController)))
         {
             return services;

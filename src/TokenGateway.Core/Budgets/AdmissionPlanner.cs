@@ -49,7 +49,7 @@ internal static class AdmissionPlanner
                 $"'n' = {choices} asks for more completions than this gateway allows in one request ({options.MaxChoices}). Send several requests, or ask the operator to raise Budgets:MaxChoices.");
         }
 
-        var maxTokens = MaxTokensRule.Decide(request.RequestedMaxTokens, policy.DefaultMaxTokens, policy.MaxTokensCap, model);
+        var maxTokens = MaxTokensRule.Decide(request.RequestedMaxTokens, policy.DefaultMaxTokens, PolicyMerge.Min(policy.MaxTokensCap, request.AdaptiveMaxTokens), model);
         var output = maxTokens.WorstCase;
 
         var minimum = output;

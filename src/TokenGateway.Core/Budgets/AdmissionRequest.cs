@@ -20,6 +20,12 @@ public sealed record AdmissionRequest
     /// <summary>The client's <c>max_tokens</c> (or <c>max_completion_tokens</c>/<c>max_output_tokens</c>), if sent.</summary>
     public int? RequestedMaxTokens { get; init; }
 
+    /// <summary>
+    /// The adaptive output cap learned for this team and model (<see cref="AdaptiveOutputCaps"/>), if the policy enables
+    /// it and it has warmed up: lowers <c>max_tokens</c> like the policy cap (a smaller client value stands).
+    /// </summary>
+    public int? AdaptiveMaxTokens { get; init; }
+
     /// <summary>Completions requested (OpenAI chat's <c>n</c>); each may use the whole output cap, so all are reserved.</summary>
     public int Choices { get; init; } = 1;
 }

@@ -130,6 +130,9 @@ public sealed record EffectivePolicy
     /// <summary>Upper bound on <c>max_tokens</c>.</summary>
     public int? MaxTokensCap { get; init; }
 
+    /// <summary>The adaptive output cap's settings, or null when it is off (the default).</summary>
+    public AdaptiveMaxTokensSettings? AdaptiveMaxTokens { get; init; }
+
     /// <summary>
     /// Optimization settings (default ← team ← key, merged property by property), parsed once when the policy is
     /// resolved; the request path only calls <see cref="ScopedOptimizationPolicy.Resolve"/>.
@@ -223,6 +226,7 @@ public sealed record EffectivePolicy
             Models = allowSets.Count == 0 && deny.Count == 0 ? ModelAccess.AllowAll : new ModelAccess(allowSets, deny),
             DefaultMaxTokens = defaultMax,
             MaxTokensCap = cap,
+            AdaptiveMaxTokens = AdaptiveMaxTokensSettings.From(PolicyMerge.Inherit(key?.MaxTokens, merged.MaxTokens)?.Adaptive),
             Optimization = ScopedOptimizationPolicy.Parse(optimization, out _),
             StructuredOutput = StructuredOutputPolicy.FromJson(structured, out _),
         };

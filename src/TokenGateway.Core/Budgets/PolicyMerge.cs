@@ -96,7 +96,7 @@ public static class PolicyMerge
         },
     };
 
-    private static MaxTokensPolicy? Inherit(MaxTokensPolicy? child, MaxTokensPolicy? parent) => (child, parent) switch
+    internal static MaxTokensPolicy? Inherit(MaxTokensPolicy? child, MaxTokensPolicy? parent) => (child, parent) switch
     {
         (null, _) => parent,
         (_, null) => child,
@@ -104,6 +104,13 @@ public static class PolicyMerge
         {
             Default = child.Default ?? parent.Default,
             Cap = child.Cap ?? parent.Cap,
+            Adaptive = child.Adaptive is null || parent.Adaptive is null ? child.Adaptive ?? parent.Adaptive : new AdaptiveMaxTokensPolicy
+            {
+                Enabled = child.Adaptive.Enabled ?? parent.Adaptive.Enabled,
+                Floor = child.Adaptive.Floor ?? parent.Adaptive.Floor,
+                MarginPercent = child.Adaptive.MarginPercent ?? parent.Adaptive.MarginPercent,
+                MinSamples = child.Adaptive.MinSamples ?? parent.Adaptive.MinSamples,
+            },
         },
     };
 

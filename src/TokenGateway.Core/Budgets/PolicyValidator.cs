@@ -86,6 +86,29 @@ public static class PolicyValidator
             {
                 errors.Add(new("maxTokens.default", $"Must not exceed maxTokens.cap ({d} > {c})."));
             }
+
+            if (maxTokens.Adaptive is { } adaptive)
+            {
+                if (adaptive.Floor is { } floor && floor < 1)
+                {
+                    errors.Add(new("maxTokens.adaptive.floor", $"Must be at least 1 (got {floor})."));
+                }
+
+                if (adaptive is { Floor: { } f } && maxTokens.Cap is { } capValue && f > capValue)
+                {
+                    errors.Add(new("maxTokens.adaptive.floor", $"Must not exceed maxTokens.cap ({f} > {capValue})."));
+                }
+
+                if (adaptive.MarginPercent is { } margin && (margin < 0 || margin > AdaptiveOutputCaps.MaxMarginPercent))
+                {
+                    errors.Add(new("maxTokens.adaptive.marginPercent", $"Must be between 0 and {AdaptiveOutputCaps.MaxMarginPercent} (got {margin})."));
+                }
+
+                if (adaptive.MinSamples is { } samples && (samples < 1 || samples > AdaptiveOutputCaps.Window))
+                {
+                    errors.Add(new("maxTokens.adaptive.minSamples", $"Must be between 1 and {AdaptiveOutputCaps.Window}, the number of answers remembered per team and model (got {samples})."));
+                }
+            }
         }
 
         ValidateResilience(policy, errors);

@@ -1,4 +1,6 @@
+using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using TokenGateway.Core.Resilience;
 
 namespace TokenGateway.Core.Budgets;
@@ -84,6 +86,48 @@ public sealed record MaxTokensPolicy
 
     /// <summary>Upper bound on <c>max_tokens</c>; larger requests are lowered to it.</summary>
     public int? Cap { get; init; }
+
+    /// <summary>
+    /// Opt-in adaptive output cap per team and model, learned from observed answer lengths; <c>true</c>/<c>false</c> is
+    /// shorthand for <c>{"enabled": …}</c>.
+    /// </summary>
+    [JsonConverter(typeof(AdaptiveMaxTokensPolicyConverter))]
+    public AdaptiveMaxTokensPolicy? Adaptive { get; init; }
+}
+
+/// <summary>
+/// <c>maxTokens.adaptive</c>: lower <c>max_tokens</c> to the observed p99 answer length plus a margin, never below
+/// <see cref="Floor"/> and never above the policy cap (or the model's maximum). Absent fields take the defaults of
+/// <see cref="AdaptiveOutputCaps"/>.
+/// </summary>
+public sealed record AdaptiveMaxTokensPolicy
+{
+    /// <summary>Turns the adaptive cap on.</summary>
+    public bool? Enabled { get; init; }
+
+    /// <summary>The learned cap never goes below this many tokens.</summary>
+    public int? Floor { get; init; }
+
+    /// <summary>Added to the p99 answer length, in percent of it.</summary>
+    public int? MarginPercent { get; init; }
+
+    /// <summary>Answers observed for a team and model before the cap acts (warm-up).</summary>
+    public int? MinSamples { get; init; }
+}
+
+/// <summary>Reads <c>maxTokens.adaptive</c> as a boolean shorthand or an object.</summary>
+internal sealed class AdaptiveMaxTokensPolicyConverter : JsonConverter<AdaptiveMaxTokensPolicy>
+{
+    public override AdaptiveMaxTokensPolicy? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.TokenType switch
+    {
+        JsonTokenType.True => new AdaptiveMaxTokensPolicy { Enabled = true },
+        JsonTokenType.False => new AdaptiveMaxTokensPolicy { Enabled = false },
+        JsonTokenType.StartObject => JsonSerializer.Deserialize<AdaptiveMaxTokensPolicy>(ref reader, options),
+        _ => throw new JsonException(), // reported as "could not be converted" at maxTokens.adaptive
+    };
+
+    public override void Write(Utf8JsonWriter writer, AdaptiveMaxTokensPolicy value, JsonSerializerOptions options) =>
+        JsonSerializer.Serialize(writer, value, options);
 }
 
 /// <summary>UTC calendar budget periods.</summary>

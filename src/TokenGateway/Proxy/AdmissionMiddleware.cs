@@ -10,7 +10,7 @@ namespace TokenGateway.Proxy;
 /// (<see cref="AdmissionController"/>); rejects with 429/403 in the caller's dialect, or lowers <c>max_tokens</c> to
 /// what the budget can still afford. The reservation is settled or released by <see cref="ExchangeCompletion"/>.
 /// </summary>
-internal sealed class AdmissionMiddleware(RequestDelegate next, IPolicyProvider policies, AdmissionController admission)
+internal sealed class AdmissionMiddleware(RequestDelegate next, IPolicyProvider policies, AdmissionController admission, AdaptiveOutputCaps adaptiveCaps)
 {
     public Task InvokeAsync(HttpContext context) => AdmitWithSpanAsync(context).Then(next, context);
 
@@ -51,6 +51,9 @@ internal sealed class AdmissionMiddleware(RequestDelegate next, IPolicyProvider 
             InputTokens = exchange.InputTokensReceived,
             RequestedMaxTokens = request.Dialect == LlmDialect.OpenAIEmbeddings ? null : request.MaxTokens,
             Choices = request.Choices,
+            AdaptiveMaxTokens = policy.AdaptiveMaxTokens is { } adaptive && request.Dialect != LlmDialect.OpenAIEmbeddings
+                ? adaptiveCaps.CapFor(policy.TeamId, exchange.Model!.Name, adaptive, policy.MaxTokensCap ?? exchange.Model.MaxOutputTokens)
+                : null,
         }, context.RequestAborted);
 
         foreach (var (name, value) in decision.Headers)

@@ -24,6 +24,7 @@ internal sealed class ExchangeCompletion
     private readonly GatewayMetrics _metrics;
     private readonly IBudgetCounterStore _budgets;
     private readonly Serilog.ILogger _requestLog;
+    private readonly AdaptiveOutputCaps _adaptiveCaps;
 
     /// <param name="requestLog">
     /// The logger Serilog's request logging writes the completion event through (the host passes the same instance to
@@ -31,8 +32,9 @@ internal sealed class ExchangeCompletion
     /// </param>
     public ExchangeCompletion(
         IUsageLedger ledger, CostCalculator costs, IDiagnosticContext diagnostics, GatewayMetrics metrics, IBudgetCounterStore budgets,
-        Serilog.ILogger requestLog)
+        Serilog.ILogger requestLog, AdaptiveOutputCaps adaptiveCaps)
     {
+        _adaptiveCaps = adaptiveCaps;
         _ledger = ledger;
         _costs = costs;
         _diagnostics = diagnostics;
@@ -108,7 +110,26 @@ internal sealed class ExchangeCompletion
             return;
         }
 
+        ObserveOutputLength(exchange, status, outcome.Usage);
+
         _ledger.Record(UsageEventFactory.ForRequest(exchange, outcome, status, context.Response.StatusCode, cost, saved, elapsedMs));
+    }
+
+    /// <summary>
+    /// Feeds the adaptive output cap (teams that enable it) with a complete answer's length per choice and the
+    /// <c>max_tokens</c> it was sent with; an answer that used all of it was truncated.
+    /// </summary>
+    private void ObserveOutputLength(LlmExchange exchange, string status, TokenUsage? usage)
+    {
+        if (exchange.Policy?.AdaptiveMaxTokens is not { } settings || status != UsageStatus.Ok || usage is not { } billed ||
+            exchange.Model is not { Kind: Core.Models.ModelKind.Chat } model || exchange.Request is not { } request)
+        {
+            return;
+        }
+
+        var choices = Math.Max(1, request.Choices);
+        _adaptiveCaps.Observe(exchange.Policy.TeamId, model.Name, billed.OutputTokens / choices, request.MaxTokens, settings,
+            exchange.Policy.MaxTokensCap ?? model.MaxOutputTokens);
     }
 
     /// <summary>

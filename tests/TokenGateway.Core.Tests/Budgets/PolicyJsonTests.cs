@@ -121,4 +121,35 @@ public sealed class PolicyJsonTests
         Assert.Equal(field, error.Field);
         Assert.Contains(messagePart, error.Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("""{"maxTokens": {"adaptive": "yes"}}""", "maxTokens.adaptive", "true, false or an object")]
+    [InlineData("""{"maxTokens": {"adaptive": {"enabled": true, "floor": 0}}}""", "maxTokens.adaptive.floor", "at least 1")]
+    [InlineData("""{"maxTokens": {"cap": 100, "adaptive": {"floor": 200}}}""", "maxTokens.adaptive.floor", "maxTokens.cap")]
+    [InlineData("""{"maxTokens": {"adaptive": {"marginPercent": -5}}}""", "maxTokens.adaptive.marginPercent", "between 0 and 1000")]
+    [InlineData("""{"maxTokens": {"adaptive": {"minSamples": 513}}}""", "maxTokens.adaptive.minSamples", "between 1 and 512")]
+    public void Parse_InvalidAdaptiveMaxTokens_ReportsTheField(string json, string field, string messagePart)
+    {
+        var result = PolicyJson.Parse(json);
+
+        Assert.False(result.IsValid);
+        var error = Assert.Single(result.Errors);
+        Assert.Equal(field, error.Field);
+        Assert.Contains(messagePart, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Resolve_AdaptiveMaxTokens_ShorthandDefaultsObjectFieldsAndInheritance()
+    {
+        var shorthand = EffectivePolicy.Resolve("t", null, null, PolicyJson.Parse("""{"maxTokens": {"adaptive": true}}""").Policy, null);
+        var defaults = PolicyJson.Parse("""{"maxTokens": {"cap": 4096, "adaptive": {"enabled": true, "minSamples": 20}}}""").Policy;
+        var inherited = EffectivePolicy.Resolve("t", null, defaults, PolicyJson.Parse("""{"maxTokens": {"adaptive": {"floor": 64}}}""").Policy, null);
+        var off = EffectivePolicy.Resolve("t", null, defaults, PolicyJson.Parse("""{"maxTokens": {"adaptive": false}}""").Policy, null);
+
+        Assert.Equal(new AdaptiveMaxTokensSettings(256, 20, 50), shorthand.AdaptiveMaxTokens);
+        Assert.Equal(new AdaptiveMaxTokensSettings(64, 20, 20), inherited.AdaptiveMaxTokens);
+        Assert.Null(off.AdaptiveMaxTokens);
+        Assert.Null(EffectivePolicy.Resolve("t", null, null, TeamPolicy.Empty, null).AdaptiveMaxTokens);
+        Assert.Contains("\"adaptive\":{\"enabled\":true,\"minSamples\":20}", PolicyJson.Serialize(defaults!), StringComparison.Ordinal);
+    }
 }
