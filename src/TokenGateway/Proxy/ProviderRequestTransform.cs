@@ -1,3 +1,4 @@
+using TokenGateway.Core.Dialects;
 using TokenGateway.Proxy.Upstream;
 using Yarp.ReverseProxy.Transforms;
 
@@ -21,6 +22,16 @@ internal static class ProviderRequestTransform
 
         provider.Headers.CopyRequestHeaders(context.HttpContext.Request.Headers, context,
             static (c, name, values) => RequestTransform.AddHeader(c, name, values));
+        if (exchange.IsTranslated)
+        {
+            // A translated request goes to the provider's own route (issue #16); Azure's deployment path is set below.
+            context.Path = Translation.ProviderDialects.PathOf(exchange.UpstreamDialect);
+            if (!exchange.UpstreamDialect.IsAnthropic())
+            {
+                context.ProxyRequest.Headers.Remove("anthropic-version"); // the Anthropic client's header means nothing to an OpenAI API
+            }
+        }
+
         if (UpstreamHeaders.ApplyGatewayHeaders(context.ProxyRequest.Headers, provider, exchange, exchange.RequestId) is { } azure)
         {
             context.Path = azure.Path;

@@ -18,7 +18,9 @@ internal sealed partial class StructuredOutputMiddleware(
     public Task InvokeAsync(HttpContext context)
     {
         var exchange = context.GetLlmExchange();
-        return exchange.Dialect is LlmDialect.OpenAIChat or LlmDialect.OpenAIResponses or LlmDialect.AnthropicMessages
+        // A translated request (issue #16) carries its schema to the provider's native structured output; the gateway's
+        // own validation and repair calls speak the client's API and are not used for it (docs/translation.md).
+        return !exchange.IsTranslated && exchange.Dialect is LlmDialect.OpenAIChat or LlmDialect.OpenAIResponses or LlmDialect.AnthropicMessages
             ? PrepareAsync(context, exchange).Then(next, context)
             : next(context);
     }
