@@ -94,7 +94,7 @@ internal sealed class LlmParseMiddleware(
             return false;
         }
 
-        if (provider.ApiKey is null && provider.Type != ProviderType.OpenAICompatible)
+        if (!provider.HasCredential && provider.Type != ProviderType.OpenAICompatible)
         {
             await exchange.FailAsync(context, GatewayError.UpstreamUnavailable,
                 $"The provider '{provider.Id}' for model '{card.Name}' has no API key configured on the gateway (environment variable {provider.Options.ApiKeyEnv}).");
