@@ -34,6 +34,11 @@ internal sealed class ForwardPreparationMiddleware(RequestDelegate next, IReques
         }
 
         ReadOnlyMemory<byte> bytes;
+        if (exchange.IsTranslated && exchange.Dialect == LlmDialect.AnthropicCountTokens)
+        {
+            return CountLocallyAsync(context, exchange, request, card);
+        }
+
         if (exchange.IsTranslated)
         {
             // After optimization and the output cap: the body actually sent is the optimized body, translated.
@@ -114,6 +119,31 @@ internal sealed class ForwardPreparationMiddleware(RequestDelegate next, IReques
 
         exchange.SetTranslated(translated, received, sent);
         return bytes;
+    }
+
+    /// <summary>
+    /// <c>/v1/messages/count_tokens</c> for a model of an OpenAI API, which has no count endpoint: the body is translated
+    /// as a Messages request would be and counted with the served model's tokenizer; free, like Anthropic's.
+    /// </summary>
+    private async Task CountLocallyAsync(HttpContext context, LlmExchange exchange, LlmRequest request, ModelCard card)
+    {
+        var translation = DialectTranslator.TranslateRequest(LlmDialect.AnthropicMessages, LlmDialect.OpenAIChat, request.Body,
+            ProviderDialects.OptionsFor(exchange.Provider!.Type));
+        if (!translation.Succeeded)
+        {
+            await exchange.FailAsync(context, GatewayError.InvalidRequest,
+                $"The model '{card.Name}' is served through the other API. " + translation.ErrorMessage, translation.Param);
+            return;
+        }
+
+        var count = Count(LlmDialect.OpenAIChat, JsonSerializer.SerializeToUtf8Bytes(translation.Body, LlmRequestParser.WriteOptions), card) ?? exchange.InputTokensReceived;
+        exchange.Outcome.Metered(default, estimated: false); // counting is free
+        exchange.Outcome.Completed();
+        var answer = JsonSerializer.SerializeToUtf8Bytes(new JsonObject { ["input_tokens"] = count });
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        context.Response.ContentType = "application/json";
+        context.Response.ContentLength = answer.Length;
+        await context.Response.Body.WriteAsync(answer, context.RequestAborted);
     }
 
     private int? CountOriginal(LlmExchange exchange, LlmRequest request, ModelCard card, TranslationOptions options)

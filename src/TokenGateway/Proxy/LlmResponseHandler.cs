@@ -285,7 +285,9 @@ internal sealed partial class LlmResponseHandler(
                 http.Response.Headers.ContentLength = null;
                 if (meterUsage)
                 {
+                    // Billed as the provider metered it; the client got no answer.
                     LogUntranslatableAnswer(logger, exchange.RequestId, exchange.UpstreamProvider!.Id);
+                    exchange.Outcome.UpstreamFailed("upstream_error");
                 }
 
                 await GatewayErrorWriter.WriteAsync(http, exchange.Dialect, Core.Errors.GatewayError.UpstreamError,

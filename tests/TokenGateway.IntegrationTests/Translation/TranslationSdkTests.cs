@@ -444,6 +444,35 @@ public sealed class TranslationSdkTests(GatewayFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task AnthropicSdk_OpenAIModel_CountTokens_AnsweredByTheGatewayAndEqualsWhatTheProviderBills()
+    {
+        var (teamId, key) = await Server.CreateTeamWithKeyAsync("tr-an-count");
+        var client = AnthropicSdk(key);
+        const string question = "How many tokens does this question take on gpt-4o-mini?";
+        var before = Server.Simulator.Recorder.Count;
+
+        var count = await client.Messages.CountTokens(new MessageCountTokensParams
+        {
+            Model = Gpt,
+            System = "You are terse.",
+            Messages = [new UserMessageParam(question)],
+        });
+
+        Assert.Equal(before, Server.Simulator.Recorder.Count); // OpenAI has no count endpoint: nothing was forwarded
+        var message = await client.Messages.Create(new MessageCreateParams
+        {
+            Model = Gpt,
+            MaxTokens = 10,
+            System = "You are terse.",
+            Messages = [new UserMessageParam(question)],
+        });
+        Assert.True(count.InputTokens > 0);
+        Assert.Equal(message.Usage.InputTokens, count.InputTokens);
+        var totals = await TeamTotalsAsync(teamId, requests: 2);
+        Assert.Equal(Cost(Gpt, (int)message.Usage.InputTokens, (int)message.Usage.OutputTokens, 0), totals.GetProperty("costUsd").GetDecimal()); // counting is free
+    }
+
+    [Fact]
     public async Task ResponsesRoute_ClaudeModel_RefusedWith400NamingModel_UntilResponsesAnswersAreTranslated()
     {
         var (_, key) = await Server.CreateTeamWithKeyAsync("tr-responses");

@@ -25,7 +25,8 @@ internal static class ProviderDialects
     /// <summary>
     /// The dialect the upstream call uses for a <paramref name="client"/> request to a model of
     /// <paramref name="type"/>: the client's own when the provider serves it, the translated dialect otherwise, or null
-    /// when no translation exists (count_tokens or embeddings across APIs).
+    /// when no translation exists (embeddings or Responses to Anthropic). count_tokens for an OpenAI-API model yields
+    /// <see cref="LlmDialect.OpenAIChat"/>: it is answered by the gateway, never forwarded.
     /// </summary>
     public static LlmDialect? Upstream(LlmDialect client, ProviderType type, string model)
     {
@@ -33,6 +34,11 @@ internal static class ProviderDialects
         if (anthropic is null || anthropic == client.IsAnthropic())
         {
             return client;
+        }
+
+        if (client == LlmDialect.AnthropicCountTokens && !anthropic.Value)
+        {
+            return LlmDialect.OpenAIChat; // OpenAI APIs have no count endpoint: the gateway counts the translated body itself
         }
 
         var upstream = anthropic.Value ? LlmDialect.AnthropicMessages : LlmDialect.OpenAIChat;
