@@ -208,6 +208,25 @@ public sealed class TranslationSdkTests(GatewayFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task ClaudeModelOnChat_GatewaySchemaHeader_RefusedRatherThanSilentlyNotEnforced()
+    {
+        var (_, key) = await Server.CreateTeamWithKeyAsync("tr-oa-schema-header");
+        using var http = Server.CreateClient(key);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = new StringContent($$"""{"model":"{{Claude}}","messages":[{"role":"user","content":"hi"}]}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("x-tokengateway-schema", "person");
+
+        using var response = await http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var error = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["error"]!;
+        Assert.Equal("x-tokengateway-schema", (string)error["param"]!);
+        Assert.Contains("other API", (string)error["message"]!, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task OpenAISdk_ClaudeModel_ProviderRateLimit_ArrivesAsOpenAIErrorWithStatusAndRetryAfter()
     {
         var (_, key) = await Server.CreateTeamWithKeyAsync("tr-oa-429");
