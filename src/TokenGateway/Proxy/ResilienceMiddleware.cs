@@ -202,7 +202,7 @@ internal sealed partial class ResilienceMiddleware(
         foreach (var card in fallbacks)
         {
             if (!providers.TryGet(card.Provider, out var provider) || !proxyState.TryGetCluster(provider.Id, out var cluster)
-                || (provider.ApiKey is null && provider.Type != ProviderType.OpenAICompatible)
+                || (!provider.HasCredential && provider.Type != ProviderType.OpenAICompatible)
                 || (hardBudget && !PricedWithin(card, primary.Model)))
             {
                 continue;
