@@ -16,14 +16,13 @@ internal sealed class TranslatedRequest(JsonObject body, bool clientIncludeUsage
     /// <summary>True when the client's stream expects usage (see <c>RequestTranslation.ClientIncludeUsage</c>).</summary>
     public bool ClientIncludeUsage { get; } = clientIncludeUsage;
 
-    /// <summary>The body's bytes: serialized once per model (a fallback renames the model and serializes again).</summary>
-    public ReadOnlyMemory<byte> Bytes { get; private set; }
-
-    /// <summary>Serializes <see cref="Body"/> for <paramref name="model"/>.</summary>
+    /// <summary>
+    /// Serializes <see cref="Body"/> for <paramref name="model"/>: once before forwarding, once more only when a fallback
+    /// renames the model.
+    /// </summary>
     public ReadOnlyMemory<byte> Serialize(string model)
     {
         Body["model"] = model;
-        Bytes = JsonSerializer.SerializeToUtf8Bytes(Body, LlmRequestParser.WriteOptions);
-        return Bytes;
+        return JsonSerializer.SerializeToUtf8Bytes(Body, LlmRequestParser.WriteOptions);
     }
 }
