@@ -116,6 +116,14 @@ internal sealed partial class SimulatorEndpoints(
                 peekedModel = context.Request.RouteValues["deployment"] as string;
             }
 
+            if (peekedModel is not null && !Serves(dialect, peekedModel))
+            {
+                // As the real APIs: Anthropic does not serve OpenAI's models, OpenAI and Azure do not serve Claude. A
+                // gateway must translate the request to the model's own API, never rely on this route answering it.
+                await SimulatorErrors.WriteModelNotFoundAsync(context, anthropic, peekedModel);
+                return;
+            }
+
             faults = scenarios.Resolve(faults, peekedModel);
             rateLimits.Apply(context, anthropic, PresentedKey(context.Request), (body.Length / 4) + (peekedOutput ?? _options.DefaultOutputTokens));
 
@@ -176,6 +184,11 @@ internal sealed partial class SimulatorEndpoints(
             await SimulatorErrors.WriteAsync(context, anthropic, 400, ex.Message);
         }
     }
+
+    /// <summary>False when the route's provider does not serve <paramref name="model"/> (see <see cref="ModelProfile.IsOpenAIModel"/>).</summary>
+    internal static bool Serves(LlmDialect dialect, string model) => dialect.IsAnthropic()
+        ? !ModelProfile.IsOpenAIModel(model)
+        : !ModelProfile.IsClaudeModel(model);
 
     /// <summary>The API key the caller presented (any of the providers' headers), or null.</summary>
     private static string? PresentedKey(HttpRequest request)

@@ -35,5 +35,26 @@ internal readonly record struct ModelProfile(string Encoding, bool IsReasoning, 
         return new(encoding, reasoning, false, dimensions);
     }
 
+    /// <summary>
+    /// True for a model name of OpenAI's families (gpt-*, chatgpt-*, o-series, text-embedding-*, davinci/babbage,
+    /// fine-tunes <c>ft:…</c>): Anthropic's API answers them 404. Other non-Claude names (an OpenAI-compatible server's
+    /// <c>llama-…</c>, a test's <c>sim-…</c>) are served on every route, as a stand-in for those servers.
+    /// </summary>
+    public static bool IsOpenAIModel(string model)
+    {
+        var m = model.ToLowerInvariant();
+        if (m.StartsWith("ft:", StringComparison.Ordinal))
+        {
+            m = m[3..];
+        }
+
+        return m.StartsWith("gpt-", StringComparison.Ordinal) || m.StartsWith("chatgpt-", StringComparison.Ordinal)
+            || m.StartsWith("text-embedding", StringComparison.Ordinal) || m.StartsWith("davinci", StringComparison.Ordinal)
+            || m.StartsWith("babbage", StringComparison.Ordinal) || m.StartsWith("omni-", StringComparison.Ordinal) || IsOSeries(m);
+    }
+
+    /// <summary>True for a Claude model name: OpenAI's and Azure's APIs answer them 404.</summary>
+    public static bool IsClaudeModel(string model) => model.StartsWith("claude", StringComparison.OrdinalIgnoreCase);
+
     private static bool IsOSeries(string m) => m.Length >= 2 && m[0] == 'o' && char.IsAsciiDigit(m[1]);
 }

@@ -48,6 +48,15 @@ internal static class SimulatorErrors
         await response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted);
     }
 
+    /// <summary>
+    /// The provider's 404 for a model it does not serve, byte for byte the shape the real API sends: OpenAI
+    /// <c>{"error":{"message":"The model `x` does not exist or you do not have access to it.","type":"invalid_request_error","param":null,"code":"model_not_found"}}</c>,
+    /// Anthropic <c>{"type":"error","error":{"type":"not_found_error","message":"model: x"}}</c>.
+    /// </summary>
+    public static Task WriteModelNotFoundAsync(HttpContext context, bool anthropic, string model) => anthropic
+        ? WriteAsync(context, anthropic: true, 404, "model: " + model)
+        : WriteAsync(context, anthropic: false, 404, $"The model `{model}` does not exist or you do not have access to it.", code: "model_not_found");
+
     /// <summary>An HTML error page, as a load balancer or CDN in front of a provider answers (fault <c>html-error</c>).</summary>
     public static async Task WriteHtmlAsync(HttpContext context, int status)
     {

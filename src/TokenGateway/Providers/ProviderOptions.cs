@@ -17,6 +17,26 @@ public enum ProviderType
     Simulator,
 }
 
+/// <summary>How the gateway authenticates to a provider.</summary>
+public enum ProviderAuth
+{
+    /// <summary>Provider keys from the environment variables named by <c>ApiKeyEnv</c>.</summary>
+    ApiKey,
+    /// <summary>A Microsoft Entra ID access token (Azure OpenAI), sent as <c>Authorization: Bearer</c>; no key.</summary>
+    EntraId,
+}
+
+/// <summary>The Azure.Identity credential used with <c>Auth: EntraId</c>.</summary>
+public enum EntraIdCredentialKind
+{
+    /// <summary><c>DefaultAzureCredential</c>: environment, workload identity, managed identity, developer tools, in that order.</summary>
+    Default,
+    /// <summary><c>ManagedIdentityCredential</c> (system-assigned, or user-assigned with <c>ManagedIdentityClientId</c>).</summary>
+    ManagedIdentity,
+    /// <summary><c>WorkloadIdentityCredential</c> (Kubernetes workload identity federation).</summary>
+    WorkloadIdentity,
+}
+
 /// <summary>One upstream provider; becomes a YARP cluster with the same id.</summary>
 public sealed class ProviderOptions
 {
@@ -39,11 +59,36 @@ public sealed class ProviderOptions
         ? []
         : value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Distinct(StringComparer.Ordinal).ToArray();
 
+    /// <summary>
+    /// Replaces the leading <c>/v1</c> of every upstream path, for OpenAI-compatible APIs rooted elsewhere: Gemini's is
+    /// <c>/v1beta/openai</c> (<c>/v1/chat/completions</c> → <c>/v1beta/openai/chat/completions</c>). Unset: paths are kept.
+    /// </summary>
+    public string? PathPrefix { get; set; }
+
+    /// <summary>The upstream path for a gateway route path (applies <see cref="PathPrefix"/>).</summary>
+    public PathString MapPath(PathString path) =>
+        !string.IsNullOrEmpty(PathPrefix) && path.StartsWithSegments("/v1", out var rest) ? new PathString(PathPrefix.TrimEnd('/')).Add(rest) : path;
+
     /// <summary>Azure <c>api-version</c> query value.</summary>
     public string ApiVersion { get; set; } = "2024-10-21";
 
     /// <summary>Anthropic <c>anthropic-version</c> header sent when the client sent none.</summary>
     public string AnthropicVersion { get; set; } = "2023-06-01";
+
+    /// <summary>
+    /// How the gateway authenticates to the provider: <see cref="ProviderAuth.ApiKey"/> (the keys of
+    /// <see cref="ApiKeyEnv"/>) or, for Azure OpenAI, <see cref="ProviderAuth.EntraId"/> (a Microsoft Entra ID token, no key).
+    /// </summary>
+    public ProviderAuth Auth { get; set; } = ProviderAuth.ApiKey;
+
+    /// <summary>With <c>Auth: EntraId</c>: which credential obtains the token.</summary>
+    public EntraIdCredentialKind EntraIdCredential { get; set; } = EntraIdCredentialKind.Default;
+
+    /// <summary>With <c>Auth: EntraId</c>: the client id of a user-assigned managed identity (system-assigned when unset).</summary>
+    public string? ManagedIdentityClientId { get; set; }
+
+    /// <summary>With <c>Auth: EntraId</c>: the token scope (Azure OpenAI's by default).</summary>
+    public string EntraIdScope { get; set; } = "https://cognitiveservices.azure.com/.default";
 
     /// <summary>YARP load-balancing policy across destinations.</summary>
     public string LoadBalancingPolicy { get; set; } = "PowerOfTwoChoices";
@@ -136,6 +181,21 @@ internal sealed class ProvidersOptionsValidator : IValidateOptions<ProvidersOpti
             if (provider.ApiKeyEnv is { } env && string.IsNullOrWhiteSpace(env))
             {
                 failures.Add($"{key}:ApiKeyEnv must name an environment variable (or be omitted).");
+            }
+
+            if (!string.IsNullOrEmpty(provider.PathPrefix) && (!provider.PathPrefix.StartsWith('/') || provider.PathPrefix.Contains("..", StringComparison.Ordinal)))
+            {
+                failures.Add($"{key}:PathPrefix must be an absolute path such as /v1beta/openai.");
+            }
+
+            if (provider.Auth == ProviderAuth.EntraId && provider.Type != ProviderType.AzureOpenAI)
+            {
+                failures.Add($"{key}:Auth EntraId applies to Type AzureOpenAI only (this provider is {provider.Type}).");
+            }
+
+            if (provider.Auth == ProviderAuth.EntraId && !string.IsNullOrWhiteSpace(provider.ApiKeyEnv))
+            {
+                failures.Add($"{key}: Auth EntraId sends no key; remove ApiKeyEnv (one credential per provider).");
             }
 
             if (string.IsNullOrWhiteSpace(provider.LoadBalancingPolicy))

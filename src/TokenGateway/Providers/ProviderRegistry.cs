@@ -33,6 +33,12 @@ internal sealed record ResolvedProvider(string Id, ProviderOptions Options, IRea
 {
     public ProviderType Type => Options.Type;
 
+    /// <summary>The Entra ID token of an <c>Auth: EntraId</c> provider (null for key-based providers and in simulator mode).</summary>
+    public EntraIdTokenSource? EntraId { get; init; }
+
+    /// <summary>True when the gateway can authenticate to the provider: a key, or an Entra ID credential.</summary>
+    public bool HasCredential => Keys.Count > 0 || EntraId is not null;
+
     /// <summary>The provider's header allowlists and credential style, built once.</summary>
     public Proxy.Upstream.UpstreamHeaders Headers { get; } = Proxy.Upstream.UpstreamHeaders.For(Options, Simulated);
 
@@ -55,10 +61,16 @@ internal sealed partial class ProviderRegistry : IAsyncDisposable
     private readonly FrozenDictionary<string, ResolvedProvider> _providers;
     private readonly EmbeddedSimulator? _simulator;
 
-    public ProviderRegistry(IOptions<ProvidersOptions> options, IOptions<GatewayOptions> gateway, ILogger<ProviderRegistry> logger, TimeProvider time)
+    /// <param name="entraIdCredential">
+    /// A credential registered in DI replaces the one <c>EntraIdCredential</c> names for every <c>Auth: EntraId</c>
+    /// provider (tests inject a fake; hosts may register their own chain).
+    /// </param>
+    public ProviderRegistry(IOptions<ProvidersOptions> options, IOptions<GatewayOptions> gateway, ILogger<ProviderRegistry> logger, TimeProvider time,
+        Azure.Core.TokenCredential? entraIdCredential = null)
     {
         var configured = options.Value.Providers;
-        var anyKey = configured.Values.Any(p => p.ApiKeyEnvNames.Any(n => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(n))));
+        var anyKey = configured.Values.Any(p => p.Auth == ProviderAuth.EntraId
+            || p.ApiKeyEnvNames.Any(n => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(n))));
         UsesSimulator = gateway.Value.Simulator switch
         {
             SimulatorMode.Always => true,
@@ -108,7 +120,10 @@ internal sealed partial class ProviderRegistry : IAsyncDisposable
                 keys.Add(new ProviderKey($"{id}#{keys.Count}", name, secret));
             }
 
-            map[id] = new ResolvedProvider(id, p, p.Destinations, keys, keys.Count == 0 ? null : new KeySelector(id, keys.Count, time));
+            var entraId = p.Auth == ProviderAuth.EntraId
+                ? new EntraIdTokenSource(id, entraIdCredential ?? EntraIdTokenSource.CreateCredential(p), p.EntraIdScope, time, logger)
+                : null;
+            map[id] = new ResolvedProvider(id, p, p.Destinations, keys, keys.Count == 0 ? null : new KeySelector(id, keys.Count, time)) { EntraId = entraId };
         }
 
         _providers = map.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);

@@ -38,6 +38,7 @@ internal sealed class LlmExchange
         Route = route;
         StartedAt = startedAt;
         StartTimestamp = Stopwatch.GetTimestamp();
+        UpstreamDialect = dialect;
     }
 
     public string RequestId { get; }
@@ -96,6 +97,50 @@ internal sealed class LlmExchange
 
     /// <summary>The provider of the current attempt: a fallback's provider after a fallback, else <see cref="Provider"/>.</summary>
     public ResolvedProvider? UpstreamProvider => Attempts?.Provider ?? _provider;
+
+    // ------------------------------------------------------------------ translation (issue #16)
+
+    /// <summary>
+    /// The dialect of the upstream call: the client's own, or the provider's when the model's provider speaks the other
+    /// API (set by routing). The meter reads this dialect; the client always sees <see cref="Dialect"/>.
+    /// </summary>
+    public LlmDialect UpstreamDialect { get; private set; }
+
+    /// <summary>True when the request is translated to <see cref="UpstreamDialect"/> and the answer back.</summary>
+    public bool IsTranslated => UpstreamDialect != Dialect;
+
+    /// <summary>The translated body sent upstream (set by forward preparation for a translated request).</summary>
+    public Translation.TranslatedRequest? Translated { get; private set; }
+
+    public void SetUpstreamDialect(LlmDialect dialect) => UpstreamDialect = dialect;
+
+    /// <summary>
+    /// Records the translated body and the prompt tokens counted on it (as received: the client's original body
+    /// translated; as sent: the optimized body translated), in the provider's dialect with the served model's tokenizer.
+    /// </summary>
+    public void SetTranslated(Translation.TranslatedRequest translated, int tokensReceived, int tokensSent)
+    {
+        Translated = Once(Translated, translated, nameof(Translated));
+        InputTokensReceived = tokensReceived;
+        InputTokensSent = tokensSent;
+    }
+
+    /// <summary>
+    /// The bytes to send for <paramref name="model"/> (a fallback's name): the translated body when the request is
+    /// translated, else the client's body; serialized once more only when the name changes.
+    /// </summary>
+    public ReadOnlyMemory<byte> BodyForModel(string model)
+    {
+        if (Translated is { } translated)
+        {
+            return translated.Serialize(model);
+        }
+
+        var request = _request!; // a body is forwarded only after parsing
+        request.Body["model"] = model;
+        request.MarkModified();
+        return request.GetBytesToSend();
+    }
 
     // ------------------------------------------------------------------ pre-flight counts (metering, optimization)
 

@@ -83,6 +83,15 @@ internal sealed partial class LlmExchangeMiddleware(
         var timedOut = error.Error == ForwarderError.RequestTimedOut;
         context.Response.Headers.Clear();
         context.Response.Headers["x-tokengateway-request-id"] = exchange.RequestId;
+        if (error.Exception is Providers.EntraIdUnavailableException or { InnerException: Providers.EntraIdUnavailableException })
+        {
+            // The gateway's own credential failed (issue #16): the client's key is fine, as with a provider 401.
+            await exchange.FailAsync(context, GatewayError.ProviderAuthFailed,
+                $"The gateway could not obtain a Microsoft Entra ID token for the provider '{exchange.UpstreamProvider?.Id}'. This is a gateway configuration problem, not your key; the operator has been alerted in the gateway log.");
+            return;
+        }
+
+        context.Response.Headers["x-tokengateway-request-id"] = exchange.RequestId;
         if (exchange.Attempts is { Count: > 0 } attempts)
         {
             context.Response.Headers[ResilienceMiddleware.AttemptsHeader] = attempts.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -94,13 +94,22 @@ internal sealed class LlmParseMiddleware(
             return false;
         }
 
-        if (provider.ApiKey is null && provider.Type != ProviderType.OpenAICompatible)
+        if (!provider.HasCredential && provider.Type != ProviderType.OpenAICompatible)
         {
             await exchange.FailAsync(context, GatewayError.UpstreamUnavailable,
                 $"The provider '{provider.Id}' for model '{card.Name}' has no API key configured on the gateway (environment variable {provider.Options.ApiKeyEnv}).");
             return false;
         }
 
+        if (Translation.ProviderDialects.Upstream(dialect, provider.Type, card.Name) is not { } upstream)
+        {
+            await exchange.FailAsync(context, GatewayError.InvalidRequest,
+                $"The model '{card.Name}' is served by a provider of the other API, and {exchange.Route} has no translation to it. "
+                + "Use /v1/chat/completions or /v1/messages for this model, or a model of this API.", "model");
+            return false;
+        }
+
+        exchange.SetUpstreamDialect(upstream);
         exchange.SetProvider(provider);
         context.ReassignProxyRequest(cluster);
         return true;

@@ -1,9 +1,14 @@
 using System.Buffers;
 using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Microsoft.Extensions.Options;
+using TokenGateway.Core.Dialects;
 using TokenGateway.Core.Metering;
+using TokenGateway.Core.Translation;
 using TokenGateway.Core.Tokenization;
 using TokenGateway.Hosting;
+using TokenGateway.Proxy.Translation;
 using Yarp.ReverseProxy.Transforms;
 
 namespace TokenGateway.Proxy;
@@ -75,8 +80,10 @@ internal sealed partial class LlmResponseHandler(
         http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
 
         // One framing per stream: the meter frames the events and hands those it forwards to the transform, if any.
-        var transform = CreateTransform(http, exchange);
-        using var meter = new SseStreamMeter(exchange.Dialect, suppressUsageOnlyChunk: !exchange.ClientRequestedUsage, transform);
+        // A translated stream is metered in the provider's dialect (its usage is the truth) and written in the client's.
+        using var translator = exchange.IsTranslated ? CreateTranslator(exchange) : null;
+        var transform = translator ?? CreateTransform(http, exchange);
+        using var meter = new SseStreamMeter(exchange.UpstreamDialect, suppressUsageOnlyChunk: !exchange.IsTranslated && !exchange.ClientRequestedUsage, transform);
         using var output = new PooledBufferWriter(ReadBufferSize);
         var buffer = ArrayPool<byte>.Shared.Rent(ReadBufferSize);
         var gateway = options.CurrentValue;
@@ -259,14 +266,48 @@ internal sealed partial class LlmResponseHandler(
 
         if (meterUsage)
         {
-            // count_tokens answers are recognised and billed nothing; a body without usage is estimated.
-            var metered = UsageEstimator.ForBody(exchange.Dialect, body.WrittenSpan, exchange.InputTokensSent, tokenizers, exchange.ServedModel!.Tokenizer);
+            // count_tokens answers are recognised and billed nothing; a body without usage is estimated. A translated
+            // answer is metered as the provider sent it.
+            var metered = UsageEstimator.ForBody(exchange.UpstreamDialect, body.WrittenSpan, exchange.InputTokensSent, tokenizers, exchange.ServedModel!.Tokenizer);
             exchange.Outcome.Metered(metered.Usage, metered.Estimated);
             exchange.Outcome.Completed();
         }
 
         var toWrite = body.WrittenMemory;
-        if (!meterUsage && !IsJson(upstream.Content.Headers.ContentType?.MediaType, body.WrittenSpan))
+        var isJson = IsJson(upstream.Content.Headers.ContentType?.MediaType, body.WrittenSpan);
+        var translatedBody = false;
+        if (exchange.IsTranslated && (meterUsage || isJson))
+        {
+            // The provider's answer or error envelope in the client's dialect; the status and Retry-After are kept.
+            if (TranslateBody(exchange, body.WrittenSpan, meterUsage, (int)upstream.StatusCode) is not { } translated)
+            {
+                var status = meterUsage ? StatusCodes.Status502BadGateway : (int)upstream.StatusCode;
+                http.Response.Headers.ContentLength = null;
+                if (meterUsage)
+                {
+                    // Billed as the provider metered it; the client got no answer.
+                    LogUntranslatableAnswer(logger, exchange.RequestId, exchange.UpstreamProvider!.Id);
+                    exchange.Outcome.UpstreamFailed("upstream_error");
+                }
+
+                await GatewayErrorWriter.WriteAsync(http, exchange.Dialect, Core.Errors.GatewayError.UpstreamError,
+                    $"The provider '{exchange.UpstreamProvider!.Id}' answered HTTP {(int)upstream.StatusCode} with a body that cannot be translated to this API.",
+                    requestId: exchange.RequestId, status: status);
+                return;
+            }
+
+            toWrite = translated;
+            http.Response.ContentType = "application/json";
+            if (meterUsage)
+            {
+                SetCostHeader(http.Response, completion.TotalCost(exchange));
+            }
+
+            meterUsage = false; // the structured-output hooks do not run on translated requests (docs/translation.md)
+            translatedBody = true;
+        }
+
+        if (!meterUsage && !translatedBody && !isJson)
         {
             // An error page, not a provider error: the SDK gets its own envelope (and the provider's status, so its
             // retry logic still applies); the page itself is not passed on.
@@ -313,6 +354,37 @@ internal sealed partial class LlmResponseHandler(
         }
     }
 
+    private TranslatingSseTransform CreateTranslator(LlmExchange exchange) =>
+        new(DialectTranslator.CreateStreamTranslator(exchange.Dialect, exchange.UpstreamDialect,
+            exchange.Translated?.ClientIncludeUsage ?? true, time.GetUtcNow().ToUnixTimeSeconds()));
+
+    /// <summary>
+    /// The provider's JSON answer (<paramref name="answer"/>) or error envelope translated for the client, or null when
+    /// it is not the provider's shape or cannot be represented in the client's dialect.
+    /// </summary>
+    private byte[]? TranslateBody(LlmExchange exchange, ReadOnlySpan<byte> body, bool answer, int status)
+    {
+        JsonObject? parsed;
+        try
+        {
+            parsed = JsonNode.Parse(body) as JsonObject;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+
+        if (parsed is null)
+        {
+            return null;
+        }
+
+        var translated = answer
+            ? DialectTranslator.TranslateAnswer(exchange.Dialect, exchange.UpstreamDialect, parsed, time.GetUtcNow().ToUnixTimeSeconds(), out _)
+            : DialectTranslator.TranslateError(exchange.Dialect, exchange.UpstreamDialect, parsed, status);
+        return translated is null ? null : JsonSerializer.SerializeToUtf8Bytes(translated, LlmRequestParser.WriteOptions);
+    }
+
     private ISseTransform? CreateTransform(HttpContext http, LlmExchange exchange)
     {
         ISseTransform? single = null;
@@ -348,6 +420,9 @@ internal sealed partial class LlmResponseHandler(
         var trimmed = body.TrimStart(" \t\r\n"u8);
         return !trimmed.IsEmpty && trimmed[0] is (byte)'{' or (byte)'[';
     }
+
+    [LoggerMessage(2304, LogLevel.Warning, "Request {RequestId}: the answer of provider {Provider} cannot be translated to the client's API; answered 502")]
+    private static partial void LogUntranslatableAnswer(ILogger logger, string requestId, string provider);
 
     [LoggerMessage(2303, LogLevel.Warning, "Request {RequestId} reached the request deadline ({Deadline}); the stream is cut and billed for what was delivered")]
     private static partial void LogDeadlineExceeded(ILogger logger, string requestId, TimeSpan deadline);

@@ -202,7 +202,7 @@ internal sealed partial class ResilienceMiddleware(
         foreach (var card in fallbacks)
         {
             if (!providers.TryGet(card.Provider, out var provider) || !proxyState.TryGetCluster(provider.Id, out var cluster)
-                || (provider.ApiKey is null && provider.Type != ProviderType.OpenAICompatible)
+                || (!provider.HasCredential && provider.Type != ProviderType.OpenAICompatible)
                 || (hardBudget && !PricedWithin(card, primary.Model)))
             {
                 continue;
@@ -233,10 +233,7 @@ internal sealed partial class ResilienceMiddleware(
     /// <summary>Points the request at a fallback model: its name in the body (serialized once more), its cluster and provider.</summary>
     private static void SwitchModel(HttpContext context, LlmExchange exchange, UpstreamAttempts attempts, ModelCard card, ResolvedProvider provider, ClusterState cluster)
     {
-        var request = exchange.Request!;
-        request.Body["model"] = card.Name;
-        request.MarkModified();
-        var bytes = request.GetBytesToSend();
+        var bytes = exchange.BodyForModel(card.Name); // the translated body when the request is translated (issue #16)
         context.Request.Body = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(bytes, out var segment)
             ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
             : new MemoryStream(bytes.ToArray(), writable: false);

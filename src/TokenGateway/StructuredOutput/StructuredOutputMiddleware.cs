@@ -18,9 +18,33 @@ internal sealed partial class StructuredOutputMiddleware(
     public Task InvokeAsync(HttpContext context)
     {
         var exchange = context.GetLlmExchange();
+        if (exchange.IsTranslated)
+        {
+            // A translated request (issue #16) carries its own schema to the provider's native structured output; the
+            // gateway's validation and repair calls speak the client's API and are not used for it (docs/translation.md).
+            // A schema only the gateway would add (header, team policy) is refused rather than silently not applied.
+            return RefuseGatewaySchemaAsync(context, exchange).Then(next, context);
+        }
+
         return exchange.Dialect is LlmDialect.OpenAIChat or LlmDialect.OpenAIResponses or LlmDialect.AnthropicMessages
             ? PrepareAsync(context, exchange).Then(next, context)
             : next(context);
+    }
+
+    private static async ValueTask<bool> RefuseGatewaySchemaAsync(HttpContext context, LlmExchange exchange)
+    {
+        var policy = exchange.Policy?.StructuredOutput ?? StructuredOutputPolicy.Default;
+        var header = context.Request.Headers[SchemaHeader].Count > 0;
+        if (!policy.Enabled || (!header && policy.Schema is null))
+        {
+            return true;
+        }
+
+        await RejectAsync(context, exchange,
+            $"The model '{exchange.Model!.Name}' is served through the other API, where the gateway cannot enforce {(header ? "the " + SchemaHeader + " schema" : "your team's policy schema")}. "
+            + "Send the schema in the request (response_format json_schema, or output_config.format), which the provider enforces, or use a model of this API.",
+            SchemaHeader);
+        return false;
     }
 
     /// <summary>Applies the schema, if any; false when the request was rejected (the error is written).</summary>

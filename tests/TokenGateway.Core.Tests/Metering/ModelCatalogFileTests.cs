@@ -26,10 +26,23 @@ public sealed class ModelCatalogFileTests
             Assert.True(card.Prices.Input > 0, $"{card.Name} input price must be positive");
             Assert.True(card.Kind == ModelKind.Embedding || card.Prices.Output > 0, $"{card.Name} output price must be positive");
             Assert.True(card.Prices.CachedInput is null || card.Prices.CachedInput <= card.Prices.Input, $"{card.Name} cached price above input");
-            Assert.Contains(card.Provider, new[] { "openai", "anthropic" });
+            Assert.Contains(card.Provider, new[] { "openai", "anthropic", "gemini" }); // the shipped providers.json (gemini: issue #16)
             Assert.True(card.ContextWindow >= card.MaxOutputTokens && card.ContextWindow > 0, $"{card.Name} context window");
             Assert.Contains(card.Tokenizer, new[] { "o200k_base", "cl100k_base", "claude" });
         }
+    }
+
+    [Theory]
+    [InlineData("gemini-2.5-flash", 0.30, 2.50, 0.03)]
+    [InlineData("gemini-2.5-flash-lite", 0.10, 0.40, 0.01)]
+    public void CatalogJson_GeminiModels_PricedAsGooglesPricingPage(string name, double input, double output, double cached)
+    {
+        // Google's Gemini Developer API pricing page, paid tier, prompts <= 200k tokens (docs/configuration.md cites it).
+        Assert.True(Load().TryResolve(name, out var card));
+        Assert.Equal("gemini", card.Provider);
+        Assert.Equal((decimal)input, card.Prices.Input);
+        Assert.Equal((decimal)output, card.Prices.Output);
+        Assert.Equal((decimal)cached, card.Prices.CachedInput);
     }
 
     [Fact]

@@ -25,14 +25,16 @@ public sealed class SimulatorServer : IAsyncDisposable
 
     public SimulatorRecorder Recorder { get; }
 
-    public static async Task<SimulatorServer> StartAsync(string requiredApiKey)
+    /// <param name="requiredApiKey">The provider key the simulator demands.</param>
+    /// <param name="prefix">A path prefix for every route (e.g. <c>/v1beta/openai</c> stands in for a provider rooted there).</param>
+    public static async Task<SimulatorServer> StartAsync(string requiredApiKey, string prefix = "")
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
         builder.Services.AddLlmSimulator(o => o.RequiredApiKey = requiredApiKey);
         var app = builder.Build();
-        app.MapLlmSimulator();
+        app.MapLlmSimulator(prefix);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
         return new SimulatorServer(app, address.TrimEnd('/') + "/");

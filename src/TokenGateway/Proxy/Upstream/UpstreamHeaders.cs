@@ -140,7 +140,7 @@ internal sealed class UpstreamHeaders
                     headers.TryAddWithoutValidation("Authorization", key.BearerAuthorization);
                 }
 
-                if (exchange.Dialect.IsAnthropic() && !headers.Contains("anthropic-version"))
+                if (exchange.UpstreamDialect.IsAnthropic() && !headers.Contains("anthropic-version"))
                 {
                     headers.TryAddWithoutValidation("anthropic-version", provider.Options.AnthropicVersion);
                 }

@@ -145,12 +145,24 @@ internal sealed partial class UpstreamInvoker
             }
         });
 
-        var path = http.Request.Path;
+        var path = provider.Options.MapPath(exchange.IsTranslated ? Translation.ProviderDialects.PathOf(exchange.UpstreamDialect) : http.Request.Path);
         var query = QueryString.Empty;
         if (UpstreamHeaders.ApplyGatewayHeaders(message.Headers, provider, exchange, attempt.RequestId) is { } azure)
         {
             path = azure.Path;
             query = QueryString.Create("api-version", azure.ApiVersion);
+        }
+
+        if (provider.EntraId is { } entraId)
+        {
+            try
+            {
+                message.Headers.TryAddWithoutValidation("Authorization", await entraId.GetAuthorizationAsync(http.RequestAborted));
+            }
+            catch (Providers.EntraIdUnavailableException)
+            {
+                return Failed("upstream_auth_failed", destination.DestinationId, start);
+            }
         }
 
         var destinationAddress = destination.Model.Config.Address;
