@@ -10,7 +10,7 @@ namespace TokenGateway.Storage.Postgres;
 /// under a session advisory lock (so replicas that start together apply each step exactly once and wait for each
 /// other), and the ledger's monthly partitions.
 /// </summary>
-internal sealed partial class PostgresDatabase : IAsyncDisposable
+internal sealed partial class PostgresDatabase : IAsyncDisposable, IDisposable
 {
     /// <summary>Advisory lock key of the migrator ('TGmigr' as bytes): every replica's migrator takes the same one.</summary>
     internal const long MigrationLockKey = 0x54_47_6D_69_67_72;
@@ -156,7 +156,18 @@ internal sealed partial class PostgresDatabase : IAsyncDisposable
     public static string PartitionName(DateOnly month) =>
         string.Create(CultureInfo.InvariantCulture, $"usage_events_p{month.Year:D4}{month.Month:D2}");
 
+    /// <summary>Forgets which partitions exist (one was dropped under the writer): the next batch checks again.</summary>
+    public void ForgetPartitions()
+    {
+        lock (_partitions)
+        {
+            _partitions.Clear();
+        }
+    }
+
     public async ValueTask DisposeAsync() => await DataSource.DisposeAsync();
+
+    public void Dispose() => DataSource.Dispose();
 
     private IEnumerable<DateOnly> MonthsAround(DateTimeOffset now)
     {

@@ -68,7 +68,7 @@ public static class PostgresStorageServiceCollectionExtensions
         services.TryAddSingleton<ITeamStore>(static sp => Pick<ITeamStore, PostgresTeamStore, SqliteTeamStore>(sp));
         services.TryAddSingleton<IPolicyStore>(static sp => Pick<IPolicyStore, PostgresPolicyStore, SqlitePolicyStore>(sp));
         services.TryAddSingleton<ISchemaRegistry>(static sp => Pick<ISchemaRegistry, PostgresSchemaRegistry, SqliteSchemaRegistry>(sp));
-        services.TryAddSingleton<ILedgerStore>(static sp => Pick<ILedgerStore, PostgresLedgerStore, SqliteLedgerStore>(sp));
+        services.TryAddSingleton<ILedgerStore, SelectedLedgerStore>(); // a type: tests wrap it via ImplementationType
         services.TryAddSingleton<IUsageQueryService>(static sp => Pick<IUsageQueryService, PostgresUsageQueryService, SqliteUsageQueryService>(sp));
         services.AddSqliteStorage();
 

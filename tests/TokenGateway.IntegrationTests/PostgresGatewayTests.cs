@@ -125,4 +125,30 @@ public sealed class PostgresGatewayTests(PostgresDatabaseFixture databases) : IC
         ["ConnectionStrings:Postgres"] = connectionString,
         ["Storage:LedgerMaxRetryDelay"] = "00:00:00.500",
     });
+
+    [PostgresFact]
+    public async Task TwoGatewaysOneDatabase_KeyFromEitherWorksOnBoth_UsageAgreesAndCountsEachRequestOnce()
+    {
+        var connectionString = await databases.CreateAsync("gwtwo");
+        var servers = await Task.WhenAll(StartAsync(connectionString), StartAsync(connectionString)); // migrate together
+        await using var first = servers[0];
+        await using var second = servers[1];
+        Assert.NotEqual(first.DataDirectory, second.DataDirectory); // each keeps its own journal
+
+        var outputs = 0L;
+        foreach (var (server, key) in new[] { (first, second.VirtualKey), (second, first.VirtualKey), (first, first.VirtualKey) })
+        {
+            var client = new ChatClient("gpt-4o-mini", new ApiKeyCredential(key), new OpenAIClientOptions { Endpoint = server.OpenAIEndpoint });
+            outputs += (await client.CompleteChatAsync([new UserChatMessage("two replicas, one ledger")])).Value.Usage.OutputTokenCount;
+        }
+
+        await first.Services.GetRequiredService<IUsageLedger>().FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+        await second.Services.GetRequiredService<IUsageLedger>().FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        var viaFirst = (await first.UsageAsync("")).GetProperty("totals");
+        var viaSecond = (await second.UsageAsync("")).GetProperty("totals");
+        Assert.Equal(3, viaFirst.GetProperty("requests").GetInt64());
+        Assert.Equal(outputs, viaFirst.GetProperty("outputTokens").GetInt64());
+        Assert.Equal(viaFirst.GetRawText(), viaSecond.GetRawText());
+    }
 }

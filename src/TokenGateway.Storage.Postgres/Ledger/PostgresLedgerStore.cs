@@ -18,7 +18,7 @@ namespace TokenGateway.Storage.Postgres.Ledger;
 /// The ledger has one writer per process, so the store keeps one connection (and its session's temporary table) and
 /// replaces it after any failure. Rollup rows are upserted in key order so two replicas' batches never deadlock on them.
 /// </remarks>
-internal sealed class PostgresLedgerStore(PostgresDatabase database) : ILedgerStore, IAsyncDisposable
+internal sealed class PostgresLedgerStore(PostgresDatabase database) : ILedgerStore, IAsyncDisposable, IDisposable
 {
     private const string EventColumns = """
         request_id, ts, team_id, key_id, route, provider, model, stream, status, http_status, error_code,
@@ -111,8 +111,13 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database) : ILedgerSt
             await transaction.CommitAsync(cancellationToken);
             return (int)inserted;
         }
-        catch
+        catch (Exception ex)
         {
+            if (ex is PostgresException { SqlState: "23514" })
+            {
+                database.ForgetPartitions(); // "no partition of relation found for row": a partition was dropped meanwhile
+            }
+
             // The connection may be broken or mid-COPY; start clean on the next attempt (the batch is retried whole).
             await ResetConnectionAsync();
             throw;
@@ -124,6 +129,13 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database) : ILedgerSt
     }
 
     public async ValueTask DisposeAsync() => await ResetConnectionAsync();
+
+    public void Dispose()
+    {
+        var connection = _connection;
+        _connection = null;
+        connection?.Dispose();
+    }
 
     private int CommandTimeoutSeconds => (int)Math.Ceiling(database.Options.CommandTimeout.TotalSeconds);
 
