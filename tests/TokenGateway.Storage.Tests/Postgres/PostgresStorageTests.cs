@@ -81,6 +81,22 @@ public sealed class PostgresStorageTests(PostgresDatabaseFixture databases) : IC
     }
 
     [PostgresFact]
+    public async Task WriteBatch_PartitionDroppedUnderTheWriter_FailsOnceThenRecreatesIt()
+    {
+        await using var storage = await PostgresTestStorage.CreateAsync(await databases.CreateAsync("dropped"));
+        var march = new DateTimeOffset(2026, 3, 10, 0, 0, 0, TimeSpan.Zero);
+        await storage.Ledger.WriteBatchAsync([UsageEvents.Create(0, timestamp: march)], CancellationToken.None);
+        await storage.ExecuteAsync("DROP TABLE usage_events_p202603");
+
+        // The writer retries a failed batch (DurableUsageLedger); the retry must not hit the same missing partition.
+        await Assert.ThrowsAsync<Npgsql.PostgresException>(() => storage.Ledger.WriteBatchAsync([UsageEvents.Create(1, timestamp: march)], CancellationToken.None));
+        var retried = await storage.Ledger.WriteBatchAsync([UsageEvents.Create(1, timestamp: march)], CancellationToken.None);
+
+        Assert.Equal(1, retried);
+        Assert.Equal(1, await storage.ScalarAsync("SELECT count(*) FROM usage_events_p202603"));
+    }
+
+    [PostgresFact]
     public async Task Usage_SameEventsAsSqlite_EveryQueryAnswersTheSame()
     {
         await using var postgres = await PostgresTestStorage.CreateAsync(await databases.CreateAsync("parity"));
