@@ -32,12 +32,16 @@ public sealed record PolicyWriteResult(StoredPolicy? Stored, IReadOnlyList<Polic
 /// <summary>
 /// Caching <see cref="IPolicyProvider"/>: own policies and effective policies are cached in process and invalidated on
 /// every write through this provider; entries also expire after <c>refreshInterval</c> so changes made by other
-/// replicas are picked up.
+/// replicas are picked up. When reloading an expired policy fails (the store is unreachable), the last loaded policy
+/// is served and the store asked again after <see cref="StaleRetry"/>; a policy never loaded still needs the store.
 /// </summary>
 internal sealed class PolicyProvider : IPolicyProvider
 {
     /// <summary>Most (team, key) effective policies kept; the least recently used beyond it are resolved again.</summary>
     public const int MaxEffectiveEntries = 50_000;
+
+    /// <summary>How long a policy is served stale after a failed reload before the store is asked again.</summary>
+    public static readonly TimeSpan StaleRetry = TimeSpan.FromSeconds(5);
 
     private readonly ConcurrentDictionary<(PolicyScope Scope, string Id), CachedOwn> _own = new();
     private readonly ConcurrentLru<(string TeamId, string? KeyId), CachedEffective> _effective = new(MaxEffectiveEntries);
@@ -142,8 +146,10 @@ internal sealed class PolicyProvider : IPolicyProvider
     {
         var now = _time.GetUtcNow();
         var key = (scope, id);
+        CachedOwn? stale = null;
         if (!_own.TryGetValue(key, out var cached) || cached.ExpiresAt <= now || cached.Policy.IsFaulted || cached.Policy.IsCanceled)
         {
+            stale = cached is { Policy.IsCompletedSuccessfully: true } ? cached : null;
             var fresh = new CachedOwn(LoadFromStoreAsync(scope, id), now + _refreshInterval);
             cached = cached is null ? _own.GetOrAdd(key, fresh) : _own.TryUpdate(key, fresh, cached) ? fresh : _own.GetValueOrDefault(key, fresh);
         }
@@ -154,6 +160,14 @@ internal sealed class PolicyProvider : IPolicyProvider
         }
         catch (Exception) when (cached.Policy.IsFaulted)
         {
+            if (stale is not null)
+            {
+                // The store is unreachable (a shared PostgreSQL outage): keep the last policy this process loaded and
+                // ask the store again after a short pause, instead of failing every request of the team.
+                _own.TryUpdate(key, stale with { ExpiresAt = now + StaleRetry }, cached);
+                return stale.Policy.Result;
+            }
+
             _own.TryRemove(new KeyValuePair<(PolicyScope, string), CachedOwn>(key, cached));
             throw;
         }

@@ -13,7 +13,9 @@ internal readonly record struct CallerIdentity(string TeamId, string KeyId);
 /// <remarks>
 /// The cache is a bounded LRU (BitFaster.Caching): a flood of unknown keys evicts the least recently used entries one
 /// by one instead of wiping every cached key, and a miss costs no <c>ConcurrentDictionary.Count</c> (which takes every
-/// lock of the dictionary). Entries expire after 30 s by the injected <see cref="TimeProvider"/>.
+/// lock of the dictionary). Entries expire after 30 s by the injected <see cref="TimeProvider"/>. When the refresh of an expired entry fails
+/// (the store is unreachable) the expired entry keeps being served, re-checked every <see cref="StaleRetry"/>; a key
+/// this process has never seen still needs the store.
 /// </remarks>
 internal sealed class VirtualKeyAuthenticator(ITeamStore store, TimeProvider time)
 {
@@ -21,6 +23,9 @@ internal sealed class VirtualKeyAuthenticator(ITeamStore store, TimeProvider tim
     internal const int Capacity = 100_000;
 
     private static readonly TimeSpan _ttl = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a stale entry is served after a failed refresh before the store is asked again.</summary>
+    internal static readonly TimeSpan StaleRetry = TimeSpan.FromSeconds(5);
     private readonly ConcurrentLru<string, Entry> _cache = new(Capacity);
 
     public async ValueTask<CallerIdentity?> AuthenticateAsync(string presentedKey, CancellationToken cancellationToken)
@@ -34,7 +39,21 @@ internal sealed class VirtualKeyAuthenticator(ITeamStore store, TimeProvider tim
         var now = time.GetUtcNow();
         if (!_cache.TryGet(hash, out var entry) || entry.Until <= now)
         {
-            entry = new Entry(await store.FindKeyByHashAsync(hash, cancellationToken), now + _ttl);
+            VirtualKey? key;
+            try
+            {
+                key = await store.FindKeyByHashAsync(hash, cancellationToken);
+            }
+            catch (Exception) when (entry is not null && !cancellationToken.IsCancellationRequested)
+            {
+                // The store is unreachable (a shared PostgreSQL outage): keep serving what this process last knew about
+                // the key, and ask again after a short pause rather than on every request.
+                entry = entry with { Until = now + StaleRetry };
+                _cache.AddOrUpdate(hash, entry);
+                return entry.Key is { } stale && stale.IsActive(now) ? new CallerIdentity(stale.TeamId, stale.Id) : null;
+            }
+
+            entry = new Entry(key, now + _ttl);
             _cache.AddOrUpdate(hash, entry);
         }
 

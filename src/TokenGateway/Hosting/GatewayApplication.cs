@@ -72,7 +72,9 @@ public static class GatewayApplication
         services.AddProblemDetails();
         services.TryAddSingleton(TimeProvider.System);
 
-        services.AddSqliteStorage(); // first: its schema initializer must run before hosted services that use the stores
+        // First: its schema initializer must run before hosted services that use the stores. PostgreSQL when
+        // ConnectionStrings:Postgres is set, else the embedded SQLite file.
+        services.AddTokenGatewayStorage();
         services.AddTokenGatewayCore(); // tokenizers, pricing, the validated model catalogue, the optimizer
         services.AddSingleton<ProviderRegistry>();
         services.AddSingleton<VirtualKeyAuthenticator>();
@@ -154,8 +156,9 @@ public static class GatewayApplication
 
         app.MapGet("/healthz", () => Results.Ok(new { status = "ok" }))
             .AllowAnonymous().WithMetadata(ManagementEndpointMetadata.AlsoOnManagement);
-        app.MapGet("/readyz", async (ReadinessProbe probe, CancellationToken ct) =>
-            await probe.IsReadyAsync(ct) ? Results.Ok(new { status = "ready" }) : Results.Json(new { status = "not_ready" }, statusCode: 503))
+        app.MapGet("/readyz", async (ReadinessProbe probe, CancellationToken ct) => await probe.CheckAsync(ct) is var report && report.Ready
+                ? Results.Ok(new { status = report.Status, dependencies = report.Dependencies })
+                : Results.Json(new { status = report.Status, dependencies = report.Dependencies }, statusCode: 503))
             .AllowAnonymous().WithMetadata(ManagementEndpointMetadata.AlsoOnManagement);
         var metrics = app.MapPrometheusScrapingEndpoint();
         if (management.Enabled)

@@ -12,9 +12,17 @@ public sealed class PolicyProviderTests
 
         public int Reads => _reads;
 
+        /// <summary>When set, every read fails like an unreachable database.</summary>
+        public bool Down { get; set; }
+
         public Task<StoredPolicy?> GetAsync(PolicyScope scope, string id, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref _reads);
+            if (Down)
+            {
+                return Task.FromException<StoredPolicy?>(new TimeoutException("the store is unreachable"));
+            }
+
             return _inner.GetAsync(scope, id, cancellationToken);
         }
 
@@ -151,5 +159,35 @@ public sealed class PolicyProviderTests
         Assert.Null(own!.Budget);
         Assert.Equal(5, own.RateLimits!.RequestsPerMinute);
         Assert.Null(none);
+    }
+
+    [Fact]
+    public async Task GetAsync_StoreDownAfterRefreshInterval_ServesTheLastLoadedPolicy()
+    {
+        var time = new FakeTimeProvider();
+        var store = new CountingStore(time);
+        var sut = new PolicyProvider(store, ConfiguredPolicies.Empty, time, TimeSpan.FromSeconds(10));
+        await sut.SetAsync(PolicyScope.Team, "t1", Usd(5), CancellationToken.None);
+        await sut.GetAsync("t1", null, CancellationToken.None);
+        store.Down = true;
+
+        time.Advance(TimeSpan.FromSeconds(11));
+        var readsBefore = store.Reads;
+        var during = await sut.GetAsync("t1", null, CancellationToken.None);
+
+        Assert.Equal(5_000_000, during.TeamBudget.UsdMicros);
+        Assert.True(store.Reads > readsBefore); // it did try the store
+        store.Down = false;
+        time.Advance(PolicyProvider.StaleRetry);
+        Assert.Equal(5_000_000, (await sut.GetAsync("t1", null, CancellationToken.None)).TeamBudget.UsdMicros);
+    }
+
+    [Fact]
+    public async Task GetAsync_StoreDownAndPolicyNeverLoaded_Throws()
+    {
+        var time = new FakeTimeProvider();
+        var sut = new PolicyProvider(new CountingStore(time) { Down = true }, ConfiguredPolicies.Empty, time);
+
+        await Assert.ThrowsAsync<TimeoutException>(async () => await sut.GetAsync("t1", null, CancellationToken.None));
     }
 }

@@ -21,9 +21,17 @@ public sealed class VirtualKeyAuthenticatorTests
 
         public ConcurrentDictionary<string, int> Lookups { get; } = new(StringComparer.Ordinal);
 
+        /// <summary>When set, every lookup fails like an unreachable database.</summary>
+        public bool Down { get; set; }
+
         public Task<VirtualKey?> FindKeyByHashAsync(string keyHash, CancellationToken cancellationToken)
         {
             Lookups.AddOrUpdate(keyHash, 1, static (_, n) => n + 1);
+            if (Down)
+            {
+                return Task.FromException<VirtualKey?>(new TimeoutException("the store is unreachable"));
+            }
+
             return Task.FromResult(_byHash.GetValueOrDefault(keyHash));
         }
 
@@ -91,5 +99,34 @@ public sealed class VirtualKeyAuthenticatorTests
         await sut.AuthenticateAsync(KeyA, CancellationToken.None);
 
         Assert.Equal(2, store.LookupsOf(KeyA));
+    }
+
+    [Fact]
+    public async Task AuthenticateAsync_StoreDownAfterTtl_ServesTheLastKnownKeyAndRetriesAfterAPause()
+    {
+        var store = new CountingStore();
+        var time = new FakeTimeProvider();
+        var sut = new VirtualKeyAuthenticator(store, time);
+        await sut.AuthenticateAsync(KeyA, CancellationToken.None);
+        store.Down = true;
+
+        time.Advance(TimeSpan.FromSeconds(31));
+        var during = await sut.AuthenticateAsync(KeyA, CancellationToken.None);
+        var again = await sut.AuthenticateAsync(KeyA, CancellationToken.None); // within the pause: no second failing lookup
+        time.Advance(VirtualKeyAuthenticator.StaleRetry);
+        await sut.AuthenticateAsync(KeyA, CancellationToken.None);
+
+        Assert.Equal(new CallerIdentity("team_1", "key_a"), during);
+        Assert.Equal(during, again);
+        Assert.Equal(3, store.LookupsOf(KeyA)); // the first, the failed refresh, one retry after the pause
+    }
+
+    [Fact]
+    public async Task AuthenticateAsync_StoreDownAndKeyNeverSeen_Throws()
+    {
+        var store = new CountingStore { Down = true };
+        var sut = new VirtualKeyAuthenticator(store, new FakeTimeProvider());
+
+        await Assert.ThrowsAsync<TimeoutException>(async () => await sut.AuthenticateAsync(KeyA, CancellationToken.None));
     }
 }
