@@ -134,6 +134,8 @@ public enum DenialReason
     TokensPerMinute,
     /// <summary>The request alone needs more tokens than the tokens-per-minute limit allows.</summary>
     TokensPerMinuteExceedsLimit,
+    /// <summary>The shared counter store (Redis) cannot be reached and the team has a hard budget (fail closed).</summary>
+    StoreUnavailable,
 }
 
 /// <summary>Why a reservation was refused and when to retry.</summary>
@@ -162,6 +164,12 @@ public sealed record ReserveResult
 
     /// <summary>Tokens left in the binding window after this reservation, when a token limit applies.</summary>
     public long? RemainingTokens { get; init; }
+
+    /// <summary>
+    /// True when the store has lost a window's counters (a Redis restart or failover emptied it) and nothing was
+    /// reserved: seed the request's windows from the ledger again, then retry.
+    /// </summary>
+    public bool Unseeded { get; init; }
 }
 
 /// <summary>One window's counters.</summary>
