@@ -27,6 +27,16 @@ public sealed class RedisOptions
     /// <summary>While Redis is unavailable, how often a request tries it again (default 1 s; the others go local at once).</summary>
     public TimeSpan RetryInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>When true, <c>/readyz</c> answers 503 while Redis does not answer (default false: the replica stays ready).</summary>
+    public bool RequiredForReadiness { get; set; }
+
     /// <summary>Use Redis <c>TIME</c> inside the scripts (default true). False = the gateway's clock (tests with a fake clock).</summary>
     public bool UseServerTime { get; set; } = true;
+}
+
+/// <summary>The Redis part of configuration section <c>Budgets</c>.</summary>
+public sealed class RedisBudgetOptions
+{
+    /// <summary>What admission does while Redis cannot be reached (default <see cref="RedisUnavailableMode.FailClosed"/>).</summary>
+    public RedisUnavailableMode RedisUnavailable { get; set; } = RedisUnavailableMode.FailClosed;
 }

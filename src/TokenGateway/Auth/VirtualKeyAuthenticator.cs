@@ -1,4 +1,5 @@
 using BitFaster.Caching.Lru;
+using TokenGateway.Core.Changes;
 using TokenGateway.Core.Teams;
 
 namespace TokenGateway.Auth;
@@ -13,15 +14,28 @@ internal readonly record struct CallerIdentity(string TeamId, string KeyId);
 /// <remarks>
 /// The cache is a bounded LRU (BitFaster.Caching): a flood of unknown keys evicts the least recently used entries one
 /// by one instead of wiping every cached key, and a miss costs no <c>ConcurrentDictionary.Count</c> (which takes every
-/// lock of the dictionary). Entries expire after 30 s by the injected <see cref="TimeProvider"/>.
+/// lock of the dictionary). Entries expire after 30 s (or <c>Changes:PollInterval</c>) by the injected
+/// <see cref="TimeProvider"/>. With an <see cref="IChangeNotifier"/>, a revocation announced by any replica drops the
+/// key here (Redis pub/sub), and a lost connection drops every entry.
 /// </remarks>
-internal sealed class VirtualKeyAuthenticator(ITeamStore store, TimeProvider time)
+internal sealed class VirtualKeyAuthenticator
 {
     /// <summary>Most key lookups kept (hits and misses alike).</summary>
     internal const int Capacity = 100_000;
 
-    private static readonly TimeSpan _ttl = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan _defaultTtl = TimeSpan.FromSeconds(30);
     private readonly ConcurrentLru<string, Entry> _cache = new(Capacity);
+    private readonly ITeamStore _store;
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _ttl;
+
+    public VirtualKeyAuthenticator(ITeamStore store, TimeProvider time, IChangeNotifier? changes = null, TimeSpan? ttl = null)
+    {
+        _store = store;
+        _time = time;
+        _ttl = ttl ?? _defaultTtl;
+        changes?.Subscribe(OnChange);
+    }
 
     public async ValueTask<CallerIdentity?> AuthenticateAsync(string presentedKey, CancellationToken cancellationToken)
     {
@@ -31,10 +45,10 @@ internal sealed class VirtualKeyAuthenticator(ITeamStore store, TimeProvider tim
         }
 
         var hash = ApiKeys.Hash(presentedKey);
-        var now = time.GetUtcNow();
+        var now = _time.GetUtcNow();
         if (!_cache.TryGet(hash, out var entry) || entry.Until <= now)
         {
-            entry = new Entry(await store.FindKeyByHashAsync(hash, cancellationToken), now + _ttl);
+            entry = new Entry(await _store.FindKeyByHashAsync(hash, cancellationToken), now + _ttl);
             _cache.AddOrUpdate(hash, entry);
         }
 
@@ -57,6 +71,18 @@ internal sealed class VirtualKeyAuthenticator(ITeamStore store, TimeProvider tim
             {
                 _cache.TryRemove(hash);
             }
+        }
+    }
+
+    private void OnChange(GatewayChange change)
+    {
+        if (change.Kind == ChangeKind.Key)
+        {
+            Invalidate(change.Id);
+        }
+        else if (change.Kind == ChangeKind.All)
+        {
+            _cache.Clear();
         }
     }
 

@@ -75,7 +75,11 @@ public static class GatewayApplication
         services.AddSqliteStorage(); // first: its schema initializer must run before hosted services that use the stores
         services.AddTokenGatewayCore(); // tokenizers, pricing, the validated model catalogue, the optimizer
         services.AddSingleton<ProviderRegistry>();
-        services.AddSingleton<VirtualKeyAuthenticator>();
+        services.AddSingleton(static sp => new VirtualKeyAuthenticator(
+            sp.GetRequiredService<TokenGateway.Core.Teams.ITeamStore>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetService<TokenGateway.Core.Changes.IChangeNotifier>(),
+            sp.GetService<IOptions<TokenGateway.Core.Changes.ChangeOptions>>()?.Value.PollInterval));
         services.AddSingleton<AdminKeyService>();
         services.AddHostedService(sp => sp.GetRequiredService<AdminKeyService>());
         services.AddAdminAuthentication();
@@ -92,6 +96,7 @@ public static class GatewayApplication
         services.AddSingleton<WebhookSoftAlertSink>();
         services.AddSingleton<ISoftAlertSink>(sp => sp.GetRequiredService<WebhookSoftAlertSink>());
         services.AddHostedService(sp => sp.GetRequiredService<WebhookSoftAlertSink>());
+        services.AddTokenGatewayRedis(); // before the budgets: with ConnectionStrings:Redis, counters and change notifications live there
         services.AddTokenGatewayBudgets(builder.Configuration);
         services.AddGatewayTelemetry(builder.Configuration);
         services.AddGatewayDashboard();
@@ -155,7 +160,10 @@ public static class GatewayApplication
         app.MapGet("/healthz", () => Results.Ok(new { status = "ok" }))
             .AllowAnonymous().WithMetadata(ManagementEndpointMetadata.AlsoOnManagement);
         app.MapGet("/readyz", async (ReadinessProbe probe, CancellationToken ct) =>
-            await probe.IsReadyAsync(ct) ? Results.Ok(new { status = "ready" }) : Results.Json(new { status = "not_ready" }, statusCode: 503))
+        {
+            var report = await probe.CheckAsync(ct);
+            return Results.Json(new { status = report.Ready ? "ready" : "not_ready", dependencies = report.Dependencies }, statusCode: report.Ready ? 200 : 503);
+        })
             .AllowAnonymous().WithMetadata(ManagementEndpointMetadata.AlsoOnManagement);
         var metrics = app.MapPrometheusScrapingEndpoint();
         if (management.Enabled)
