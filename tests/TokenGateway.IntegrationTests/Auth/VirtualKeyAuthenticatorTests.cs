@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Time.Testing;
 using TokenGateway.Auth;
+using TokenGateway.Core.Changes;
 using TokenGateway.Core.Teams;
 
 namespace TokenGateway.IntegrationTests.Auth;
@@ -88,6 +89,39 @@ public sealed class VirtualKeyAuthenticatorTests
         await sut.AuthenticateAsync(KeyA, CancellationToken.None);
 
         time.Advance(TimeSpan.FromSeconds(31));
+        await sut.AuthenticateAsync(KeyA, CancellationToken.None);
+
+        Assert.Equal(2, store.LookupsOf(KeyA));
+    }
+
+    [Fact]
+    public async Task KeyChangeFromAnotherReplica_EvictsThatKeyAndAllEvictsEverything()
+    {
+        var store = new CountingStore();
+        var changes = new LocalChangeNotifier();
+        var sut = new VirtualKeyAuthenticator(store, new FakeTimeProvider(), changes);
+        await sut.AuthenticateAsync(KeyA, CancellationToken.None);
+        await sut.AuthenticateAsync(KeyB, CancellationToken.None);
+
+        await changes.PublishAsync(new GatewayChange(ChangeKind.Key, "key_a"), CancellationToken.None);
+        await sut.AuthenticateAsync(KeyA, CancellationToken.None);
+        await sut.AuthenticateAsync(KeyB, CancellationToken.None);
+        await changes.PublishAsync(new GatewayChange(ChangeKind.All, "*"), CancellationToken.None);
+        await sut.AuthenticateAsync(KeyB, CancellationToken.None);
+
+        Assert.Equal(2, store.LookupsOf(KeyA));
+        Assert.Equal(2, store.LookupsOf(KeyB)); // kept on the key change, dropped on "all"
+    }
+
+    [Fact]
+    public async Task AuthenticateAsync_PollInterval1s_LooksUpAgainAfterOneSecond()
+    {
+        var store = new CountingStore();
+        var time = new FakeTimeProvider();
+        var sut = new VirtualKeyAuthenticator(store, time, ttl: TimeSpan.FromSeconds(1));
+        await sut.AuthenticateAsync(KeyA, CancellationToken.None);
+
+        time.Advance(TimeSpan.FromSeconds(1.01));
         await sut.AuthenticateAsync(KeyA, CancellationToken.None);
 
         Assert.Equal(2, store.LookupsOf(KeyA));
