@@ -46,9 +46,16 @@ internal sealed class RedisConnection : IDisposable
         var timeout = (int)Math.Max(1, Options.OperationTimeout.TotalMilliseconds);
         config.AsyncTimeout = timeout;
         config.SyncTimeout = timeout;
+        // Start-up must not wait long for a Redis that is down: the failure mode applies and the multiplexer keeps
+        // reconnecting in the background. Settings in the connection string win.
         if (!ConnectionString!.Contains("connectTimeout", StringComparison.OrdinalIgnoreCase))
         {
-            config.ConnectTimeout = Math.Max(timeout, 2000);
+            config.ConnectTimeout = Math.Max(timeout, 1000);
+        }
+
+        if (!ConnectionString.Contains("connectRetry", StringComparison.OrdinalIgnoreCase))
+        {
+            config.ConnectRetry = 1;
         }
 
         return ConnectionMultiplexer.Connect(config);
