@@ -35,7 +35,6 @@ public static class RedisServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddOptions<RedisOptions>().BindConfiguration(RedisOptions.SectionName);
         services.AddOptions<RedisBudgetOptions>().BindConfiguration(AdmissionOptions.SectionName);
-        services.AddOptions<AdmissionOptions>().BindConfiguration(AdmissionOptions.SectionName);
         services.AddOptions<ChangeOptions>().PostConfigure<IConfiguration>(static (options, configuration) =>
         {
             if (options.PollInterval is null

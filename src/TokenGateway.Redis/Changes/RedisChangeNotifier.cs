@@ -47,14 +47,9 @@ internal sealed partial class RedisChangeNotifier : LocalChangeNotifier, IHosted
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var multiplexer = _connection.Multiplexer;
-        multiplexer.ConnectionRestored += (_, e) =>
-        {
-            if (e.ConnectionType == ConnectionType.Subscription)
-            {
-                // Messages sent while this replica was cut off are lost: forget everything cached.
-                Dispatch(new GatewayChange(ChangeKind.All, "*"));
-            }
-        };
+        // Messages sent while this replica was cut off are lost: forget everything cached. (Any restored connection:
+        // with RESP3 the subscription shares the interactive one; an extra cache drop is cheap.)
+        multiplexer.ConnectionRestored += (_, _) => Dispatch(new GatewayChange(ChangeKind.All, "*"));
 
         try
         {

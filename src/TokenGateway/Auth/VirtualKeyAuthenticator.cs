@@ -28,6 +28,7 @@ internal sealed class VirtualKeyAuthenticator
     private readonly ITeamStore _store;
     private readonly TimeProvider _time;
     private readonly TimeSpan _ttl;
+    private long _generation;
 
     public VirtualKeyAuthenticator(ITeamStore store, TimeProvider time, IChangeNotifier? changes = null, TimeSpan? ttl = null)
     {
@@ -48,8 +49,13 @@ internal sealed class VirtualKeyAuthenticator
         var now = _time.GetUtcNow();
         if (!_cache.TryGet(hash, out var entry) || entry.Until <= now)
         {
+            // A revocation that lands while the store is being read must not be undone by caching the older answer.
+            var generation = Volatile.Read(ref _generation);
             entry = new Entry(await _store.FindKeyByHashAsync(hash, cancellationToken), now + _ttl);
-            _cache.AddOrUpdate(hash, entry);
+            if (generation == Volatile.Read(ref _generation))
+            {
+                _cache.AddOrUpdate(hash, entry);
+            }
         }
 
         return entry.Key is { } k && k.IsActive(now) ? new CallerIdentity(k.TeamId, k.Id) : null;
@@ -63,6 +69,8 @@ internal sealed class VirtualKeyAuthenticator
     public void Invalidate(string keyId)
     {
         ArgumentNullException.ThrowIfNull(keyId);
+
+        Interlocked.Increment(ref _generation);
 
         // Revocation is a rare admin action: a scan of the bounded cache is cheaper than a second index kept per hit.
         foreach (var (hash, entry) in _cache)
@@ -82,6 +90,7 @@ internal sealed class VirtualKeyAuthenticator
         }
         else if (change.Kind == ChangeKind.All)
         {
+            Interlocked.Increment(ref _generation);
             _cache.Clear();
         }
     }

@@ -126,4 +126,43 @@ public sealed class VirtualKeyAuthenticatorTests
 
         Assert.Equal(2, store.LookupsOf(KeyA));
     }
+
+    private sealed class GatedStore : ITeamStore
+    {
+        public TaskCompletionSource Gate { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public int Lookups;
+
+        public async Task<VirtualKey?> FindKeyByHashAsync(string keyHash, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref Lookups);
+            await Gate.Task;
+            return new VirtualKey("key_a", "team_1", "a", "tg-aaaa", DateTimeOffset.UnixEpoch, null, null); // read before the revocation committed
+        }
+
+        public Task<Team> CreateTeamAsync(string name, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<Team?> GetTeamAsync(string teamId, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<Page<Team>> ListTeamsAsync(int limit, string? afterId, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<VirtualKey> CreateKeyAsync(string teamId, string name, string keyHash, string prefix, DateTimeOffset? expiresAt, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<Page<VirtualKey>> ListKeysAsync(string teamId, int limit, string? afterId, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<VirtualKey?> GetKeyAsync(string keyId, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<bool> RevokeKeyAsync(string keyId, DateTimeOffset at, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<string?> GetSettingAsync(string name, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task SetSettingAsync(string name, string value, CancellationToken cancellationToken) => throw new NotSupportedException();
+    }
+
+    [Fact]
+    public async Task Invalidate_WhileALookupIsInFlight_TheOlderAnswerIsNotCached()
+    {
+        var store = new GatedStore();
+        var sut = new VirtualKeyAuthenticator(store, new FakeTimeProvider());
+        var inFlight = sut.AuthenticateAsync(KeyA, CancellationToken.None).AsTask();
+
+        sut.Invalidate("key_a"); // the revocation lands while the store is being read
+        store.Gate.SetResult();
+        await inFlight;
+        await sut.AuthenticateAsync(KeyA, CancellationToken.None);
+
+        Assert.Equal(2, store.Lookups); // the next request reads the store again instead of trusting the stale answer
+    }
 }
