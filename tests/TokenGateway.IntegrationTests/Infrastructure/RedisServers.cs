@@ -90,6 +90,18 @@ public sealed class OwnRedisServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Sends one inline command (e.g. <c>CLIENT PAUSE 3000 ALL</c>) and returns the first reply line.</summary>
+    public async Task<string> CommandAsync(string command)
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync("127.0.0.1", Port);
+        await using var stream = client.GetStream();
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(command + "\r\n"));
+        var buffer = new byte[256];
+        var read = await stream.ReadAsync(buffer);
+        return System.Text.Encoding.ASCII.GetString(buffer, 0, read).TrimEnd();
+    }
+
     /// <summary>Kills the server (SIGKILL): its data is gone (no persistence).</summary>
     public async Task StopAsync()
     {

@@ -129,6 +129,64 @@ public sealed partial class RedisFailureTests
         Assert.InRange(budget.GetProperty("spentUsd").GetDecimal(), ledgerUsd - 0.000004m, ledgerUsd + 0.000004m);
     }
 
+    [SkippableFact]
+    public async Task DegradeToLocal_RedisPausedThenBack_LocalSpendReachesRedisThroughTheLedger()
+    {
+        RedisServers.SkipUnlessInstalled();
+        await using var redis = new OwnRedisServer();
+        await redis.StartAsync();
+        await using var server = await GatewayServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:Redis"] = redis.Endpoint,
+            ["Budgets:RedisUnavailable"] = "DegradeToLocal",
+            ["Redis:OperationTimeout"] = "00:00:00.300",
+            ["Redis:RetryInterval"] = "00:00:00.200",
+        });
+        var (teamId, key) = await server.CreateTeamWithKeyAsync("pause");
+        (await server.Admin.PutAsJsonAsync($"/admin/teams/{teamId}/policy", new { budget = new { usd = 10, period = "month", hard = true } })).EnsureSuccessStatusCode();
+        using var client = server.CreateClient(key);
+        for (var i = 0; i < 3; i++)
+        {
+            using var ok = await client.PostAsync("/v1/chat/completions", Chat());
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        }
+
+        // Redis keeps its data but answers nobody for 3 s: the gateway times out and serves on local counters.
+        Assert.Equal("+OK", await redis.CommandAsync("CLIENT PAUSE 3000 ALL"));
+        var paused = Stopwatch.StartNew();
+        for (var i = 0; i < 2; i++)
+        {
+            using var local = await client.PostAsync("/v1/chat/completions", Chat());
+            Assert.Equal(HttpStatusCode.OK, local.StatusCode);
+        }
+
+        Assert.True(paused.Elapsed < TimeSpan.FromSeconds(3), $"the local requests took {paused.Elapsed.TotalMilliseconds:0} ms: they waited for Redis");
+        Assert.Matches(DegradedGauge(), await server.Admin.GetStringAsync("/metrics"));
+        await Task.Delay(TimeSpan.FromSeconds(3) - paused.Elapsed + TimeSpan.FromMilliseconds(500));
+
+        // Back on Redis: the window is re-seeded from the ledger first, so the two local requests are not forgotten.
+        using (var back = await client.PostAsync("/v1/chat/completions", Chat()))
+        {
+            Assert.Equal(HttpStatusCode.OK, back.StatusCode);
+        }
+
+        JsonElement totals;
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        do
+        {
+            await Task.Delay(100);
+            totals = (await server.UsageAsync($"teamId={teamId}&status=ok")).GetProperty("totals");
+        }
+        while (totals.GetProperty("requests").GetInt64() < 6 && DateTime.UtcNow < deadline);
+
+        Assert.Equal(6, totals.GetProperty("requests").GetInt64());
+        var ledgerUsd = totals.GetProperty("costUsd").GetDecimal();
+        var budget = await server.Admin.GetFromJsonAsync<JsonElement>($"/admin/teams/{teamId}/budget");
+        Assert.InRange(budget.GetProperty("spentUsd").GetDecimal(), ledgerUsd - 0.000006m, ledgerUsd + 0.000006m);
+        var report = await server.Admin.GetFromJsonAsync<JsonElement>("/readyz");
+        Assert.Equal("ok", report.GetProperty("dependencies").GetProperty("redis").GetString());
+    }
+
     [Fact]
     public async Task NoRedis_PollInterval1s_RevocationOnOneHostRefusedByTheOtherWithinAboutASecond()
     {
