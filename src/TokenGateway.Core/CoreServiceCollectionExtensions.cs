@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using TokenGateway.Core.Budgets;
+using TokenGateway.Core.Changes;
 using TokenGateway.Core.Metering;
 using TokenGateway.Core.Models;
 using TokenGateway.Core.Optimization;
@@ -142,6 +143,8 @@ public static class CoreServiceCollectionExtensions
     /// Adds the caching <see cref="IPolicyProvider"/> over the registered <see cref="IPolicyStore"/> and the
     /// <paramref name="configured"/> policies; <paramref name="created"/> runs once with the provider (e.g. to hook a
     /// configuration reload to <see cref="IPolicyProvider.UpdateConfigured"/>). A provider registered before wins.
+    /// Cached policies refresh after <see cref="ChangeOptions.PollInterval"/> when set, and writes are announced through
+    /// the registered <see cref="IChangeNotifier"/>, if any.
     /// </summary>
     public static IServiceCollection AddTokenGatewayPolicies(
         this IServiceCollection services, Func<IServiceProvider, ConfiguredPolicies> configured, Action<IServiceProvider, IPolicyProvider>? created = null)
@@ -149,9 +152,16 @@ public static class CoreServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configured);
         services.TryAddSingleton(TimeProvider.System);
+        services.AddOptions<ChangeOptions>().BindConfiguration(ChangeOptions.SectionName);
+        services.TryAddSingleton<IChangeNotifier, LocalChangeNotifier>();
         services.TryAddSingleton<IPolicyProvider>(sp =>
         {
-            var provider = new PolicyProvider(sp.GetRequiredService<IPolicyStore>(), configured(sp), sp.GetRequiredService<TimeProvider>());
+            var provider = new PolicyProvider(
+                sp.GetRequiredService<IPolicyStore>(),
+                configured(sp),
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetService<IOptions<ChangeOptions>>()?.Value.PollInterval,
+                sp.GetService<IChangeNotifier>());
             created?.Invoke(sp, provider);
             return provider;
         });

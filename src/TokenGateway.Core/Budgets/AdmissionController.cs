@@ -64,6 +64,23 @@ public sealed class AdmissionController
         }
 
         var result = await _store.TryReserveAsync(reserve, cancellationToken);
+        if (result.Unseeded)
+        {
+            // The shared store lost this window (Redis restarted empty): rebuild it from the ledger (max semantics, so
+            // replicas doing the same agree), then decide. A second loss in between is refused as unavailable.
+            await _loader.ReseedAsync(reserve.TeamId, null, reserve.TeamBudget.Window, cancellationToken);
+            if (reserve.KeyBudget is { } lostKeyLine)
+            {
+                await _loader.ReseedAsync(reserve.TeamId, reserve.KeyId, lostKeyLine.Window, cancellationToken);
+            }
+
+            result = await _store.TryReserveAsync(reserve, cancellationToken);
+            if (result.Unseeded)
+            {
+                result = new ReserveResult { Denial = new ReserveDenial(DenialReason.StoreUnavailable, "team", TimeSpan.FromSeconds(1), "The budget counters are being rebuilt; retry shortly.") };
+            }
+        }
+
         var headers = new List<KeyValuePair<string, string>>(); // no array until a limit adds a header
         AddStateHeaders(headers, result);
         if (result.Reservation is not { } reservation)
@@ -73,7 +90,12 @@ public sealed class AdmissionController
             headers.Add(new(AdmissionHeaders.RetryAfter, RetryAfterSeconds(denial.RetryAfter)));
             return new AdmissionDecision
             {
-                Error = denial.Reason == DenialReason.Budget ? GatewayError.BudgetExceeded : GatewayError.RateLimited,
+                Error = denial.Reason switch
+                {
+                    DenialReason.Budget => GatewayError.BudgetExceeded,
+                    DenialReason.StoreUnavailable => GatewayError.BudgetUnavailable,
+                    _ => GatewayError.RateLimited,
+                },
                 Message = denial.Message,
                 RetryAfter = denial.RetryAfter,
                 DenialReason = denial.Reason,

@@ -50,6 +50,26 @@ internal sealed class BudgetSpentLoader
         return new ValueTask(EnsureSlowAsync(id, teamId, keyId, window, cancellationToken));
     }
 
+    /// <summary>
+    /// Seeds the window again even if this process already did (the store reported it lost the counters); the store
+    /// keeps the larger of its value and the ledger's, so a replica reseeding late cannot lower another's count.
+    /// </summary>
+    public ValueTask ReseedAsync(string teamId, string? keyId, BudgetWindow window, CancellationToken cancellationToken)
+    {
+        if (_ledger is null)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        var id = string.Join('\n', teamId, keyId, window.Key);
+        if (_seeded.TryGetValue(id, out var existing) && existing.Task.IsCompleted)
+        {
+            _seeded.TryRemove(new KeyValuePair<string, Seeding>(id, existing));
+        }
+
+        return new ValueTask(EnsureSlowAsync(id, teamId, keyId, window, cancellationToken));
+    }
+
     private async Task EnsureSlowAsync(string id, string teamId, string? keyId, BudgetWindow window, CancellationToken cancellationToken)
     {
         var seeding = _seeded.GetOrAdd(id, static (_, state) => new Seeding(state.Self.SeedAsync(state.TeamId, state.KeyId, state.Window), state.Window.End), (Self: this, TeamId: teamId, KeyId: keyId, Window: window));

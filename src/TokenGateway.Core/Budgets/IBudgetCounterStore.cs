@@ -6,20 +6,22 @@ namespace TokenGateway.Core.Budgets;
 /// </summary>
 /// <remarks>
 /// Every operation is atomic per team: all of a team's counters (its key scopes included) change together or not at
-/// all. A Redis implementation maps each call to one Lua script over keys hash-tagged with the team
-/// (<c>tg:{team}:…</c>, one cluster slot):
+/// all. The Redis implementation (<c>TokenGateway.Redis</c>, <c>RedisBudgetCounterStore</c>) maps each call to one Lua
+/// script over keys hash-tagged with the team (<c>tg:{team}:…</c>, one cluster slot):
 /// <list type="bullet">
-/// <item><see cref="TryReserveAsync"/>: refill the token buckets (<c>HMGET</c> level/updated, Redis <c>TIME</c>), read
-/// spent/reserved hashes of the team and key windows, compute the granted output tokens, and only if every check
-/// passes <c>HINCRBY</c> reserved, debit the buckets and <c>ZADD tg:{team}:res expiry id</c> plus
-/// <c>HSET tg:{team}:res:{id}</c>; otherwise return the denial without writing.</item>
+/// <item><see cref="TryReserveAsync"/>: reap the team's expired reservations, refill the token buckets (level/updated,
+/// Redis <c>TIME</c>), read the spent/reserved hashes of the team and key windows, compute the granted output tokens,
+/// and only if every check passes <c>HINCRBY</c> reserved, debit the buckets and <c>ZADD tg:{team}:res expiry id</c>
+/// plus <c>HSET tg:{team}:resd id …</c>; otherwise return the denial without writing. A window without its seeded
+/// marker (Redis lost it) yields <see cref="ReserveResult.Unseeded"/>.</item>
 /// <item><see cref="SettleAsync"/>: <c>ZREM</c> the id (1 = still active: subtract its reserved amounts), then
 /// <c>HINCRBY</c> spent and refund the token-bucket estimate difference; returns spent before/after.</item>
 /// <item><see cref="ReleaseAsync"/>: <c>ZREM</c>; if removed, subtract reserved and refund the bucket.</item>
 /// <item><see cref="ReapExpiredAsync"/>: <c>ZRANGEBYSCORE res -inf now</c>, then as release (minus the refund).</item>
-/// <item><see cref="SeedSpentAsync"/>: <c>spent = max(spent, seed)</c> in one script, so concurrent seeders agree.</item>
-/// <item><see cref="GetSnapshotAsync"/>: <c>HMGET</c> of the window hash. Window hashes carry <c>EXPIREAT</c> of
-/// the window end plus the reservation TTL.</item>
+/// <item><see cref="SeedSpentAsync"/>: <c>spent = max(spent, seed)</c> and the seeded marker in one script, so
+/// concurrent seeders agree.</item>
+/// <item><see cref="GetSnapshotAsync"/>: reap, then <c>HMGET</c> of the window hash. Window hashes expire an hour
+/// after the window ends plus the reservation TTL.</item>
 /// </list>
 /// </remarks>
 public interface IBudgetCounterStore
@@ -134,6 +136,8 @@ public enum DenialReason
     TokensPerMinute,
     /// <summary>The request alone needs more tokens than the tokens-per-minute limit allows.</summary>
     TokensPerMinuteExceedsLimit,
+    /// <summary>The shared counter store (Redis) cannot be reached and the team has a hard budget (fail closed).</summary>
+    StoreUnavailable,
 }
 
 /// <summary>Why a reservation was refused and when to retry.</summary>
@@ -162,6 +166,12 @@ public sealed record ReserveResult
 
     /// <summary>Tokens left in the binding window after this reservation, when a token limit applies.</summary>
     public long? RemainingTokens { get; init; }
+
+    /// <summary>
+    /// True when the store has lost a window's counters (a Redis restart or failover emptied it) and nothing was
+    /// reserved: seed the request's windows from the ledger again, then retry.
+    /// </summary>
+    public bool Unseeded { get; init; }
 }
 
 /// <summary>One window's counters.</summary>

@@ -257,7 +257,7 @@ internal sealed class InMemoryBudgetCounterStore : IBudgetCounterStore, IDisposa
         return null;
     }
 
-    private static ReserveDenial BudgetDenial(BudgetWindow window, DateTimeOffset now, string scope, bool blockedByInFlight, string message)
+    internal static ReserveDenial BudgetDenial(BudgetWindow window, DateTimeOffset now, string scope, bool blockedByInFlight, string message)
     {
         // When only in-flight reservations stand in the way, they settle (usually lower) within seconds.
         var retryAfter = blockedByInFlight ? TimeSpan.FromSeconds(1) : window.End - now;
@@ -450,7 +450,7 @@ internal sealed class InMemoryBudgetCounterStore : IBudgetCounterStore, IDisposa
         return expired.Count;
     }
 
-    private static string Describe(BudgetPeriod period) => period switch
+    internal static string Describe(BudgetPeriod period) => period switch
     {
         BudgetPeriod.Day => "day",
         BudgetPeriod.Week => "week",

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using BitFaster.Caching.Lru;
+using TokenGateway.Core.Changes;
 
 namespace TokenGateway.Core.Budgets;
 
@@ -34,6 +35,8 @@ public sealed record PolicyWriteResult(StoredPolicy? Stored, IReadOnlyList<Polic
 /// every write through this provider; entries also expire after <c>refreshInterval</c> so changes made by other
 /// replicas are picked up. When reloading an expired policy fails (the store is unreachable), the last loaded policy
 /// is served and the store asked again after <see cref="StaleRetry"/>; a policy never loaded still needs the store.
+/// With an <see cref="IChangeNotifier"/>, writes are announced to the other replicas and their
+/// announcements drop the affected entries here (Redis pub/sub: within a second, not a refresh interval).
 /// </summary>
 internal sealed class PolicyProvider : IPolicyProvider
 {
@@ -48,6 +51,7 @@ internal sealed class PolicyProvider : IPolicyProvider
     private readonly IPolicyStore _store;
     private readonly TimeProvider _time;
     private readonly TimeSpan _refreshInterval;
+    private readonly IChangeNotifier? _changes;
     private ConfiguredPolicies _configured;
     private long _generation;
 
@@ -56,7 +60,8 @@ internal sealed class PolicyProvider : IPolicyProvider
     /// <param name="configured">Policies from configuration (fallback per id, and the default).</param>
     /// <param name="time">Clock for cache expiry.</param>
     /// <param name="refreshInterval">How long cached entries live (default 1 minute); writes here apply at once.</param>
-    public PolicyProvider(IPolicyStore store, ConfiguredPolicies configured, TimeProvider time, TimeSpan? refreshInterval = null)
+    /// <param name="changes">Announces writes to other replicas and applies theirs; null = this process only.</param>
+    public PolicyProvider(IPolicyStore store, ConfiguredPolicies configured, TimeProvider time, TimeSpan? refreshInterval = null, IChangeNotifier? changes = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(configured);
@@ -65,6 +70,8 @@ internal sealed class PolicyProvider : IPolicyProvider
         _configured = configured;
         _time = time;
         _refreshInterval = refreshInterval ?? TimeSpan.FromMinutes(1);
+        _changes = changes;
+        changes?.Subscribe(OnChange);
     }
 
     /// <inheritdoc />
@@ -99,6 +106,7 @@ internal sealed class PolicyProvider : IPolicyProvider
         }
 
         var stored = await _store.PutAsync(scope, id, policy, cancellationToken);
+        await AnnounceAsync(scope, id);
         _own[(scope, id)] = new CachedOwn(Task.FromResult<TeamPolicy?>(policy), _time.GetUtcNow() + _refreshInterval);
         Invalidate();
         return new PolicyWriteResult(stored, []);
@@ -109,6 +117,7 @@ internal sealed class PolicyProvider : IPolicyProvider
     {
         ArgumentException.ThrowIfNullOrEmpty(id);
         var removed = await _store.DeleteAsync(scope, id, cancellationToken);
+        await AnnounceAsync(scope, id);
         _own[(scope, id)] = new CachedOwn(Task.FromResult<TeamPolicy?>(null), _time.GetUtcNow() + _refreshInterval);
         Invalidate();
         return removed;
@@ -120,6 +129,39 @@ internal sealed class PolicyProvider : IPolicyProvider
         ArgumentNullException.ThrowIfNull(configured);
         _configured = configured;
         Invalidate();
+    }
+
+    private async ValueTask AnnounceAsync(PolicyScope scope, string id)
+    {
+        if (_changes is not null)
+        {
+            // Not cancelled by the caller: the write is stored, so the other replicas must hear of it.
+            await _changes.PublishAsync(GatewayChange.Policy(scope, id), CancellationToken.None);
+        }
+    }
+
+    private void OnChange(GatewayChange change)
+    {
+        switch (change.Kind)
+        {
+            case ChangeKind.Policy:
+                var separator = change.Id.IndexOf(':', StringComparison.Ordinal);
+                if (separator > 0 && Enum.TryParse<PolicyScope>(change.Id.AsSpan(0, separator), ignoreCase: true, out var scope))
+                {
+                    _own.TryRemove((scope, change.Id[(separator + 1)..]), out _);
+                }
+                else
+                {
+                    _own.Clear();
+                }
+
+                Invalidate();
+                break;
+            case ChangeKind.All:
+                _own.Clear();
+                Invalidate();
+                break;
+        }
     }
 
     private void Invalidate()

@@ -33,6 +33,8 @@ public enum GatewayError
     InternalError,
     /// <summary>Every destination and key of the provider is refused by its circuit breaker: fail fast (issue #13).</summary>
     NoHealthyUpstream,
+    /// <summary>The shared budget counters (Redis) cannot be reached and the team's budget is hard: fail closed (issue #14).</summary>
+    BudgetUnavailable,
 }
 
 /// <summary>How one <see cref="GatewayError"/> is rendered: HTTP status, stable code and each dialect's error type.</summary>
@@ -58,6 +60,7 @@ public static class GatewayErrors
         GatewayError.ProviderAuthFailed => new(502, "upstream_auth_failed", "api_error", "api_error"),
         GatewayError.UpstreamError => new(502, "upstream_error", "api_error", "api_error"),
         GatewayError.NoHealthyUpstream => new(503, "upstream_unavailable", "api_error", "overloaded_error"),
+        GatewayError.BudgetUnavailable => new(503, "budget_unavailable", "api_error", "overloaded_error"),
         _ => new(500, "internal_error", "api_error", "api_error"),
     };
 }

@@ -1,4 +1,5 @@
 using BitFaster.Caching.Lru;
+using TokenGateway.Core.Changes;
 using TokenGateway.Core.Teams;
 
 namespace TokenGateway.Auth;
@@ -13,20 +14,34 @@ internal readonly record struct CallerIdentity(string TeamId, string KeyId);
 /// <remarks>
 /// The cache is a bounded LRU (BitFaster.Caching): a flood of unknown keys evicts the least recently used entries one
 /// by one instead of wiping every cached key, and a miss costs no <c>ConcurrentDictionary.Count</c> (which takes every
-/// lock of the dictionary). Entries expire after 30 s by the injected <see cref="TimeProvider"/>. When the refresh of an expired entry fails
-/// (the store is unreachable) the expired entry keeps being served, re-checked every <see cref="StaleRetry"/>; a key
-/// this process has never seen still needs the store.
+/// lock of the dictionary). Entries expire after 30 s (or <c>Changes:PollInterval</c>) by the injected
+/// <see cref="TimeProvider"/>. When the refresh of an expired entry fails (the store is unreachable) the expired entry
+/// keeps being served, re-checked every <see cref="StaleRetry"/>; a key this process has never seen still needs the
+/// store. With an <see cref="IChangeNotifier"/>, a revocation announced by any replica drops the key here (Redis
+/// pub/sub), and a lost connection drops every entry.
 /// </remarks>
-internal sealed class VirtualKeyAuthenticator(ITeamStore store, TimeProvider time)
+internal sealed class VirtualKeyAuthenticator
 {
     /// <summary>Most key lookups kept (hits and misses alike).</summary>
     internal const int Capacity = 100_000;
 
-    private static readonly TimeSpan _ttl = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan _defaultTtl = TimeSpan.FromSeconds(30);
 
     /// <summary>How long a stale entry is served after a failed refresh before the store is asked again.</summary>
     internal static readonly TimeSpan StaleRetry = TimeSpan.FromSeconds(5);
     private readonly ConcurrentLru<string, Entry> _cache = new(Capacity);
+    private readonly ITeamStore _store;
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _ttl;
+    private long _generation;
+
+    public VirtualKeyAuthenticator(ITeamStore store, TimeProvider time, IChangeNotifier? changes = null, TimeSpan? ttl = null)
+    {
+        _store = store;
+        _time = time;
+        _ttl = ttl ?? _defaultTtl;
+        changes?.Subscribe(OnChange);
+    }
 
     public async ValueTask<CallerIdentity?> AuthenticateAsync(string presentedKey, CancellationToken cancellationToken)
     {
@@ -36,25 +51,34 @@ internal sealed class VirtualKeyAuthenticator(ITeamStore store, TimeProvider tim
         }
 
         var hash = ApiKeys.Hash(presentedKey);
-        var now = time.GetUtcNow();
+        var now = _time.GetUtcNow();
         if (!_cache.TryGet(hash, out var entry) || entry.Until <= now)
         {
+            // A revocation that lands while the store is being read must not be undone by caching the older answer.
+            var generation = Volatile.Read(ref _generation);
             VirtualKey? key;
             try
             {
-                key = await store.FindKeyByHashAsync(hash, cancellationToken);
+                key = await _store.FindKeyByHashAsync(hash, cancellationToken);
             }
             catch (Exception) when (entry is not null && !cancellationToken.IsCancellationRequested)
             {
                 // The store is unreachable (a shared PostgreSQL outage): keep serving what this process last knew about
                 // the key, and ask again after a short pause rather than on every request.
                 entry = entry with { Until = now + StaleRetry };
-                _cache.AddOrUpdate(hash, entry);
+                if (generation == Volatile.Read(ref _generation))
+                {
+                    _cache.AddOrUpdate(hash, entry);
+                }
+
                 return entry.Key is { } stale && stale.IsActive(now) ? new CallerIdentity(stale.TeamId, stale.Id) : null;
             }
 
             entry = new Entry(key, now + _ttl);
-            _cache.AddOrUpdate(hash, entry);
+            if (generation == Volatile.Read(ref _generation))
+            {
+                _cache.AddOrUpdate(hash, entry);
+            }
         }
 
         return entry.Key is { } k && k.IsActive(now) ? new CallerIdentity(k.TeamId, k.Id) : null;
@@ -69,6 +93,8 @@ internal sealed class VirtualKeyAuthenticator(ITeamStore store, TimeProvider tim
     {
         ArgumentNullException.ThrowIfNull(keyId);
 
+        Interlocked.Increment(ref _generation);
+
         // Revocation is a rare admin action: a scan of the bounded cache is cheaper than a second index kept per hit.
         foreach (var (hash, entry) in _cache)
         {
@@ -76,6 +102,19 @@ internal sealed class VirtualKeyAuthenticator(ITeamStore store, TimeProvider tim
             {
                 _cache.TryRemove(hash);
             }
+        }
+    }
+
+    private void OnChange(GatewayChange change)
+    {
+        if (change.Kind == ChangeKind.Key)
+        {
+            Invalidate(change.Id);
+        }
+        else if (change.Kind == ChangeKind.All)
+        {
+            Interlocked.Increment(ref _generation);
+            _cache.Clear();
         }
     }
 

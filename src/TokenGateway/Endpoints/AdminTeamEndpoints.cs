@@ -1,4 +1,5 @@
 using TokenGateway.Auth;
+using TokenGateway.Core.Changes;
 using TokenGateway.Core.Teams;
 
 namespace TokenGateway.Endpoints;
@@ -83,7 +84,7 @@ internal static class AdminTeamEndpoints
         return Results.Ok(new PageResponse<KeyResponse>(page.Items.Select(k => ToResponse(k, now)).ToList(), page.NextCursor));
     }
 
-    private static async Task<IResult> RevokeKeyAsync(string keyId, ITeamStore store, VirtualKeyAuthenticator authenticator, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> RevokeKeyAsync(string keyId, ITeamStore store, VirtualKeyAuthenticator authenticator, IChangeNotifier changes, TimeProvider time, CancellationToken ct)
     {
         if (!await store.RevokeKeyAsync(keyId, time.GetUtcNow(), ct))
         {
@@ -91,6 +92,8 @@ internal static class AdminTeamEndpoints
         }
 
         authenticator.Invalidate(keyId);
+        // Every other replica drops the key too (Redis pub/sub); not cancelled by the caller: the revocation is stored.
+        await changes.PublishAsync(new GatewayChange(ChangeKind.Key, keyId), CancellationToken.None);
         return Results.NoContent();
     }
 

@@ -77,7 +77,11 @@ public static class GatewayApplication
         services.AddTokenGatewayStorage();
         services.AddTokenGatewayCore(); // tokenizers, pricing, the validated model catalogue, the optimizer
         services.AddSingleton<ProviderRegistry>();
-        services.AddSingleton<VirtualKeyAuthenticator>();
+        services.AddSingleton(static sp => new VirtualKeyAuthenticator(
+            sp.GetRequiredService<TokenGateway.Core.Teams.ITeamStore>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetService<TokenGateway.Core.Changes.IChangeNotifier>(),
+            sp.GetService<IOptions<TokenGateway.Core.Changes.ChangeOptions>>()?.Value.PollInterval));
         services.AddSingleton<AdminKeyService>();
         services.AddHostedService(sp => sp.GetRequiredService<AdminKeyService>());
         services.AddAdminAuthentication();
@@ -94,6 +98,7 @@ public static class GatewayApplication
         services.AddSingleton<WebhookSoftAlertSink>();
         services.AddSingleton<ISoftAlertSink>(sp => sp.GetRequiredService<WebhookSoftAlertSink>());
         services.AddHostedService(sp => sp.GetRequiredService<WebhookSoftAlertSink>());
+        services.AddTokenGatewayRedis(); // before the budgets: with ConnectionStrings:Redis, counters and change notifications live there
         services.AddTokenGatewayBudgets(builder.Configuration);
         services.AddGatewayTelemetry(builder.Configuration);
         services.AddGatewayDashboard();

@@ -462,6 +462,70 @@ public sealed class AdmissionControllerTests
         Assert.Equal(0m, snapshot.RemainingUsd);
     }
 
+    /// <summary>An in-process store that can "lose" its windows the way an emptied Redis does (issue #14).</summary>
+    private sealed class ForgetfulStore(InMemoryBudgetCounterStore inner, bool forgetForever = false) : IBudgetCounterStore
+    {
+        private volatile bool _lost;
+
+        public void Lose() => _lost = true;
+
+        public ValueTask<ReserveResult> TryReserveAsync(ReserveRequest request, CancellationToken cancellationToken) =>
+            _lost ? ValueTask.FromResult(new ReserveResult { Unseeded = true }) : inner.TryReserveAsync(request, cancellationToken);
+
+        public ValueTask<SettleResult> SettleAsync(BudgetReservation reservation, long actualUsdMicros, long actualTokens, CancellationToken cancellationToken) =>
+            inner.SettleAsync(reservation, actualUsdMicros, actualTokens, cancellationToken);
+
+        public ValueTask ReleaseAsync(BudgetReservation reservation, CancellationToken cancellationToken) => inner.ReleaseAsync(reservation, cancellationToken);
+
+        public ValueTask<BudgetCounters> GetSnapshotAsync(string teamId, string? keyId, string periodKey, CancellationToken cancellationToken) =>
+            inner.GetSnapshotAsync(teamId, keyId, periodKey, cancellationToken);
+
+        public ValueTask SeedSpentAsync(string teamId, string? keyId, BudgetWindow window, long spentUsdMicros, long spentTokens, CancellationToken cancellationToken)
+        {
+            _lost = forgetForever;
+            return inner.SeedSpentAsync(teamId, keyId, window, spentUsdMicros, spentTokens, cancellationToken);
+        }
+
+        public ValueTask<int> ReapExpiredAsync(CancellationToken cancellationToken) => inner.ReapExpiredAsync(cancellationToken);
+    }
+
+    [Fact]
+    public async Task AdmitAsync_StoreLostTheWindow_ReseedsFromLedgerThenDecides()
+    {
+        var time = new FakeTimeProvider(_start);
+        var ledger = new FakeLedger(costUsd: 0.04m, inputTokens: 30_000, outputTokens: 5_000);
+        using var inner = new InMemoryBudgetCounterStore(time);
+        var store = new ForgetfulStore(inner);
+        var controller = new AdmissionController(store, new BudgetSpentLoader(store, ledger, time), new RecordingSink(), new SoftAlertTracker(), time, new AdmissionOptions());
+        var policy = Policy("""{"budget": {"usd": 0.05, "period": "week"}}""");
+
+        var first = await controller.AdmitAsync(Request(policy), CancellationToken.None);
+        store.Lose();
+        var afterLoss = await controller.AdmitAsync(Request(policy), CancellationToken.None);
+
+        Assert.True(first.IsAdmitted);
+        Assert.True(afterLoss.IsAdmitted);
+        Assert.Equal(2, ledger.Queries); // seeded at first use, and again when the store reported the loss
+    }
+
+    [Fact]
+    public async Task AdmitAsync_StoreStillUnseededAfterReseed_RefusedAsBudgetUnavailable()
+    {
+        var time = new FakeTimeProvider(_start);
+        var ledger = new FakeLedger(costUsd: 0m, inputTokens: 0, outputTokens: 0);
+        using var inner = new InMemoryBudgetCounterStore(time);
+        var store = new ForgetfulStore(inner, forgetForever: true);
+        store.Lose();
+        var controller = new AdmissionController(store, new BudgetSpentLoader(store, ledger, time), new RecordingSink(), new SoftAlertTracker(), time, new AdmissionOptions());
+
+        var decision = await controller.AdmitAsync(Request(Policy("""{"budget": {"usd": 0.05, "period": "week"}}""")), CancellationToken.None);
+
+        Assert.False(decision.IsAdmitted);
+        Assert.Equal(GatewayError.BudgetUnavailable, decision.Error);
+        Assert.Equal(503, GatewayErrors.Describe(decision.Error!.Value).Status);
+        Assert.Equal("budget_unavailable", GatewayErrors.Describe(decision.Error.Value).Code);
+    }
+
     [Fact]
     public async Task AdmitAsync_PeriodRollover_InFlightChargedToReservingPeriod()
     {

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Time.Testing;
 using TokenGateway.Auth;
+using TokenGateway.Core.Changes;
 using TokenGateway.Core.Teams;
 
 namespace TokenGateway.IntegrationTests.Auth;
@@ -128,5 +129,77 @@ public sealed class VirtualKeyAuthenticatorTests
         var sut = new VirtualKeyAuthenticator(store, new FakeTimeProvider());
 
         await Assert.ThrowsAsync<TimeoutException>(async () => await sut.AuthenticateAsync(KeyA, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task KeyChangeFromAnotherReplica_EvictsThatKeyAndAllEvictsEverything()
+    {
+        var store = new CountingStore();
+        var changes = new LocalChangeNotifier();
+        var sut = new VirtualKeyAuthenticator(store, new FakeTimeProvider(), changes);
+        await sut.AuthenticateAsync(KeyA, CancellationToken.None);
+        await sut.AuthenticateAsync(KeyB, CancellationToken.None);
+
+        await changes.PublishAsync(new GatewayChange(ChangeKind.Key, "key_a"), CancellationToken.None);
+        await sut.AuthenticateAsync(KeyA, CancellationToken.None);
+        await sut.AuthenticateAsync(KeyB, CancellationToken.None);
+        await changes.PublishAsync(new GatewayChange(ChangeKind.All, "*"), CancellationToken.None);
+        await sut.AuthenticateAsync(KeyB, CancellationToken.None);
+
+        Assert.Equal(2, store.LookupsOf(KeyA));
+        Assert.Equal(2, store.LookupsOf(KeyB)); // kept on the key change, dropped on "all"
+    }
+
+    [Fact]
+    public async Task AuthenticateAsync_PollInterval1s_LooksUpAgainAfterOneSecond()
+    {
+        var store = new CountingStore();
+        var time = new FakeTimeProvider();
+        var sut = new VirtualKeyAuthenticator(store, time, ttl: TimeSpan.FromSeconds(1));
+        await sut.AuthenticateAsync(KeyA, CancellationToken.None);
+
+        time.Advance(TimeSpan.FromSeconds(1.01));
+        await sut.AuthenticateAsync(KeyA, CancellationToken.None);
+
+        Assert.Equal(2, store.LookupsOf(KeyA));
+    }
+
+    private sealed class GatedStore : ITeamStore
+    {
+        public TaskCompletionSource Gate { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public int Lookups;
+
+        public async Task<VirtualKey?> FindKeyByHashAsync(string keyHash, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref Lookups);
+            await Gate.Task;
+            return new VirtualKey("key_a", "team_1", "a", "tg-aaaa", DateTimeOffset.UnixEpoch, null, null); // read before the revocation committed
+        }
+
+        public Task<Team> CreateTeamAsync(string name, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<Team?> GetTeamAsync(string teamId, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<Page<Team>> ListTeamsAsync(int limit, string? afterId, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<VirtualKey> CreateKeyAsync(string teamId, string name, string keyHash, string prefix, DateTimeOffset? expiresAt, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<Page<VirtualKey>> ListKeysAsync(string teamId, int limit, string? afterId, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<VirtualKey?> GetKeyAsync(string keyId, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<bool> RevokeKeyAsync(string keyId, DateTimeOffset at, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<string?> GetSettingAsync(string name, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task SetSettingAsync(string name, string value, CancellationToken cancellationToken) => throw new NotSupportedException();
+    }
+
+    [Fact]
+    public async Task Invalidate_WhileALookupIsInFlight_TheOlderAnswerIsNotCached()
+    {
+        var store = new GatedStore();
+        var sut = new VirtualKeyAuthenticator(store, new FakeTimeProvider());
+        var inFlight = sut.AuthenticateAsync(KeyA, CancellationToken.None).AsTask();
+
+        sut.Invalidate("key_a"); // the revocation lands while the store is being read
+        store.Gate.SetResult();
+        await inFlight;
+        await sut.AuthenticateAsync(KeyA, CancellationToken.None);
+
+        Assert.Equal(2, store.Lookups); // the next request reads the store again instead of trusting the stale answer
     }
 }

@@ -1,0 +1,17 @@
+namespace TokenGateway.Core.Health;
+
+/// <summary>How one external dependency is doing, as <c>/readyz</c> reports it.</summary>
+/// <param name="Status"><c>ok</c>, <c>degraded</c> (serving with a fallback) or <c>unavailable</c>.</param>
+/// <param name="Ready">False when the replica should leave the load balancer because of it.</param>
+/// <param name="Detail">A short reason, never a secret or connection string.</param>
+public readonly record struct DependencyHealth(string Status, bool Ready, string? Detail = null);
+
+/// <summary>An external dependency that <c>/readyz</c> reports (Redis, PostgreSQL, …).</summary>
+public interface IDependencyCheck
+{
+    /// <summary>The name in the report (<c>redis</c>).</summary>
+    string Name { get; }
+
+    /// <summary>Checks the dependency quickly (a ping with a short timeout).</summary>
+    Task<DependencyHealth> CheckAsync(CancellationToken cancellationToken);
+}
