@@ -24,6 +24,13 @@ internal sealed class ForwardPreparationMiddleware(RequestDelegate next)
             request.MarkModified();
         }
 
+        // OpenAI's prompt cache is per organization (the gateway's): scope it to the team (issue #15, docs/caching.md).
+        if (exchange.Provider?.Type is not Providers.ProviderType.Anthropic && exchange.TeamId is { } team
+            && Core.Caching.PromptCacheScope.Apply(request, team))
+        {
+            request.MarkModified();
+        }
+
         // True when the gateway had to ask for usage itself: the usage-only chunk is then hidden from the client.
         exchange.SetClientRequestedUsage(!StreamUsageRequest.ForceIncludeUsage(request));
 
