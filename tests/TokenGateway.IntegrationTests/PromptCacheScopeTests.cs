@@ -52,7 +52,7 @@ public sealed class PromptCacheScopeTests(GatewayFixture fixture, ITestOutputHel
         var marker = Guid.NewGuid().ToString("N");
         using var response = await Server.CreateClient(key).PostAsJsonAsync("/v1/chat/completions", new
         {
-            model = "gpt-4o-mini", prompt_cache_key = "my-app", user = "alice", messages = new[] { new { role = "user", content = marker } },
+            model = "gpt-4o-mini", prompt_cache_key = "my-app", user = "alice", messages = new[] { new { role = "user", content = marker + " " + LongSystemPrompt() } },
         });
         response.EnsureSuccessStatusCode();
 
@@ -62,6 +62,19 @@ public sealed class PromptCacheScopeTests(GatewayFixture fixture, ITestOutputHel
         var user = body.RootElement.GetProperty("user").GetString()!;
         Assert.Matches("^tg-[0-9a-f]{16}:my-app$", cacheKey);
         Assert.Equal(cacheKey[..19] + ":alice", user);
+    }
+
+    [Fact]
+    public async Task ShortPrompt_IsNotScoped_AndStaysByteIdentical()
+    {
+        var (_, key) = await Server.CreateTeamWithKeyAsync("pc-short-" + Guid.NewGuid().ToString("N")[..6]);
+        var body = "{\"model\": \"gpt-4o-mini\", \"user\": \"bob\", \"messages\": [{\"role\":\"user\",\"content\":\"short " + Guid.NewGuid().ToString("N") + "\"}]}";
+        using var response = await Server.CreateClient(key).PostAsync("/v1/chat/completions", new StringContent(body, Encoding.UTF8, "application/json"));
+        response.EnsureSuccessStatusCode();
+
+        var requestId = response.Headers.GetValues("x-tokengateway-request-id").Single();
+        var forwarded = Server.Simulator.Recorder.Snapshot().Last(r => r.GetHeader("x-tokengateway-request-id") == requestId);
+        Assert.Equal(body, forwarded.BodyText); // below OpenAI's 1024-token caching minimum: nothing to scope
     }
 
     [Fact]

@@ -16,10 +16,15 @@ namespace TokenGateway.Core.Caching;
 /// <remarks>
 /// OpenAI routes requests by a hash of the prompt prefix combined with <c>prompt_cache_key</c>, so distinct keys keep
 /// teams' prefixes on distinct cache entries, and one stable key per team keeps a conversation's prefix hitting. The
-/// scope is a hash of the team id (ids are never sent to the provider).
+/// scope is a hash of the team id (ids are never sent to the provider). OpenAI caches only prompts of at least
+/// <see cref="MinCacheablePromptTokens"/> tokens, so shorter requests are left untouched (and still forwarded
+/// byte-identical when no other stage changed them): there is no cache state to read or protect.
 /// </remarks>
 public static class PromptCacheScope
 {
+    /// <summary>OpenAI's prompt-caching minimum: shorter prompts are never cached, so they need no scope.</summary>
+    public const int MinCacheablePromptTokens = 1024;
+
     private static readonly ConcurrentDictionary<string, string> _scopes = new(StringComparer.Ordinal);
 
     /// <summary>The team's scope: <c>tg-</c> + 16 hex digits of SHA-256(team id).</summary>
@@ -44,12 +49,13 @@ public static class PromptCacheScope
 
     /// <summary>
     /// Sets or namespaces <c>prompt_cache_key</c> and namespaces <c>user</c> for an OpenAI chat or Responses request;
-    /// returns true when the body changed (the caller marks it modified). Idempotent.
+    /// returns true when the body changed (the caller marks it modified). Idempotent. Prompts shorter than
+    /// <see cref="MinCacheablePromptTokens"/> (<paramref name="promptTokens"/>, the pre-flight count) are left alone.
     /// </summary>
-    public static bool Apply(LlmRequest request, string teamId)
+    public static bool Apply(LlmRequest request, string teamId, int promptTokens)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (request.Dialect is not (LlmDialect.OpenAIChat or LlmDialect.OpenAIResponses))
+        if (promptTokens < MinCacheablePromptTokens || request.Dialect is not (LlmDialect.OpenAIChat or LlmDialect.OpenAIResponses))
         {
             return false;
         }

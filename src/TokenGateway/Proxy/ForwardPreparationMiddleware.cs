@@ -25,8 +25,10 @@ internal sealed class ForwardPreparationMiddleware(RequestDelegate next)
         }
 
         // OpenAI's prompt cache is per organization (the gateway's): scope it to the team (issue #15, docs/caching.md).
+        // "x-tokengateway-optimize: off" promises the client's bytes as sent, so it forgoes the scope.
         if (exchange.Provider?.Type is not Providers.ProviderType.Anthropic && exchange.TeamId is { } team
-            && Core.Caching.PromptCacheScope.Apply(request, team))
+            && !string.Equals(context.Request.Headers[OptimizationMiddleware.OptOutHeader], "off", StringComparison.OrdinalIgnoreCase)
+            && Core.Caching.PromptCacheScope.Apply(request, team, exchange.InputTokensSent))
         {
             request.MarkModified();
         }
