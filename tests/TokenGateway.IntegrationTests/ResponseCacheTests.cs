@@ -328,6 +328,9 @@ public sealed class ResponseCacheTests(GatewayFixture fixture) : IClassFixture<G
         {
             using var response = await http.PostAsJsonAsync("/v1/chat/completions", body);
             response.EnsureSuccessStatusCode();
+            // The entry is stored when the request ends (after the client has the body) and the usage event is recorded
+            // after that: wait for it, so the fake clock moves only once the entry's lifetime has started.
+            await server.WaitForEventAsync(response.Headers.GetValues("x-tokengateway-request-id").Single());
             return response.Headers.GetValues("x-tokengateway-cache").Single();
         }
 

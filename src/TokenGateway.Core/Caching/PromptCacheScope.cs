@@ -49,7 +49,7 @@ public static class PromptCacheScope
 
     /// <summary>
     /// Sets or namespaces <c>prompt_cache_key</c> and namespaces <c>user</c> for an OpenAI chat or Responses request;
-    /// returns true when the body changed (the caller marks it modified). Idempotent. Prompts shorter than
+    /// returns true when the body changed. Idempotent. Prompts shorter than
     /// <see cref="MinCacheablePromptTokens"/> (<paramref name="promptTokens"/>, the pre-flight count) are left alone.
     /// </summary>
     public static bool Apply(LlmRequest request, string teamId, int promptTokens)
@@ -63,16 +63,23 @@ public static class PromptCacheScope
         var scope = For(teamId);
         var body = request.Body;
         var changed = false;
-        var clientKey = Str(body["prompt_cache_key"]);
-        if (clientKey is null || !IsScoped(clientKey, scope))
+        if (!body.ContainsKey("prompt_cache_key"))
         {
-            body["prompt_cache_key"] = clientKey is null ? scope : scope + ":" + clientKey;
+            request.AddStringField("prompt_cache_key", scope); // spliced into an untouched body: no re-serialization
+            changed = true;
+        }
+        else if (Str(body["prompt_cache_key"]) is not { } clientKey || !IsScoped(clientKey, scope))
+        {
+            // A client key (or a malformed one, which the provider would refuse anyway) is kept after the scope.
+            body["prompt_cache_key"] = Str(body["prompt_cache_key"]) is { } k ? scope + ":" + k : scope;
+            request.MarkModified();
             changed = true;
         }
 
         if (Str(body["user"]) is { } user && !IsScoped(user, scope))
         {
             body["user"] = scope + ":" + user;
+            request.MarkModified();
             changed = true;
         }
 
