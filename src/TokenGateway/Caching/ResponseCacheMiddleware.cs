@@ -182,7 +182,8 @@ internal sealed partial class ResponseCacheMiddleware(
         }
 
         FreshIdentity(exchange.Dialect, json, clock.Time.GetUtcNow());
-        var wouldBeCost = exchange.ServedModel is { } model && costs.TryCalculate(model, answer.Usage, out var c) ? c : 0m;
+        var wouldBeCost = ResponseCacheSavings.Cost(costs, exchange.Model!,
+            ResponseCacheSavings.WouldBeUsage(exchange.InputTokensSent, answer.Usage.OutputTokens));
         exchange.SetServedFromCache(answer.Usage.OutputTokens, wouldBeCost);
         exchange.Outcome.ServedFromCache();
         if (exchange.Lease is { } lease)
