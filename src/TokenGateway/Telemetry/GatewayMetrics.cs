@@ -57,7 +57,7 @@ internal sealed class GatewayMetrics
         _cacheRequests = meter.CreateCounter<long>("tokengateway.cache.requests", "{request}",
             "Requests of teams with the response cache on, by result (hit, miss, bypass); hit rate = hit / (hit + miss).");
         _cacheSaved = meter.CreateCounter<double>("tokengateway.cache.saved.usd", "{USD}",
-            "Dollars response-cache hits saved: the stored answers' usage at catalogue prices.");
+            "Dollars response-cache hits saved: the prompt as it would have been sent plus the stored answer's output tokens, at catalogue prices.");
         meter.CreateObservableGauge("tokengateway.budget.utilization", ObserveBudgets, "1",
             "Share of the team's current budget window spent (0-1, the larger of the USD and token ratios), updated when a request settles.");
         meter.CreateObservableGauge("tokengateway.ledger.queue.depth", () => (long)ledger.QueueDepth, "{event}",
