@@ -26,7 +26,8 @@ internal sealed class ForwardPreparationMiddleware(RequestDelegate next)
 
         // OpenAI's prompt cache is per organization (the gateway's): scope it to the team (issue #15, docs/caching.md).
         // "x-tokengateway-optimize: off" promises the client's bytes as sent, so it forgoes the scope.
-        if (exchange.Provider?.Type is not Providers.ProviderType.Anthropic && exchange.TeamId is { } team
+        if (exchange.InputTokensSent >= Core.Caching.PromptCacheScope.MinCacheablePromptTokens
+            && exchange.Provider?.Type is not Providers.ProviderType.Anthropic && exchange.TeamId is { } team
             && !string.Equals(context.Request.Headers[OptimizationMiddleware.OptOutHeader], "off", StringComparison.OrdinalIgnoreCase))
         {
             Core.Caching.PromptCacheScope.Apply(request, team, exchange.InputTokensSent);
