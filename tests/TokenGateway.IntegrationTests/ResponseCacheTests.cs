@@ -49,6 +49,37 @@ public sealed class ResponseCacheTests(GatewayFixture fixture) : IClassFixture<G
     }
 
     [Fact]
+    public async Task Hits_ReserveNothingAndSpendNothingFromTheBudget()
+    {
+        var (teamId, key) = await Server.CreateTeamWithKeyAsync("cache-budget-" + Guid.NewGuid().ToString("N")[..6]);
+        (await Server.Admin.PutAsJsonAsync($"/admin/teams/{teamId}/policy",
+            new { cache = new { enabled = true }, budget = new { usd = 5, period = "day", hard = true } })).EnsureSuccessStatusCode();
+        using var http = Server.CreateClient(key);
+        var body = new { model = "gpt-4o-mini", max_tokens = 100, messages = new[] { new { role = "user", content = Unique("Budgeted question") } } };
+
+        async Task<string> SendAsync()
+        {
+            using var response = await http.PostAsJsonAsync("/v1/chat/completions", body);
+            response.EnsureSuccessStatusCode();
+            await Server.WaitForEventAsync(response.Headers.GetValues("x-tokengateway-request-id").Single());
+            return response.Headers.GetValues("x-tokengateway-cache").Single();
+        }
+
+        Assert.Equal("miss", await SendAsync());
+        var afterMiss = await Server.Admin.GetFromJsonAsync<JsonElement>($"/admin/teams/{teamId}/budget");
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal("hit", await SendAsync());
+        }
+
+        var afterHits = await Server.Admin.GetFromJsonAsync<JsonElement>($"/admin/teams/{teamId}/budget");
+        Assert.True(afterMiss.GetProperty("spentUsd").GetDecimal() > 0);
+        Assert.Equal(afterMiss.GetProperty("spentUsd").GetDecimal(), afterHits.GetProperty("spentUsd").GetDecimal());
+        Assert.Equal(afterMiss.GetProperty("spentTokens").GetInt64(), afterHits.GetProperty("spentTokens").GetInt64());
+        Assert.Equal(0m, afterHits.GetProperty("reservedUsd").GetDecimal());
+    }
+
+    [Fact]
     public async Task SameRequest_FromAnotherTeam_IsMiss()
     {
         var (_, keyA) = await CachedTeamAsync("team-a");
