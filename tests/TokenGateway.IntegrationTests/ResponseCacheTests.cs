@@ -130,6 +130,36 @@ public sealed class ResponseCacheTests(GatewayFixture fixture) : IClassFixture<G
     }
 
     [Fact]
+    public async Task StreamedMiss_FlowsToTheClientEventByEvent_WhileTheAnswerIsCaptured()
+    {
+        var (_, key) = await CachedTeamAsync("tee");
+        using var http = Server.CreateClient(key);
+        var prompt = Unique("Slow stream");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
+        {
+            Content = JsonContent.Create(new { model = "gpt-4o-mini", stream = true, messages = new[] { new { role = "user", content = prompt } } }),
+        };
+        request.Headers.Add("x-simulator-fault", "latency=100ms,output-tokens=12"); // 100 ms before the first byte and after every event
+
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal("miss", response.Headers.GetValues("x-tokengateway-cache").Single());
+        await using var stream = await response.Content.ReadAsStreamAsync();
+        using var reader = new StreamReader(stream);
+        var firstEvent = await reader.ReadLineAsync();
+        var firstEventAt = started.Elapsed;
+        await reader.ReadToEndAsync();
+        var endAt = started.Elapsed;
+
+        Assert.StartsWith("data: ", firstEvent, StringComparison.Ordinal);
+        // 12 tokens → more than 12 events 100 ms apart: the first one arrives long before the stream ends (not buffered).
+        Assert.True(endAt - firstEventAt > TimeSpan.FromMilliseconds(800), $"first event at {firstEventAt.TotalMilliseconds:0} ms, end at {endAt.TotalMilliseconds:0} ms");
+        await Server.WaitForEventAsync(response.Headers.GetValues("x-tokengateway-request-id").Single());
+        using var again = await http.PostAsJsonAsync("/v1/chat/completions", new { model = "gpt-4o-mini", messages = new[] { new { role = "user", content = prompt } } });
+        Assert.Equal("hit", again.Headers.GetValues("x-tokengateway-cache").Single());
+    }
+
+    [Fact]
     public async Task StreamedHit_WithIncludeUsage_EndsWithUsageChunkAndDone()
     {
         var (_, key) = await CachedTeamAsync("stream-usage");
