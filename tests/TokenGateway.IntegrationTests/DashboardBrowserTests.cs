@@ -25,6 +25,7 @@ public sealed class DashboardBrowserTests
         (await server.Admin.PutAsJsonAsync($"/admin/teams/{otherTeam}/policy", new { budget = new { usd = 1, period = "month", hard = true } })).EnsureSuccessStatusCode();
         await TrafficGenerator.SendMixAsync(server, server.VirtualKey);
         await TrafficGenerator.SendMixAsync(server, otherKey);
+        await SendCachedPairAsync(server); // issue #15: one miss and two hits for the cache panel
 
         using var playwright = await Playwright.CreateAsync();
         await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
@@ -72,6 +73,16 @@ public sealed class DashboardBrowserTests
         Assert.Equal(Math.Round(api.GetProperty("costUsd").GetDecimal(), 6), shownCost);
         Assert.True(shownCost > 0);
 
+        var cache = await server.Admin.GetFromJsonAsync<JsonElement>("/admin/usage/cache?" + query);
+        Assert.Equal(2, cache.GetProperty("hits").GetInt64());
+        await AssertShownAsync(page, "cache-hits", 2);
+        await AssertShownAsync(page, "cache-tokens", cache.GetProperty("tokensSaved").GetInt64());
+        Assert.Equal(cache.GetProperty("hitShare").GetDouble().ToString("P1", CultureInfo.InvariantCulture).Replace(" ", "", StringComparison.Ordinal),
+            await page.TextContentAsync("#cache-hit-share"));
+        var shownSaved = decimal.Parse((await page.TextContentAsync("#cache-saved"))!.TrimStart('$').Replace(",", "", StringComparison.Ordinal), CultureInfo.InvariantCulture);
+        Assert.Equal(Math.Round(cache.GetProperty("savedUsd").GetDecimal(), 6), shownSaved);
+        Assert.True(shownSaved > 0);
+
         var recentRows = await page.Locator("#recent tbody tr").CountAsync();
         var teamRows = await page.Locator("#budgets tbody tr").CountAsync();
         Assert.Equal((int)api.GetProperty("requests").GetInt64(), recentRows); // fewer than the 50-row page
@@ -85,6 +96,21 @@ public sealed class DashboardBrowserTests
         var screenshot = Path.Combine(artifacts, "dashboard.png");
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = screenshot, FullPage = true });
         Assert.True(new FileInfo(screenshot).Length > 10_000);
+    }
+
+    private static async Task SendCachedPairAsync(GatewayServer server)
+    {
+        // The first team turns its cache on after its traffic mix (a third team would add a line to the per-team charts).
+        (await server.Admin.PutAsJsonAsync($"/admin/teams/{server.TeamId}/policy", new { cache = new { enabled = true } })).EnsureSuccessStatusCode();
+        using var http = server.CreateClient();
+        foreach (var expected in new[] { "miss", "hit", "hit" })
+        {
+            using var response = await http.PostAsJsonAsync("/v1/chat/completions",
+                new { model = "gpt-4o-mini", messages = new[] { new { role = "user", content = "What does the cache panel show?" } } });
+            response.EnsureSuccessStatusCode();
+            Assert.Equal(expected, response.Headers.GetValues("x-tokengateway-cache").Single());
+            await server.WaitForEventAsync(response.Headers.GetValues("x-tokengateway-request-id").Single());
+        }
     }
 
     private static async Task AssertShownAsync(IPage page, string id, long expected)

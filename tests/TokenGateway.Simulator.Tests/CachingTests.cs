@@ -75,6 +75,31 @@ public sealed class CachingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task OpenAI_PromptCacheKey_PartitionsTheCache()
+    {
+        var system = Tokens.LongText(1200, nameof(OpenAI_PromptCacheKey_PartitionsTheCache));
+        JsonObject Keyed(string? key)
+        {
+            var body = Chat(system, "q");
+            if (key is not null)
+            {
+                body["prompt_cache_key"] = key;
+            }
+
+            return body;
+        }
+
+        await _sim.PostJsonAsync("/v1/chat/completions", Keyed("team-a"));
+        var sameKey = await _sim.PostJsonAsync("/v1/chat/completions", Keyed("team-a"));
+        var otherKey = await _sim.PostJsonAsync("/v1/chat/completions", Keyed("team-b"));
+        var noKey = await _sim.PostJsonAsync("/v1/chat/completions", Keyed(null));
+
+        Assert.True((int)sameKey["usage"]!["prompt_tokens_details"]!["cached_tokens"]! >= 1024);
+        Assert.Equal(0, (int)otherKey["usage"]!["prompt_tokens_details"]!["cached_tokens"]!);
+        Assert.Equal(0, (int)noKey["usage"]!["prompt_tokens_details"]!["cached_tokens"]!);
+    }
+
+    [Fact]
     public async Task OpenAI_Responses_ReportsCachedInputTokens()
     {
         var instructions = Tokens.LongText(1300, nameof(OpenAI_Responses_ReportsCachedInputTokens));

@@ -142,6 +142,9 @@ public sealed record EffectivePolicy
     /// <summary>Structured-output settings (default ← team ← key, merged property by property), parsed once when resolved.</summary>
     public StructuredOutputPolicy StructuredOutput { get; init; } = StructuredOutputPolicy.Default;
 
+    /// <summary>The exact response cache settings (default ← team ← key, field by field).</summary>
+    public ResponseCacheSettings Cache { get; init; } = ResponseCacheSettings.Disabled;
+
     /// <summary>Resolves the effective policy for a request (the policy provider caches the result per team and key).</summary>
     /// <remarks>
     /// Every section ends up typed here, so nothing downstream parses policy JSON. The sections were validated when
@@ -173,6 +176,7 @@ public sealed record EffectivePolicy
         RateLimits? keyRate = null;
         var optimization = merged.Optimization;
         var structured = merged.StructuredOutput;
+        var cache = merged.Cache;
 
         if (key is not null)
         {
@@ -207,6 +211,7 @@ public sealed record EffectivePolicy
             cap = PolicyMerge.Min(cap, key.MaxTokens?.Cap);
             optimization = PolicyMerge.MergeJson(key.Optimization, optimization);
             structured = PolicyMerge.MergeJson(key.StructuredOutput, structured);
+            cache = PolicyMerge.Inherit(key.Cache, cache);
         }
 
         if (defaultMax is { } d && cap is { } c && d > c)
@@ -229,6 +234,7 @@ public sealed record EffectivePolicy
             AdaptiveMaxTokens = AdaptiveMaxTokensSettings.From(PolicyMerge.Inherit(key?.MaxTokens, merged.MaxTokens)?.Adaptive),
             Optimization = ScopedOptimizationPolicy.Parse(optimization, out _),
             StructuredOutput = StructuredOutputPolicy.FromJson(structured, out _),
+            Cache = ResponseCacheSettings.From(cache),
         };
     }
 

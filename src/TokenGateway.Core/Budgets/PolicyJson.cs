@@ -45,6 +45,11 @@ public static class PolicyJson
         ["resilience.retry.retryAfterCap"] = "a duration such as \"00:00:20\"",
         ["resilience.continueStreams"] = "true or false",
         ["fallbacks"] = "an object mapping a model name to an array of model names",
+        ["cache"] = "an object",
+        ["cache.enabled"] = "true or false",
+        ["cache.ttlSeconds"] = "an integer (seconds)",
+        ["cache.maxEntryBytes"] = "an integer (bytes)",
+        ["cache.requireDeterministic"] = "true or false",
     };
 
     /// <summary>The serializer options used for policies (camelCase, string enums, nulls omitted, unknown fields refused).</summary>
@@ -113,7 +118,7 @@ public static class PolicyJson
         var field = ex.Path is null or "$" ? "$" : ex.Path.StartsWith("$.", StringComparison.Ordinal) ? ex.Path[2..] : ex.Path;
         if (ex.Message.Contains("could not be mapped", StringComparison.Ordinal))
         {
-            return [new PolicyError(field, "Unknown field. Allowed sections: budget, rateLimits, models, maxTokens, optimization, structuredOutput, resilience, fallbacks.")];
+            return [new PolicyError(field, "Unknown field. Allowed sections: budget, rateLimits, models, maxTokens, optimization, structuredOutput, resilience, fallbacks, cache.")];
         }
 
         if (!ex.Message.Contains("could not be converted", StringComparison.Ordinal))

@@ -28,6 +28,7 @@ public static class PolicyMerge
             StructuredOutput = MergeJson(child.StructuredOutput, parent.StructuredOutput),
             Resilience = Inherit(child.Resilience, parent.Resilience),
             Fallbacks = child.Fallbacks ?? parent.Fallbacks,
+            Cache = Inherit(child.Cache, parent.Cache),
         };
     }
 
@@ -59,6 +60,20 @@ public static class PolicyMerge
 
         return result;
     }
+
+    /// <summary>Field by field: the child's set fields win (also used for a key's own <c>cache</c> section).</summary>
+    public static CachePolicy? Inherit(CachePolicy? child, CachePolicy? parent) => (child, parent) switch
+    {
+        (null, _) => parent,
+        (_, null) => child,
+        _ => new CachePolicy
+        {
+            Enabled = child.Enabled ?? parent.Enabled,
+            TtlSeconds = child.TtlSeconds ?? parent.TtlSeconds,
+            MaxEntryBytes = child.MaxEntryBytes ?? parent.MaxEntryBytes,
+            RequireDeterministic = child.RequireDeterministic ?? parent.RequireDeterministic,
+        },
+    };
 
     private static BudgetPolicy? Inherit(BudgetPolicy? child, BudgetPolicy? parent) => (child, parent) switch
     {

@@ -112,6 +112,19 @@ public static class PolicyValidator
         }
 
         ValidateResilience(policy, errors);
+        if (policy.Cache is { } cache)
+        {
+            if (cache.TtlSeconds is { } ttl && (ttl < ResponseCacheSettings.MinTtlSeconds || ttl > ResponseCacheSettings.MaxTtlSeconds))
+            {
+                errors.Add(new("cache.ttlSeconds", $"Must be between {ResponseCacheSettings.MinTtlSeconds} and {ResponseCacheSettings.MaxTtlSeconds} seconds (got {ttl})."));
+            }
+
+            if (cache.MaxEntryBytes is { } max && (max < ResponseCacheSettings.MinEntryBytes || max > ResponseCacheSettings.MaxEntryBytesLimit))
+            {
+                errors.Add(new("cache.maxEntryBytes", $"Must be between {ResponseCacheSettings.MinEntryBytes} and {ResponseCacheSettings.MaxEntryBytesLimit} bytes (got {max})."));
+            }
+        }
+
         if (policy.Optimization is { } optimization)
         {
             ScopedOptimizationPolicy.Parse(optimization, out var optimizationErrors);

@@ -37,6 +37,25 @@ public sealed record TeamPolicy
 
     /// <summary>Fallback chains by model (<c>{"gpt-4o-mini": ["gpt-4.1-mini"]}</c>); replaces the catalogue's chain for that model.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>>? Fallbacks { get; init; }
+
+    /// <summary>The team's exact response cache (opt-in; see docs/caching.md).</summary>
+    public CachePolicy? Cache { get; init; }
+}
+
+/// <summary>The <c>cache</c> section: the per-team exact response cache (issue #15).</summary>
+public sealed record CachePolicy
+{
+    /// <summary>True turns the response cache on for the team (off by default).</summary>
+    public bool? Enabled { get; init; }
+
+    /// <summary>How long a stored answer may be served, in seconds (default 3600).</summary>
+    public int? TtlSeconds { get; init; }
+
+    /// <summary>Largest answer stored, in bytes of its stored JSON (default 1 MiB); larger answers are not cached.</summary>
+    public int? MaxEntryBytes { get; init; }
+
+    /// <summary>True: only requests with <c>temperature: 0</c> or a <c>seed</c> are cached.</summary>
+    public bool? RequireDeterministic { get; init; }
 }
 
 /// <summary>Spend limits for one budget period.</summary>

@@ -79,9 +79,65 @@ public sealed class LlmRequest : IDisposable
     /// <summary>Records that <see cref="Body"/> no longer equals <see cref="OriginalBytes"/>.</summary>
     public void MarkModified() => IsModified = true;
 
-    /// <summary>The bytes to forward: the original when untouched, else the serialized body.</summary>
+    /// <summary>The bytes to forward: the original when untouched (plus any <see cref="AddStringField"/>), else the serialized body.</summary>
     public ReadOnlyMemory<byte> GetBytesToSend() =>
-        IsModified ? JsonSerializer.SerializeToUtf8Bytes(Body, LlmRequestParser.WriteOptions) : OriginalBytes;
+        IsModified ? JsonSerializer.SerializeToUtf8Bytes(Body, LlmRequestParser.WriteOptions) : _spliced ?? OriginalBytes;
+
+    /// <summary>
+    /// Adds a top-level string field the body does not have. An untouched body is not re-serialized: the field is
+    /// spliced in front of the client's first field and every other byte is forwarded as sent (a gateway-owned field
+    /// such as the team's <c>prompt_cache_key</c> must not cost a serialization of the whole prompt).
+    /// </summary>
+    public void AddStringField(string name, string value)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(value);
+        if (Body.ContainsKey(name))
+        {
+            throw new InvalidOperationException($"The request already has a '{name}' field.");
+        }
+
+        Body[name] = value;
+        if (IsModified)
+        {
+            return;
+        }
+
+        var original = _spliced ?? OriginalBytes;
+        var span = original.Span;
+        var open = span.IndexOfAnyExcept(" \t\r\n"u8);
+        if (open < 0 || span[open] != (byte)'{')
+        {
+            MarkModified();
+            return;
+        }
+
+        var rest = span[(open + 1)..];
+        var next = rest.IndexOfAnyExcept(" \t\r\n"u8);
+        var empty = next >= 0 && rest[next] == (byte)'}';
+        var field = new System.Buffers.ArrayBufferWriter<byte>(name.Length + value.Length + 16);
+        using (var writer = new Utf8JsonWriter(field))
+        {
+            writer.WriteStartObject();
+            writer.WriteString(name, value);
+            writer.WriteEndObject();
+        }
+
+        var property = field.WrittenSpan[1..^1]; // "name":"value" without the braces
+        var spliced = new byte[open + 1 + property.Length + (empty ? 0 : 1) + rest.Length];
+        span[..(open + 1)].CopyTo(spliced);
+        property.CopyTo(spliced.AsSpan(open + 1));
+        var at = open + 1 + property.Length;
+        if (!empty)
+        {
+            spliced[at++] = (byte)',';
+        }
+
+        rest.CopyTo(spliced.AsSpan(at));
+        _spliced = spliced;
+    }
+
+    private byte[]? _spliced;
 
     /// <summary>
     /// The parsed document of a body no stage has changed (requests from <see cref="LlmRequestParser.TryParseBorrowed"/>):

@@ -13,6 +13,8 @@ public static class UsageStatus
     public const string Rejected = "rejected";
     /// <summary>The answer failed schema validation after all repairs.</summary>
     public const string SchemaInvalid = "schema_invalid";
+    /// <summary>Served from the team's response cache: nothing forwarded, cost 0 (docs/caching.md).</summary>
+    public const string CacheHit = "cache_hit";
 }
 
 /// <summary>Tokens one optimization stage saved on one request.</summary>

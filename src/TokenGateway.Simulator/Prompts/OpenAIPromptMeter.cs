@@ -34,7 +34,15 @@ internal static class OpenAIPromptMeter
             return new PromptUsage(total);
         }
 
-        var hasher = new PromptSink(encoding, Fnv.Hash(model.AsSpan()));
+        // OpenAI routes a prompt to a cache by its prefix combined with prompt_cache_key: requests with different keys
+        // land on different cache entries (modelled strictly here: a different key never shares a prefix).
+        var seed = Fnv.Hash(model.AsSpan());
+        if (Str(body["prompt_cache_key"]) is { } cacheKey)
+        {
+            seed = Fnv.Hash(cacheKey.AsSpan(), Fnv.Hash("\u0000prompt_cache_key\u0000".AsSpan(), seed));
+        }
+
+        var hasher = new PromptSink(encoding, seed);
         walk(body, hasher);
         var cached = 0;
         for (var i = hasher.Boundaries.Count - 1; i >= 0; i--)

@@ -1,4 +1,6 @@
+using TokenGateway.Core.Caching;
 using TokenGateway.Core.Metering;
+using TokenGateway.Core.Models;
 
 namespace TokenGateway.Endpoints;
 
@@ -10,10 +12,14 @@ internal static class AdminDashboardEndpoints
 
     public sealed record StageTotal(string Stage, long TokensSaved, long Requests);
 
+    /// <summary>The response cache in a range: hits, answered requests (ok + hits), the hits' share and what they saved.</summary>
+    public sealed record CacheTotals(long Hits, long Answered, double? HitShare, decimal SavedUsd, long TokensSaved, long ScannedEvents, bool Truncated);
+
     public static RouteGroupBuilder MapAdminDashboardData(this RouteGroupBuilder admin)
     {
         admin.MapGet("/usage/recent", RecentAsync);
         admin.MapGet("/usage/stages", StagesAsync);
+        admin.MapGet("/usage/cache", CacheAsync);
         return admin;
     }
 
@@ -58,5 +64,37 @@ internal static class AdminDashboardEndpoints
             scannedEvents = scanned,
             truncated = scanned >= StageScanLimit,
         });
+    }
+
+    /// <summary>
+    /// Hits are the <c>cache_hit</c> events; what each saved is recovered from its event and priced at the catalogue's
+    /// current prices (<see cref="ResponseCacheSavings"/>, the same definition as <c>tokengateway.cache.saved.usd</c>).
+    /// </summary>
+    private static async Task<IResult> CacheAsync(HttpContext context, IUsageQueryService usage, ModelCatalog catalog, CostCalculator costs, CancellationToken ct)
+    {
+        if (!AdminUsageEndpoints.TryReadQuery(context.Request.Query, out var query, out var problem))
+        {
+            return problem!;
+        }
+
+        long hits = 0;
+        long tokens = 0;
+        var saved = 0m;
+        await foreach (var e in usage.ListAsync(query with { GroupBy = null, Status = UsageStatus.CacheHit }, StageScanLimit, ct))
+        {
+            hits++;
+            if (ResponseCacheSavings.WouldBeUsage(e) is { } wouldBe)
+            {
+                tokens += wouldBe.TotalTokens;
+                if (e.Model is { } model && catalog.TryResolve(model, out var card))
+                {
+                    saved += ResponseCacheSavings.Cost(costs, card, wouldBe);
+                }
+            }
+        }
+
+        var ok = await usage.QueryAsync(query with { GroupBy = null, Status = UsageStatus.Ok }, ct);
+        var answered = ok.Totals.Requests + hits;
+        return Results.Ok(new CacheTotals(hits, answered, answered > 0 ? (double)hits / answered : null, saved, tokens, hits, hits >= StageScanLimit));
     }
 }

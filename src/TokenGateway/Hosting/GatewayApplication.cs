@@ -103,6 +103,7 @@ public static class GatewayApplication
         services.AddGatewayTelemetry(builder.Configuration);
         services.AddGatewayDashboard();
         services.AddStructuredOutput();
+        services.AddGatewayResponseCache(); // after every other response hook: it captures the answer the client gets
         services.AddGatewayResilience(); // options, start-up validation and breakers; the invoker wiring is issue #13's next step
 
         services.AddSingleton<IProxyConfigProvider, GatewayProxyConfigProvider>();
@@ -191,6 +192,7 @@ public static class GatewayApplication
             proxy.UseMiddleware<OptimizationMiddleware>();
             proxy.UseMiddleware<StructuredOutputMiddleware>();
             proxy.UseMiddleware<ForwardPreparationMiddleware>();
+            proxy.UseMiddleware<TokenGateway.Caching.ResponseCacheMiddleware>(); // the body to send is final: look it up
             proxy.UseSessionAffinity();
             proxy.UseLoadBalancing();
             proxy.UsePassiveHealthChecks();

@@ -57,6 +57,7 @@ internal struct ExchangeOutcome
     private TokenUsage _repairUsage;
     private decimal _repairCostUsd;
     private int _repairs;
+    private bool _cacheHit;
 
     /// <summary>The winning kind so far.</summary>
     public readonly OutcomeKind Kind => _kind;
@@ -88,7 +89,7 @@ internal struct ExchangeOutcome
     /// <summary>The ledger status for <see cref="Kind"/>; <paramref name="clientGone"/> decides a request nobody reported on.</summary>
     public readonly string Status(bool clientGone) => _kind switch
     {
-        OutcomeKind.Completed => UsageStatus.Ok,
+        OutcomeKind.Completed => _cacheHit ? UsageStatus.CacheHit : UsageStatus.Ok,
         OutcomeKind.SchemaInvalid => UsageStatus.SchemaInvalid,
         OutcomeKind.UpstreamFailed => UsageStatus.UpstreamError,
         OutcomeKind.Aborted => UsageStatus.ClientAborted,
@@ -111,6 +112,16 @@ internal struct ExchangeOutcome
 
     /// <summary>The request's answer was delivered (or is being delivered) normally.</summary>
     public void Completed() => Report(OutcomeKind.Completed, null);
+
+    /// <summary>The answer came from the team's response cache (ledger status <c>cache_hit</c>): nothing was forwarded or billed.</summary>
+    public void ServedFromCache()
+    {
+        _cacheHit = true;
+        Report(OutcomeKind.Completed, null);
+    }
+
+    /// <summary>True when the answer was served from the response cache.</summary>
+    public readonly bool IsCacheHit => _cacheHit;
 
     /// <summary>The upstream failed; <paramref name="code"/> is the stable code when one applies.</summary>
     public void UpstreamFailed(string? code) => Report(OutcomeKind.UpstreamFailed, code);

@@ -52,6 +52,15 @@ internal sealed class ForwardPreparationMiddleware(RequestDelegate next, IReques
         }
         else
         {
+            // OpenAI's prompt cache is per organization (the gateway's): scope it to the team (issue #15, docs/caching.md).
+            // "x-tokengateway-optimize: off" promises the client's bytes as sent, so it forgoes the scope.
+            if (exchange.InputTokensSent >= Core.Caching.PromptCacheScope.MinCacheablePromptTokens
+                && exchange.Provider?.Type is not Providers.ProviderType.Anthropic && exchange.TeamId is { } team
+                && !string.Equals(context.Request.Headers[OptimizationMiddleware.OptOutHeader], "off", StringComparison.OrdinalIgnoreCase))
+            {
+                Core.Caching.PromptCacheScope.Apply(request, team, exchange.InputTokensSent);
+            }
+
             // True when the gateway had to ask for usage itself: the usage-only chunk is then hidden from the client.
             exchange.SetClientRequestedUsage(!StreamUsageRequest.ForceIncludeUsage(request));
 

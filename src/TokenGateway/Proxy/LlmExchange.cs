@@ -170,6 +170,20 @@ internal sealed class LlmExchange
 
     public void SetClientRequestedUsage(bool requested) => ClientRequestedUsage = requested;
 
+    /// <summary>What a response-cache hit saved in dollars (the stored answer's usage at today's prices), else 0.</summary>
+    public decimal CacheSavedUsd { get; private set; }
+
+    /// <summary>
+    /// Records a response-cache hit: nothing was sent upstream, so the prompt as it would have been sent and the stored
+    /// answer's output tokens are saved under the stage <c>cache</c> (after the optimization stages' own savings).
+    /// </summary>
+    public void SetServedFromCache(int wouldBeOutputTokens, decimal wouldBeCostUsd)
+    {
+        Stages = [.. Stages, new StageSaving(Core.Caching.ResponseCacheKey.StageName, InputTokensSent + wouldBeOutputTokens)];
+        InputTokensSent = 0;
+        CacheSavedUsd = wouldBeCostUsd;
+    }
+
     // ------------------------------------------------------------------ outcome
 
     /// <summary>

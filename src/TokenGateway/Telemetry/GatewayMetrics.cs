@@ -32,6 +32,8 @@ internal sealed class GatewayMetrics
     private readonly Counter<long> _cacheReadTokens;
     private readonly Counter<long> _rejections;
     private readonly UpDownCounter<long> _activeRequests;
+    private readonly Counter<long> _cacheRequests;
+    private readonly Counter<double> _cacheSaved;
     private readonly ConcurrentDictionary<string, double> _budgetUtilization = new(StringComparer.Ordinal);
 
     public GatewayMetrics(IMeterFactory meterFactory, IUsageLedger ledger)
@@ -52,6 +54,10 @@ internal sealed class GatewayMetrics
         _cacheReadTokens = meter.CreateCounter<long>("tokengateway.tokens.cache_read", "{token}", "Input tokens served from the provider's prompt cache.");
         _rejections = meter.CreateCounter<long>("tokengateway.rejections", "{request}", "Requests the gateway refused, by error code.");
         _activeRequests = meter.CreateUpDownCounter<long>("tokengateway.requests.active", "{request}", "LLM requests in flight.");
+        _cacheRequests = meter.CreateCounter<long>("tokengateway.cache.requests", "{request}",
+            "Requests of teams with the response cache on, by result (hit, miss, bypass); hit rate = hit / (hit + miss).");
+        _cacheSaved = meter.CreateCounter<double>("tokengateway.cache.saved.usd", "{USD}",
+            "Dollars response-cache hits saved: the prompt as it would have been sent plus the stored answer's output tokens, at catalogue prices.");
         meter.CreateObservableGauge("tokengateway.budget.utilization", ObserveBudgets, "1",
             "Share of the team's current budget window spent (0-1, the larger of the USD and token ratios), updated when a request settles.");
         meter.CreateObservableGauge("tokengateway.ledger.queue.depth", () => (long)ledger.QueueDepth, "{event}",
@@ -143,6 +149,24 @@ internal sealed class GatewayMetrics
         if (_rejections.Enabled && request.Status == UsageStatus.Rejected)
         {
             _rejections.Add(1, new TagList { { "tokengateway.error.code", request.ErrorCode ?? "unknown" }, { "tokengateway.team", team } });
+        }
+    }
+
+    /// <summary>Counts one request of a cache-enabled team by its cache result (<c>hit</c>, <c>miss</c>, <c>bypass</c>).</summary>
+    public void CacheResult(string? teamId, string result)
+    {
+        if (_cacheRequests.Enabled)
+        {
+            _cacheRequests.Add(1, new TagList { { "tokengateway.cache.result", result }, { "tokengateway.team", teamId ?? None } });
+        }
+    }
+
+    /// <summary>Adds what one cache hit saved.</summary>
+    public void CacheSaved(string? teamId, string? model, decimal usd)
+    {
+        if (_cacheSaved.Enabled && usd > 0)
+        {
+            _cacheSaved.Add((double)usd, new TagList { { "gen_ai.request.model", model ?? None }, { "tokengateway.team", teamId ?? None } });
         }
     }
 

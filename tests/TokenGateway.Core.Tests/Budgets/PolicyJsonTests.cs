@@ -153,3 +153,44 @@ public sealed class PolicyJsonTests
         Assert.Contains("\"adaptive\":{\"enabled\":true,\"minSamples\":20}", PolicyJson.Serialize(defaults!), StringComparison.Ordinal);
     }
 }
+
+public sealed class CachePolicyJsonTests
+{
+    [Fact]
+    public void Parse_CacheSection_ReadsEveryFieldAndResolvesDefaults()
+    {
+        var result = PolicyJson.Parse("""{"cache": {"enabled": true, "ttlSeconds": 120, "maxEntryBytes": 4096, "requireDeterministic": true}}""");
+
+        Assert.True(result.IsValid, string.Join(", ", result.Errors));
+        var settings = ResponseCacheSettings.From(result.Policy!.Cache);
+        Assert.Equal(new ResponseCacheSettings(true, TimeSpan.FromSeconds(120), 4096, true), settings);
+        Assert.Equal(new ResponseCacheSettings(true, TimeSpan.FromHours(1), 1024 * 1024, false),
+            ResponseCacheSettings.From(PolicyJson.Parse("""{"cache": {"enabled": true}}""").Policy!.Cache));
+        Assert.False(ResponseCacheSettings.From(null).Enabled);
+    }
+
+    [Theory]
+    [InlineData("""{"cache": {"ttlSeconds": 0}}""", "cache.ttlSeconds")]
+    [InlineData("""{"cache": {"ttlSeconds": 99999999}}""", "cache.ttlSeconds")]
+    [InlineData("""{"cache": {"maxEntryBytes": 10}}""", "cache.maxEntryBytes")]
+    [InlineData("""{"cache": {"enabled": "yes"}}""", "cache.enabled")]
+    [InlineData("""{"cache": {"ttl": 5}}""", "cache.ttl")]
+    public void Parse_InvalidCacheSection_NamesTheField(string json, string field)
+    {
+        var result = PolicyJson.Parse(json);
+
+        Assert.False(result.IsValid);
+        Assert.Contains(result.Errors, e => e.Field == field);
+    }
+
+    [Fact]
+    public void Resolve_KeyCacheSection_OverridesTheTeamFieldByField()
+    {
+        var team = PolicyJson.Parse("""{"cache": {"enabled": true, "ttlSeconds": 600}}""").Policy!;
+        var key = PolicyJson.Parse("""{"cache": {"requireDeterministic": true}}""").Policy!;
+
+        var effective = EffectivePolicy.Resolve("t", "k", defaults: null, team, key);
+
+        Assert.Equal(new ResponseCacheSettings(true, TimeSpan.FromSeconds(600), ResponseCacheSettings.DefaultMaxEntryBytes, true), effective.Cache);
+    }
+}

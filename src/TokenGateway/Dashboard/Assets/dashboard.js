@@ -118,7 +118,7 @@
     $('#status').textContent = 'Loading…';
     document.body.dataset.ready = 'false';
 
-    const [totals, rejected, failed, overall, teams, stages, recent, keys] = await Promise.all([
+    const [totals, rejected, failed, overall, teams, stages, recent, keys, cache] = await Promise.all([
       api('/admin/usage?' + query(base)),
       api('/admin/usage?' + query(base, { status: 'rejected', groupBy: bucket })),
       api('/admin/usage?' + query(base, { status: 'upstream_error', groupBy: bucket })),
@@ -127,6 +127,7 @@
       api('/admin/usage/stages?' + query(base)),
       api('/admin/usage/recent?' + query(base, { limit: '50' })),
       api('/admin/usage?' + query(base, { groupBy: 'key' })),
+      api('/admin/usage/cache?' + query(base)),
     ]);
 
     const t = totals.totals;
@@ -144,6 +145,12 @@
     const rejectionRate = t.requests > 0 ? rejected.totals.requests / t.requests : NaN;
     setOutput('error-rate', errorRate, fmtPct(errorRate));
     setOutput('rejection-rate', rejectionRate, fmtPct(rejectionRate));
+    // Response cache: hits ÷ answered requests (ok + hits), and what the hits would have cost at catalogue prices.
+    setOutput('cache-hits', cache.hits, fmtInt(cache.hits));
+    const hitShare = cache.hitShare == null ? NaN : cache.hitShare;
+    setOutput('cache-hit-share', hitShare, fmtPct(hitShare));
+    setOutput('cache-saved', cache.savedUsd, fmtUsd(cache.savedUsd));
+    setOutput('cache-tokens', cache.tokensSaved, fmtInt(cache.tokensSaved));
 
     const teamNames = new Map(teams.data.map((x) => [x.id, x.name]));
     const buckets = bucketsFor(range, bucket, overall.groups.map((g) => g.key));
