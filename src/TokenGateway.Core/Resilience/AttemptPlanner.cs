@@ -230,6 +230,21 @@ public sealed class AttemptPlanner
             : exhausted ? "max_attempts" : "no_healthy_upstream");
     }
 
+    /// <summary>
+    /// Reports that the last attempt, already reported as a success (its 200 headers), failed after bytes reached the
+    /// client (a stream cut or stalled): a continuation when the team opted in and nothing forbids it, else
+    /// <see cref="PlanStep.AbortStream"/>.
+    /// </summary>
+    public PlanDecision NextAfterCut(in AttemptResult result)
+    {
+        if (_holding)
+        {
+            Release(result, rateLimited: false);
+        }
+
+        return NextAfterFirstByte(result with { ClientReceivedBytes = true }, _chain[_modelIndex].Settings);
+    }
+
     /// <summary>Frees the key slot of the attempt in flight when the invoker stops without calling <see cref="Next"/>.</summary>
     public void Release() => Release(default, rateLimited: false);
 

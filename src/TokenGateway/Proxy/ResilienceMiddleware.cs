@@ -83,7 +83,8 @@ internal sealed partial class ResilienceMiddleware(
         var settings = ResilienceSettingsResolver.Resolve(resilience.CurrentValue.ToSettings(), model.Resilience, exchange.Policy?.Team.Resilience);
         var keys = provider.KeySelector ?? _keyless.GetOrAdd(provider.Id, static (id, t) => new KeySelector(id, 1, t), time);
         var chain = BuildChain(exchange, new PlannedModel(model, settings, destinationIds, keys), out var clusters);
-        var planner = new AttemptPlanner(chain, breakers, time);
+        var planner = new AttemptPlanner(chain, breakers, time,
+            canContinueStreams: exchange.Dialect == Core.Dialects.LlmDialect.AnthropicMessages && exchange.Request?.Stream == true);
         var options = gateway.CurrentValue;
         var attempts = new UpstreamAttempts(planner, () => options.RemainingFor(exchange.ElapsedMs));
         var decision = attempts.Start();

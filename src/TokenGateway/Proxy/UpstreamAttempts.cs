@@ -61,6 +61,33 @@ internal sealed class UpstreamAttempts(AttemptPlanner planner, Func<TimeSpan> re
     }
 
     /// <summary>
+    /// Reports that the attempt in flight, whose headers were already reported as a success, failed after bytes reached
+    /// the client; returns a continuation attempt or <see cref="PlanStep.AbortStream"/>.
+    /// </summary>
+    public PlanDecision ReportCut(in AttemptResult result)
+    {
+        Result = result;
+        var decision = planner.NextAfterCut(result);
+        if (decision.Step == PlanStep.Attempt && decision.Attempt.Delay >= remainingDeadline())
+        {
+            decision = new PlanDecision(PlanStep.AbortStream, Detail: "deadline");
+        }
+
+        Decision = decision;
+        return decision;
+    }
+
+    /// <summary>Drops a planned continuation the invoker will not make (the budget refused it): the stream is aborted.</summary>
+    public void AbortPlanned(string detail)
+    {
+        planner.Release();
+        Decision = new PlanDecision(PlanStep.AbortStream, Detail: detail);
+    }
+
+    /// <summary>The settings of the model being tried (per-attempt timeouts, continuation).</summary>
+    public ResilienceSettings Settings => planner.CurrentSettings;
+
+    /// <summary>
     /// The handler's report of an upstream answer (status and headers, before any byte reached the client): true when
     /// another attempt follows, so the answer must not be passed on.
     /// </summary>
