@@ -153,6 +153,31 @@ public sealed class AttemptPlanner
 
         var failure = RetryClassifier.Classify(result);
         Release(result, failure == FailureClass.RateLimited);
+        return Decide(result, failure);
+    }
+
+    /// <summary>
+    /// Reports that the last attempt, already reported as a success (its 200 headers), failed in its body: before any
+    /// byte reached the client (a buffered body cut or stalled) it is retried like a transient failure; after, see
+    /// <see cref="NextAfterCut"/>.
+    /// </summary>
+    public PlanDecision NextAfterBodyFailure(in AttemptResult result)
+    {
+        if (result.ClientReceivedBytes)
+        {
+            return NextAfterCut(result);
+        }
+
+        if (_holding)
+        {
+            Release(result, rateLimited: false);
+        }
+
+        return Decide(result, RetryClassifier.Classify(result));
+    }
+
+    private PlanDecision Decide(in AttemptResult result, FailureClass failure)
+    {
         var settings = _chain[_modelIndex].Settings;
         switch (failure)
         {

@@ -285,8 +285,9 @@ internal sealed partial class LlmResponseHandler(
         }
 
         var deadline = end == StreamEnd.DeadlineHit;
-        outcome.UpstreamFailed(deadline ? RequestDeadlineExceeded : StreamErrorEvent.Code);
-        StreamErrorEvent.Write(output, exchange.Dialect, deadline ? RequestDeadlineExceeded : StreamErrorEvent.Code,
+        var code = deadline ? RequestDeadlineExceeded : end == StreamEnd.IdleTimeout ? StreamErrorEvent.IdleTimeoutCode : StreamErrorEvent.Code;
+        outcome.UpstreamFailed(code);
+        StreamErrorEvent.Write(output, exchange.Dialect, code,
             deadline
                 ? "The request reached the gateway's deadline before the provider finished; the answer is incomplete."
                 : "The provider's stream was interrupted before the answer was complete; the answer is incomplete. Retry the request.",
@@ -422,7 +423,7 @@ internal sealed partial class LlmResponseHandler(
         if (exchange.TeamId is not null)
         {
             ledger.Record(UsageEventFactory.ForContinuedAttempt(exchange, cut, exchange.StartedAt, billed.Usage, billed.Estimated, cost,
-                end == StreamEnd.IdleTimeout ? "upstream_idle_timeout" : StreamErrorEvent.Code));
+                end == StreamEnd.IdleTimeout ? StreamErrorEvent.IdleTimeoutCode : StreamErrorEvent.Code));
         }
 
         splicer.BeginContinuation(billed.Usage.InputTokens, billed.Usage.OutputTokens);
@@ -503,13 +504,19 @@ internal sealed partial class LlmResponseHandler(
         // Sized from Content-Length when the provider sends one (+1 so the end is seen without growing).
         var expected = upstream.Content.Headers.ContentLength is { } length && length < cap ? (int)length + 1 : ReadBufferSize;
         using var body = new PooledBufferWriter(expected);
+        // The idle timeout between body chunks (issue #13), or the request's deadline when that comes first.
+        var gateway = options.CurrentValue;
+        var idle = exchange.Attempts is { Count: > 0 } planned ? planned.Settings.IdleTimeout : gateway.UpstreamIdleTimeout;
+        using var idleCts = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
         try
         {
             await using var source = await upstream.Content.ReadAsStreamAsync(http.RequestAborted);
             while (true)
             {
                 var memory = body.GetMemory(Math.Min(ReadBufferSize, expected));
-                var read = await source.ReadAsync(memory, http.RequestAborted);
+                var remaining = gateway.RemainingFor(exchange.ElapsedMs);
+                idleCts.CancelAfter(remaining < idle ? remaining : idle);
+                var read = await source.ReadAsync(memory, idleCts.Token);
                 if (read == 0)
                 {
                     break;
@@ -532,12 +539,27 @@ internal sealed partial class LlmResponseHandler(
                 return;
             }
 
-            // Nothing was sent yet: the client gets a clean 502, never partial JSON (reliability matrix C4).
-            LogUpstreamStreamFailed(logger, exchange.RequestId, ex.GetType().Name);
+            // Nothing was sent yet: another attempt may still answer (the buffered request is replayed); else the
+            // client gets a clean 502, never partial JSON (reliability matrix C4).
+            var timedOut = idleCts.IsCancellationRequested;
+            LogUpstreamStreamFailed(logger, exchange.RequestId, timedOut ? "idle timeout" : ex.GetType().Name);
+            if (meterUsage && exchange.Attempts is { Count: > 0 } attempts && exchange.UpstreamProvider is { } provider)
+            {
+                var failure = new Core.Resilience.AttemptResult(
+                    timedOut ? Core.Resilience.AttemptOutcomeKind.BodyIdleTimeout : Core.Resilience.AttemptOutcomeKind.BodyReset);
+                breakers.Report(provider.Id, attempts.Current.DestinationId, Core.Resilience.CircuitScopes.Key(provider.Id, attempts.Current.KeyIndex), failure);
+                if (attempts.ReportCut(failure).Step == Core.Resilience.PlanStep.Attempt)
+                {
+                    return; // ResilienceMiddleware makes the next attempt; the client response is still unstarted
+                }
+            }
+
             http.Response.Headers.ContentLength = null;
             http.Response.Headers.ContentType = default;
-            await exchange.FailAsync(http, Core.Errors.GatewayError.UpstreamUnavailable,
-                "The provider closed the connection before the response was complete. Retry later.");
+            await exchange.FailAsync(http, timedOut ? Core.Errors.GatewayError.UpstreamTimeout : Core.Errors.GatewayError.UpstreamUnavailable,
+                timedOut
+                    ? "The provider stopped sending the response before it was complete (idle timeout). Retry later."
+                    : "The provider closed the connection before the response was complete. Retry later.");
             return;
         }
 

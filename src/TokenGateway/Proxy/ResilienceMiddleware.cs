@@ -86,7 +86,10 @@ internal sealed partial class ResilienceMiddleware(
         var planner = new AttemptPlanner(chain, breakers, time,
             canContinueStreams: exchange.Dialect == Core.Dialects.LlmDialect.AnthropicMessages && exchange.Request?.Stream == true);
         var options = gateway.CurrentValue;
-        var attempts = new UpstreamAttempts(planner, () => options.RemainingFor(exchange.ElapsedMs));
+        var attempts = new UpstreamAttempts(planner, () => options.RemainingFor(exchange.ElapsedMs))
+        {
+            DefaultConnectTimeout = resilience.CurrentValue.Timeouts.Connect,
+        };
         var decision = attempts.Start();
         if (decision.Step == PlanStep.RateLimited)
         {
@@ -135,14 +138,23 @@ internal sealed partial class ResilienceMiddleware(
                 context.Request.Body.Position = 0; // the buffered body, replayed as serialized once
                 var startedAt = time.GetUtcNow();
                 var startedTicks = time.GetTimestamp();
-                var guarded = await breakers.ExecuteAsync(clusterId, attempt.DestinationId, CircuitScopes.Key(provider.Id, attempt.KeyIndex),
-                    static async (s, _) =>
-                    {
-                        await s.Self._next(s.Context);
-                        return s.Attempts.Result ?? ResultOfForwarder(s.Context);
-                    },
-                    (Self: this, Context: context, Attempts: attempts),
-                    context.RequestAborted);
+                var headersTimer = ArmHeadersTimeout(context, attempts, options);
+                GuardedAttempt guarded;
+                try
+                {
+                    guarded = await breakers.ExecuteAsync(clusterId, attempt.DestinationId, CircuitScopes.Key(provider.Id, attempt.KeyIndex),
+                        static async (s, _) =>
+                        {
+                            await s.Self._next(s.Context);
+                            return s.Attempts.Result ?? ResultOfForwarder(s.Context, s.Timer);
+                        },
+                        (Self: this, Context: context, Attempts: attempts, Timer: headersTimer),
+                        headersTimer?.Original ?? context.RequestAborted);
+                }
+                finally
+                {
+                    headersTimer?.Restore(context);
+                }
 
                 var result = guarded.Rejected
                     ? new AttemptResult(AttemptOutcomeKind.ConnectFailure) // a breaker opened since the plan: not called
@@ -246,12 +258,49 @@ internal sealed partial class ResilienceMiddleware(
         context.ReassignProxyRequest(cluster);
     }
 
+    /// <summary>
+    /// Arms the attempt's response-headers timeout when it is shorter than the cluster's YARP activity timeout (which
+    /// already bounds the time to headers, at no cost): the forwarder then sees a request token that also fires at the
+    /// attempt's timeout; the response handler disarms it once the headers arrived. Null (no allocation) otherwise.
+    /// </summary>
+    private static AttemptHeadersTimer? ArmHeadersTimeout(HttpContext context, UpstreamAttempts attempts, GatewayOptions options)
+    {
+        var timeout = attempts.Settings.ResponseHeadersTimeout;
+        var remaining = options.RemainingFor(context.GetLlmExchange().ElapsedMs);
+        if (remaining < timeout)
+        {
+            timeout = remaining;
+        }
+
+        var activity = context.GetReverseProxyFeature().Cluster.Config.HttpRequest?.ActivityTimeout ?? DefaultActivityTimeout;
+        if (timeout >= activity)
+        {
+            return null;
+        }
+
+        var timer = new AttemptHeadersTimer(context.RequestAborted, timeout);
+        context.RequestAborted = timer.Token;
+        attempts.HeadersTimer = timer;
+        return timer;
+    }
+
+    /// <summary>YARP's activity timeout when a cluster sets none.</summary>
+    private static readonly TimeSpan DefaultActivityTimeout = TimeSpan.FromSeconds(100);
+
     /// <summary>How an attempt ended that produced no response the handler saw (a forwarder error, or none).</summary>
-    private static AttemptResult ResultOfForwarder(HttpContext context)
+    private static AttemptResult ResultOfForwarder(HttpContext context, AttemptHeadersTimer? headersTimer)
     {
         if (context.Features.Get<IForwarderErrorFeature>() is not { } error)
         {
             return AttemptResult.Status(context.Response.StatusCode);
+        }
+
+        if (headersTimer is { Fired: true } && !headersTimer.Original.IsCancellationRequested && !context.Response.HasStarted)
+        {
+            // The forwarder saw its token cancelled by the attempt's header timeout, not by the client: a 504-like
+            // failure (retried), and a timeout for LlmExchangeMiddleware if it is the last attempt.
+            context.Features.Set<IForwarderErrorFeature>(new HeadersTimeoutError(error.Exception));
+            return new AttemptResult(AttemptOutcomeKind.ResponseHeadersTimeout);
         }
 
         if (context.RequestAborted.IsCancellationRequested
@@ -320,4 +369,56 @@ internal sealed partial class ResilienceMiddleware(
 
     [LoggerMessage(2401, LogLevel.Warning, "Request {RequestId}: provider {Provider} has nothing usable ({Detail}); failing fast with Retry-After {RetryAfterSeconds} s")]
     private static partial void LogFailFast(ILogger logger, string requestId, string provider, string detail, double retryAfterSeconds);
+}
+
+/// <summary>
+/// One attempt's response-headers timeout (issue #13): a token linked to the client's that also fires after the
+/// timeout, swapped into <see cref="HttpContext.RequestAborted"/> for the attempt and disarmed when the headers arrive.
+/// </summary>
+internal sealed class AttemptHeadersTimer : IDisposable
+{
+    private readonly CancellationTokenSource _cts;
+    private int _disarmed;
+
+    public AttemptHeadersTimer(CancellationToken original, TimeSpan timeout)
+    {
+        Original = original;
+        _cts = CancellationTokenSource.CreateLinkedTokenSource(original);
+        _cts.CancelAfter(timeout);
+    }
+
+    /// <summary>The client's own token.</summary>
+    public CancellationToken Original { get; }
+
+    /// <summary>The attempt's token (the client's, or the timeout).</summary>
+    public CancellationToken Token => _cts.Token;
+
+    /// <summary>True when the timeout (not the client) cancelled the attempt.</summary>
+    public bool Fired => _cts.IsCancellationRequested && !Original.IsCancellationRequested && Volatile.Read(ref _disarmed) == 0;
+
+    /// <summary>The headers arrived: the timer stops (the body has its own idle timeout).</summary>
+    public void Disarm()
+    {
+        if (Interlocked.Exchange(ref _disarmed, 1) == 0)
+        {
+            _cts.CancelAfter(Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>Puts the client's token back and frees the timer.</summary>
+    public void Restore(HttpContext context)
+    {
+        context.RequestAborted = Original;
+        Dispose();
+    }
+
+    public void Dispose() => _cts.Dispose();
+}
+
+/// <summary>The forwarder error of an attempt whose response headers did not arrive within its timeout.</summary>
+internal sealed class HeadersTimeoutError(Exception? exception) : IForwarderErrorFeature
+{
+    public ForwarderError Error => ForwarderError.RequestTimedOut;
+
+    public Exception? Exception => exception;
 }

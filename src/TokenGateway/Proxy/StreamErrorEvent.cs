@@ -21,6 +21,9 @@ internal static class StreamErrorEvent
     /// <summary>Ledger and event code of a stream that failed after its first byte.</summary>
     public const string Code = "upstream_stream_interrupted";
 
+    /// <summary>Ledger and event code of a stream whose provider went silent for longer than the idle timeout.</summary>
+    public const string IdleTimeoutCode = "upstream_idle_timeout";
+
     /// <summary>Writes the dialect's stream error event; <paramref name="sequenceNumber"/> is the Responses event number.</summary>
     public static void Write(IBufferWriter<byte> output, LlmDialect dialect, string code, string message, int sequenceNumber)
     {

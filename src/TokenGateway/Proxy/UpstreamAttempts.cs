@@ -26,6 +26,15 @@ internal sealed class UpstreamAttempts(AttemptPlanner planner, Func<TimeSpan> re
     /// <summary>The decision taken on <see cref="Result"/>, once reported.</summary>
     public PlanDecision? Decision { get; private set; }
 
+    /// <summary>The gateway's default connect timeout (<c>Resilience:Timeouts:Connect</c>), set by the middleware.</summary>
+    public TimeSpan DefaultConnectTimeout { get; init; }
+
+    /// <summary>The attempt's connect timeout when it differs from the gateway default (a model's or team's override).</summary>
+    public TimeSpan? ConnectTimeoutOverride => Settings.ConnectTimeout is var t && t != DefaultConnectTimeout ? t : null;
+
+    /// <summary>The response-headers timer of the attempt in flight, when it has its own (see <see cref="ResilienceMiddleware"/>).</summary>
+    public AttemptHeadersTimer? HeadersTimer { get; set; }
+
     /// <summary>The planner's first decision (an attempt, or fail fast when nothing is usable).</summary>
     public PlanDecision Start() => planner.Start();
 
@@ -34,6 +43,7 @@ internal sealed class UpstreamAttempts(AttemptPlanner planner, Func<TimeSpan> re
     {
         Current = attempt;
         Count++;
+        HeadersTimer = null;
         Result = null;
         Decision = null;
     }
@@ -61,16 +71,17 @@ internal sealed class UpstreamAttempts(AttemptPlanner planner, Func<TimeSpan> re
     }
 
     /// <summary>
-    /// Reports that the attempt in flight, whose headers were already reported as a success, failed after bytes reached
-    /// the client; returns a continuation attempt or <see cref="PlanStep.AbortStream"/>.
+    /// Reports that the attempt in flight, whose headers were already reported as a success, failed in its body: after
+    /// bytes reached the client, a continuation attempt or <see cref="PlanStep.AbortStream"/>; before (a buffered
+    /// body), a retry like any transient failure, or a give-up.
     /// </summary>
     public PlanDecision ReportCut(in AttemptResult result)
     {
         Result = result;
-        var decision = planner.NextAfterCut(result);
+        var decision = planner.NextAfterBodyFailure(result);
         if (decision.Step == PlanStep.Attempt && decision.Attempt.Delay >= remainingDeadline())
         {
-            decision = new PlanDecision(PlanStep.AbortStream, Detail: "deadline");
+            decision = new PlanDecision(result.ClientReceivedBytes ? PlanStep.AbortStream : PlanStep.GiveUp, Detail: "deadline");
         }
 
         Decision = decision;
@@ -93,6 +104,8 @@ internal sealed class UpstreamAttempts(AttemptPlanner planner, Func<TimeSpan> re
     /// </summary>
     public bool OnResponse(HttpResponseMessage upstream, DateTimeOffset now)
     {
+        HeadersTimer?.Disarm();
+        HeadersTimer = null;
         var status = (int)upstream.StatusCode;
         TimeSpan? retryAfter = RetryAfterParser.TryParse(Header(upstream, "retry-after-ms"), Header(upstream, "Retry-After"), now, out var hint)
             ? hint
@@ -118,6 +131,8 @@ internal sealed class UpstreamAttempts(AttemptPlanner planner, Func<TimeSpan> re
             AttemptOutcomeKind.ConnectFailure => "connect_failure",
             AttemptOutcomeKind.ResetBeforeResponse => "reset_before_response",
             AttemptOutcomeKind.ResponseHeadersTimeout => "upstream_timeout",
+            AttemptOutcomeKind.BodyReset => "body_reset",
+            AttemptOutcomeKind.BodyIdleTimeout => "upstream_idle_timeout",
             AttemptOutcomeKind.ClientAborted => "client_aborted",
             _ => "upstream_failed",
         };
