@@ -52,6 +52,12 @@ internal sealed class GatewayProxyConfigProvider : IProxyConfigProvider
                 .ToDictionary(x => $"{p.Id}-{x.i}", x => new DestinationConfig { Address = x.address }),
             HttpRequest = new ForwarderRequestConfig { ActivityTimeout = timeout },
             HttpClient = new HttpClientConfig { EnableMultipleHttp2Connections = true },
+            // Passive health (issue #13): the circuit breakers set each destination's health (CircuitBreakerRegistry),
+            // and YARP's load balancer skips the unhealthy ones; the named policy adds no judgement of its own.
+            HealthCheck = new HealthCheckConfig
+            {
+                Passive = new PassiveHealthCheckConfig { Enabled = true, Policy = Resilience.BreakerPassiveHealthPolicy.PolicyName },
+            },
         }).ToList();
 
         var defaultCluster = clusters.FirstOrDefault()?.ClusterId
