@@ -40,7 +40,7 @@ internal sealed partial class ResilienceMiddleware(
     IOptions<ProvidersOptions> providerOptions,
     IProxyStateLookup proxyState,
     TimeProvider time,
-    ILogger<ResilienceMiddleware> logger)
+    ILogger<ResilienceMiddleware> logger) : IAttemptPlannerFactory
 {
     private readonly Func<ModelCard, string?> _dialectOf = UpstreamDialects.For(providerOptions.Value);
 
@@ -61,36 +61,18 @@ internal sealed partial class ResilienceMiddleware(
             return;
         }
 
-        // YARP's load balancer already chose (the cluster's policy): that destination goes first, so the initial attempt
-        // honours the policy; the planner moves retries to the destinations that have not failed.
-        var all = proxy.AllDestinations;
+        // YARP's load balancer already chose (the cluster's policy): the first attempt goes there when its breaker and a
+        // key allow, without building the planner; retries and fallbacks build it (CreatePlanner) on demand.
         var picked = proxy.AvailableDestinations.Count > 0 ? proxy.AvailableDestinations[0].DestinationId : null;
-        var destinationIds = new string[all.Count];
-        var n = 0;
-        if (picked is not null)
-        {
-            destinationIds[n++] = picked;
-        }
-
-        foreach (var d in all)
-        {
-            if (!string.Equals(d.DestinationId, picked, StringComparison.Ordinal) && n < destinationIds.Length)
-            {
-                destinationIds[n++] = d.DestinationId;
-            }
-        }
-
-        var settings = ResilienceSettingsResolver.Resolve(resilience.CurrentValue.ToSettings(), model.Resilience, exchange.Policy?.Team.Resilience);
-        var keys = provider.KeySelector ?? _keyless.GetOrAdd(provider.Id, static (id, t) => new KeySelector(id, 1, t), time);
-        var chain = BuildChain(exchange, new PlannedModel(model, settings, destinationIds, keys), out var clusters);
-        var planner = new AttemptPlanner(chain, breakers, time,
-            canContinueStreams: exchange.Dialect == Core.Dialects.LlmDialect.AnthropicMessages && exchange.Request?.Stream == true);
+        var settings = ResilienceSettingsResolver.Resolve(Defaults(), model.Resilience, exchange.Policy?.Team.Resilience);
+        var keys = KeysOf(provider);
         var options = gateway.CurrentValue;
-        var attempts = new UpstreamAttempts(planner, () => options.RemainingFor(exchange.ElapsedMs))
+        var attempts = new UpstreamAttempts(this, settings, keys, time.GetUtcNow(), exchange, options)
         {
             DefaultConnectTimeout = resilience.CurrentValue.Timeouts.Connect,
+            Context = context,
         };
-        var decision = attempts.Start();
+        var decision = attempts.Start(model, picked);
         if (decision.Step == PlanStep.RateLimited)
         {
             // Every key is cooling down after another request's 429: the provider still decides for this one (one
@@ -119,7 +101,7 @@ internal sealed partial class ResilienceMiddleware(
                     await Task.Delay(attempt.Delay, time, context.RequestAborted);
                 }
 
-                if (!ReferenceEquals(attempt.Model, served) && clusters is not null && clusters.TryGetValue(attempt.Model.Name, out var target))
+                if (!ReferenceEquals(attempt.Model, served) && attempts.FallbackClusters is { } clusters && clusters.TryGetValue(attempt.Model.Name, out var target))
                 {
                     // A fallback: the same parsed request with the fallback's model, to the fallback's cluster.
                     served = attempt.Model;
@@ -129,10 +111,11 @@ internal sealed partial class ResilienceMiddleware(
                 }
 
                 attempts.Begin(attempt);
-                context.Response.Headers[AttemptsHeader] = attempts.Count.ToString(CultureInfo.InvariantCulture);
-                if (Find(proxy, attempt.DestinationId) is { } destination)
+                context.Response.Headers[AttemptsHeader] = CountText(attempts.Count);
+                if (!(proxy.AvailableDestinations.Count == 1 && string.Equals(proxy.AvailableDestinations[0].DestinationId, attempt.DestinationId, StringComparison.Ordinal))
+                    && Find(proxy, attempt.DestinationId) is { } destination)
                 {
-                    proxy.AvailableDestinations = destination;
+                    proxy.AvailableDestinations = destination; // a DestinationState is its own one-item list: no allocation
                 }
 
                 context.Request.Body.Position = 0; // the buffered body, replayed as serialized once
@@ -142,7 +125,7 @@ internal sealed partial class ResilienceMiddleware(
                 GuardedAttempt guarded;
                 try
                 {
-                    guarded = await breakers.ExecuteAsync(clusterId, attempt.DestinationId, CircuitScopes.Key(provider.Id, attempt.KeyIndex),
+                    guarded = await breakers.ExecuteAsync(clusterId, attempt.DestinationId, KeysOf(attempts.Provider ?? provider).ScopeIds[attempt.KeyIndex],
                         static async (s, _) =>
                         {
                             await s.Self._next(s.Context);
@@ -203,7 +186,7 @@ internal sealed partial class ResilienceMiddleware(
             return chain;
         }
 
-        var defaults = resilience.CurrentValue.ToSettings();
+        var defaults = Defaults();
         var fallbacks = FallbackChains.Resolve(primary.Model, catalog, policy.Team.Fallbacks,
             name => policy.Models.IsAllowed(name), _dialectOf, primary.Settings.MaxFallbacks);
         if (fallbacks.Count == 0)
@@ -348,17 +331,81 @@ internal sealed partial class ResilienceMiddleware(
 
     private static string Seconds(TimeSpan t) => Math.Ceiling(t.TotalSeconds).ToString(CultureInfo.InvariantCulture);
 
-    private static IReadOnlyList<DestinationState>? Find(Yarp.ReverseProxy.Model.IReverseProxyFeature proxy, string id)
+    private static DestinationState? Find(Yarp.ReverseProxy.Model.IReverseProxyFeature proxy, string id)
     {
         foreach (var d in proxy.AllDestinations)
         {
             if (string.Equals(d.DestinationId, id, StringComparison.Ordinal))
             {
-                return [d];
+                return d;
             }
         }
 
         return null;
+    }
+
+    private static readonly string[] _countTexts = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"];
+
+    private static string CountText(int count) => (uint)count < (uint)_countTexts.Length ? _countTexts[count] : count.ToString(CultureInfo.InvariantCulture);
+
+    private DefaultsCache? _defaults;
+
+    /// <summary>The gateway defaults as settings, built once per options instance (not per request).</summary>
+    private ResilienceSettings Defaults()
+    {
+        var current = resilience.CurrentValue;
+        if (Volatile.Read(ref _defaults) is { } cached && ReferenceEquals(cached.Options, current))
+        {
+            return cached.Settings;
+        }
+
+        var settings = current.ToSettings();
+        Volatile.Write(ref _defaults, new DefaultsCache(current, settings));
+        return settings;
+    }
+
+    private sealed record DefaultsCache(ResilienceOptions Options, ResilienceSettings Settings);
+
+    private KeySelector KeysOf(ResolvedProvider provider) =>
+        provider.KeySelector ?? _keyless.GetOrAdd(provider.Id, static (id, t) => new KeySelector(id, 1, t), time);
+
+    /// <inheritdoc />
+    ICircuitStates IAttemptPlannerFactory.Breakers => breakers;
+
+    /// <summary>
+    /// Builds the request's planner (only when a retry, fallback, continuation or a planned first attempt needs it):
+    /// the primary model over its cluster's destinations (the load balancer's choice, or the first attempt's, first),
+    /// then its fallback chain.
+    /// </summary>
+    AttemptPlanner IAttemptPlannerFactory.CreatePlanner(LlmExchange exchange, UpstreamAttempts attempts)
+    {
+        var context = attempts.Context!; // set by InvokeAsync before the first decision
+        var proxy = context.GetReverseProxyFeature();
+        var provider = exchange.Provider!;
+        var model = exchange.Model!;
+        var all = proxy.AllDestinations;
+        var first = attempts.Count > 0 ? attempts.Current.DestinationId
+            : proxy.AvailableDestinations.Count > 0 ? proxy.AvailableDestinations[0].DestinationId : null;
+        var destinationIds = new string[all.Count];
+        var n = 0;
+        if (first is not null)
+        {
+            destinationIds[n++] = first;
+        }
+
+        foreach (var d in all)
+        {
+            if (!string.Equals(d.DestinationId, first, StringComparison.Ordinal) && n < destinationIds.Length)
+            {
+                destinationIds[n++] = d.DestinationId;
+            }
+        }
+
+        var settings = ResilienceSettingsResolver.Resolve(Defaults(), model.Resilience, exchange.Policy?.Team.Resilience);
+        var chain = BuildChain(exchange, new PlannedModel(model, settings, destinationIds, KeysOf(provider)), out var clusters);
+        attempts.FallbackClusters = clusters;
+        return new AttemptPlanner(chain, breakers, time,
+            canContinueStreams: exchange.Dialect == Core.Dialects.LlmDialect.AnthropicMessages && exchange.Request?.Stream == true);
     }
 
     [LoggerMessage(2400, LogLevel.Information, "Request {RequestId}: attempt {Attempt} failed with {Reason}; retrying in {DelayMs} ms")]
