@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 
 namespace TokenGateway.Simulator.Tests;
 
-/// <summary>Fault scoping (scenario/first, model), reset-after, and the providers' rate-limit headers.</summary>
+/// <summary>Fault scoping (scenario/first, model), reset-after, stall-after, and the providers' rate-limit headers.</summary>
 public sealed class ScopedFaultTests : IAsyncLifetime
 {
     private SimulatorHost _sim = null!;
@@ -82,6 +82,27 @@ public sealed class ScopedFaultTests : IAsyncLifetime
 
         Assert.NotNull(ex); // an abnormal end, never a clean one
         Assert.Equal(2, dataLines);
+    }
+
+    [Fact]
+    public async Task StallAfter_StopsTheStreamAfterExactlyNEventsAndHoldsTheConnection()
+    {
+        using var response = await _sim.PostAsync("/v1/chat/completions", Chat(stream: true), "stall-after=3,output-tokens=20",
+            completion: HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        var dataLines = 0;
+        using var silence = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        var ex = await Record.ExceptionAsync(async () =>
+        {
+            while (await reader.ReadLineAsync(silence.Token) is { } line)
+            {
+                dataLines += line.StartsWith("data: ", StringComparison.Ordinal) ? 1 : 0;
+            }
+        });
+
+        Assert.IsAssignableFrom<OperationCanceledException>(ex); // still open, silent: only our own timeout ended the read
+        Assert.Equal(3, dataLines);
     }
 
     [Fact]

@@ -143,6 +143,47 @@ public sealed class AttemptPlanner
             : new PlanDecision(PlanStep.FailFast, RetryAfter: retryAfter, Detail: "circuit_open");
     }
 
+    /// <summary>
+    /// The cheap first attempt (no planner built): <paramref name="destinationId"/> (the load balancer's choice) when
+    /// its breaker is closed, with the best usable key of <paramref name="keys"/> (one outstanding slot taken). False
+    /// when either is unusable: the caller then builds the planner and calls <see cref="Start"/>.
+    /// </summary>
+    public static bool TryFirstAttempt(ModelCard model, string destinationId, KeySelector keys, ICircuitStates breakers, out PlannedAttempt attempt)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        ArgumentNullException.ThrowIfNull(breakers);
+        attempt = default;
+        if (breakers.IsOpen(CircuitScopes.Destination(destinationId), out _))
+        {
+            return false;
+        }
+
+        var key = keys.TryAcquire((breakers, keys), static (s, i) => !s.breakers.IsOpen(s.keys.ScopeIds[i], out _));
+        if (key < 0)
+        {
+            return false;
+        }
+
+        attempt = new PlannedAttempt(1, model, destinationId, key, TimeSpan.Zero, AttemptReason.Initial);
+        return true;
+    }
+
+    /// <summary>
+    /// Takes over a request whose first attempt (<paramref name="first"/>, from <see cref="TryFirstAttempt"/>) was made
+    /// without a planner, as if <see cref="Start"/> had planned it at <paramref name="startedAt"/>;
+    /// <paramref name="holding"/> says whether its key slot is still held (not yet released by the caller).
+    /// </summary>
+    public void Adopt(in PlannedAttempt first, DateTimeOffset startedAt, bool holding)
+    {
+        _deadline = startedAt + _chain[0].Settings.TotalTimeout;
+        EnterModel(0);
+        _attempts = 1;
+        _attemptsOnModel = 1;
+        _rotation = 1;
+        _current = first;
+        _holding = holding;
+    }
+
     /// <summary>Reports how the last attempt ended and returns what to do next.</summary>
     public PlanDecision Next(in AttemptResult result)
     {
@@ -153,6 +194,31 @@ public sealed class AttemptPlanner
 
         var failure = RetryClassifier.Classify(result);
         Release(result, failure == FailureClass.RateLimited);
+        return Decide(result, failure);
+    }
+
+    /// <summary>
+    /// Reports that the last attempt, already reported as a success (its 200 headers), failed in its body: before any
+    /// byte reached the client (a buffered body cut or stalled) it is retried like a transient failure; after, see
+    /// <see cref="NextAfterCut"/>.
+    /// </summary>
+    public PlanDecision NextAfterBodyFailure(in AttemptResult result)
+    {
+        if (result.ClientReceivedBytes)
+        {
+            return NextAfterCut(result);
+        }
+
+        if (_holding)
+        {
+            Release(result, rateLimited: false);
+        }
+
+        return Decide(result, RetryClassifier.Classify(result));
+    }
+
+    private PlanDecision Decide(in AttemptResult result, FailureClass failure)
+    {
         var settings = _chain[_modelIndex].Settings;
         switch (failure)
         {
@@ -228,6 +294,21 @@ public sealed class AttemptPlanner
 
         return new PlanDecision(PlanStep.GiveUp, Detail: failure == FailureClass.RateLimited ? "rate_limited"
             : exhausted ? "max_attempts" : "no_healthy_upstream");
+    }
+
+    /// <summary>
+    /// Reports that the last attempt, already reported as a success (its 200 headers), failed after bytes reached the
+    /// client (a stream cut or stalled): a continuation when the team opted in and nothing forbids it, else
+    /// <see cref="PlanStep.AbortStream"/>.
+    /// </summary>
+    public PlanDecision NextAfterCut(in AttemptResult result)
+    {
+        if (_holding)
+        {
+            Release(result, rateLimited: false);
+        }
+
+        return NextAfterFirstByte(result with { ClientReceivedBytes = true }, _chain[_modelIndex].Settings);
     }
 
     /// <summary>Frees the key slot of the attempt in flight when the invoker stops without calling <see cref="Next"/>.</summary>

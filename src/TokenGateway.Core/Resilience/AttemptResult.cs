@@ -56,7 +56,7 @@ public enum FailureClass
     RateLimited,
     /// <summary>Failed after bytes reached the client: only a stream continuation can help.</summary>
     AfterFirstByte,
-    /// <summary>Final: the provider's answer goes to the client as it is (4xx, auth errors, header timeouts, client gone).</summary>
+    /// <summary>Final: the provider's answer goes to the client as it is (4xx, auth errors, client gone).</summary>
     Final,
 }
 
@@ -68,9 +68,9 @@ public static class RetryClassifier
 
     /// <summary>Classifies an attempt result.</summary>
     /// <remarks>
-    /// Retryable: connect failures, resets before the first response byte, 408, 429, 500, 502, 503, 504 and 529 —
-    /// and only while no byte has reached the client. A response-headers timeout is not retried: the provider may
-    /// still be generating (and billing) that answer.
+    /// Retryable: connect failures, resets and response-headers timeouts before the first response byte, 408, 429,
+    /// 500, 502, 503, 504 and 529 — and only while no byte has reached the client. A header timeout is treated like a
+    /// 504 (the gateway's own): nothing was received, so nothing of that answer can be billed to the caller.
     /// </remarks>
     public static FailureClass Classify(in AttemptResult result)
     {
@@ -91,7 +91,7 @@ public static class RetryClassifier
 
         return result.Kind switch
         {
-            AttemptOutcomeKind.ConnectFailure or AttemptOutcomeKind.ResetBeforeResponse => FailureClass.Transient,
+            AttemptOutcomeKind.ConnectFailure or AttemptOutcomeKind.ResetBeforeResponse or AttemptOutcomeKind.ResponseHeadersTimeout => FailureClass.Transient,
             // A buffered body cut or stalled before anything was written to the client is replayable.
             AttemptOutcomeKind.BodyReset or AttemptOutcomeKind.BodyIdleTimeout => FailureClass.Transient,
             AttemptOutcomeKind.Response => ClassifyStatus(result.StatusCode),

@@ -50,6 +50,9 @@ internal sealed record FaultPlan
     /// <summary>A stream is cut (connection reset) after this many events (<c>reset-after=N</c>).</summary>
     public int? ResetAfter { get; init; }
 
+    /// <summary>A stream stops sending (keeping the connection open) after this many events (<c>stall-after=N</c>).</summary>
+    public int? StallAfter { get; init; }
+
     /// <summary>True when the plan scopes its faults (scenario, first, model) and so must be resolved per request.</summary>
     public bool IsScoped => Scenario is not null || Model is not null;
 
@@ -128,9 +131,12 @@ internal sealed record FaultPlan
                 case "reset-after" when int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var events) && events is >= 1 and <= 1_000_000:
                     result = result with { ResetAfter = events };
                     break;
+                case "stall-after" when int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var stallEvents) && stallEvents is >= 1 and <= 1_000_000:
+                    result = result with { StallAfter = stallEvents };
+                    break;
                 default:
                     error = $"Unknown or malformed simulator fault '{raw}' in the {HeaderName} header. Known faults: latency=<n>ms|<n>s, status=<400-599>, " +
-                        "reset, stall, malformed-sse, no-usage, output-tokens=<n>, invalid-json[=always], fenced-json, html-error, provider-headers, reset-after=<n>; " +
+                        "reset, stall, malformed-sse, no-usage, output-tokens=<n>, invalid-json[=always], fenced-json, html-error, provider-headers, reset-after=<n>, stall-after=<n>; " +
                         "scoping: scenario=<id>, first=<n> (with scenario), model=<name>.";
                     return false;
             }

@@ -91,6 +91,12 @@ internal sealed class SseWriter : IDisposable
             throw new OperationCanceledException($"Connection reset by the simulator after {resetAfter} events (reset-after fault).");
         }
 
+        if (faults.StallAfter is { } stallAfter && _events == stallAfter)
+        {
+            await _pipe.FlushAsync(_request.Aborted);
+            await Task.Delay(Timeout.InfiniteTimeSpan, _request.Aborted);
+        }
+
         if (_events == FaultAfterEvent)
         {
             if (faults.MalformedSse)

@@ -23,10 +23,26 @@ internal sealed class GatewayProxyConfigProvider : IProxyConfigProvider
 
     private readonly GatewayProxyConfig _config;
 
-    public GatewayProxyConfigProvider(ProviderRegistry providers, IOptions<GatewayOptions> options)
+    public GatewayProxyConfigProvider(
+        ProviderRegistry providers, IOptions<GatewayOptions> options, IOptions<Core.Resilience.ResilienceOptions> resilience, Core.Models.ModelCatalog catalog)
     {
-        // Time to response headers: never beyond the request's total deadline.
-        var timeout = options.Value.UpstreamTimeout < options.Value.RequestDeadline ? options.Value.UpstreamTimeout : options.Value.RequestDeadline;
+        // Time to response headers (YARP's activity timeout, which costs nothing per request): the longest configured
+        // header timeout (Resilience:Timeouts:ResponseHeaders, or a model's own), never beyond the request's deadline.
+        // Shorter per-attempt timeouts (a model's or a team's) are armed per attempt by ResilienceMiddleware.
+        var timeout = resilience.Value.Timeouts.ResponseHeaders ?? options.Value.UpstreamTimeout;
+        foreach (var card in catalog.Models)
+        {
+            if (card.Resilience?.Timeouts?.ResponseHeaders is { } own && own > timeout)
+            {
+                timeout = own;
+            }
+        }
+
+        if (timeout > options.Value.RequestDeadline)
+        {
+            timeout = options.Value.RequestDeadline;
+        }
+
         var clusters = providers.All.Select(p => new ClusterConfig
         {
             ClusterId = p.Id,
@@ -36,6 +52,12 @@ internal sealed class GatewayProxyConfigProvider : IProxyConfigProvider
                 .ToDictionary(x => $"{p.Id}-{x.i}", x => new DestinationConfig { Address = x.address }),
             HttpRequest = new ForwarderRequestConfig { ActivityTimeout = timeout },
             HttpClient = new HttpClientConfig { EnableMultipleHttp2Connections = true },
+            // Passive health (issue #13): the circuit breakers set each destination's health (CircuitBreakerRegistry),
+            // and YARP's load balancer skips the unhealthy ones; the named policy adds no judgement of its own.
+            HealthCheck = new HealthCheckConfig
+            {
+                Passive = new PassiveHealthCheckConfig { Enabled = true, Policy = Resilience.BreakerPassiveHealthPolicy.PolicyName },
+            },
         }).ToList();
 
         var defaultCluster = clusters.FirstOrDefault()?.ClusterId

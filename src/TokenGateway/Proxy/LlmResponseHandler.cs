@@ -20,11 +20,15 @@ namespace TokenGateway.Proxy;
 /// </summary>
 internal sealed partial class LlmResponseHandler(
     IOptionsMonitor<GatewayOptions> options, ITokenizerRegistry tokenizers, ExchangeCompletion completion, IEnumerable<IResponseBodyHook> hooks,
-    TimeProvider time, Resilience.CircuitBreakerRegistry breakers, ILogger<LlmResponseHandler> logger)
+    TimeProvider time, Resilience.CircuitBreakerRegistry breakers, Upstream.UpstreamInvoker invoker, Core.Budgets.AdmissionController admission,
+    CostCalculator costs, IUsageLedger ledger, ILogger<LlmResponseHandler> logger)
 {
     private readonly IResponseBodyHook[] _hooks = [.. hooks];
 
     private const int ReadBufferSize = 16 * 1024;
+
+    /// <summary>How long a failed stream's error event gets to be read before the connection is reset.</summary>
+    private static readonly TimeSpan AbortGrace = TimeSpan.FromMilliseconds(100);
 
     /// <summary>Ledger error code of a stream cut at <c>Gateway:RequestDeadline</c>.</summary>
     public const string RequestDeadlineExceeded = "request_deadline_exceeded";
@@ -83,15 +87,94 @@ internal sealed partial class LlmResponseHandler(
         // A translated stream is metered in the provider's dialect (its usage is the truth) and written in the client's.
         using var translator = exchange.IsTranslated ? CreateTranslator(exchange) : null;
         var transform = translator ?? CreateTransform(http, exchange);
-        using var meter = new SseStreamMeter(exchange.UpstreamDialect, suppressUsageOnlyChunk: !exchange.IsTranslated && !exchange.ClientRequestedUsage, transform);
+        // Stream continuation (issue #13): Anthropic streams of teams that opted in, when no transform rewrites the events.
+        var splicer = transform is null && exchange.Dialect == Core.Dialects.LlmDialect.AnthropicMessages
+            && exchange.Attempts is { Count: > 0 } planned && planned.Settings.ContinueStreams
+            ? new Core.Resilience.AnthropicStreamSplicer()
+            : null;
+        var meter = new SseStreamMeter(exchange.UpstreamDialect, suppressUsageOnlyChunk: !exchange.IsTranslated && !exchange.ClientRequestedUsage, (Core.Streaming.ISseEventHandler?)splicer ?? transform);
         using var output = new PooledBufferWriter(ReadBufferSize);
         var buffer = ArrayPool<byte>.Shared.Rent(ReadBufferSize);
+        var end = StreamEnd.Completed;
+        var meterBilled = false; // the last stream's usage was billed as its own attempt event (continuation refused after)
+        try
+        {
+            end = await PumpAsync(http, exchange, upstream, meter, transform, output, buffer);
+            while (end is StreamEnd.UpstreamFailed or StreamEnd.IdleTimeout && splicer is not null)
+            {
+                var next = await TryContinueAsync(http, exchange, meter, splicer, end);
+                if (next.Response is null || next.Meter is null)
+                {
+                    meterBilled = next.CutBilled;
+                    break;
+                }
+
+                meter.Dispose();
+                meter = next.Meter;
+                using (next.Response)
+                {
+                    end = await PumpAsync(http, exchange, next.Response, meter, transform: null, output, buffer);
+                }
+            }
+
+            Finish(http, exchange, meter, end, output, meterBilled);
+            if (output.WrittenCount > 0)
+            {
+                // The stream error event: best effort, the connection is aborted right after it.
+                try
+                {
+                    await response.Body.WriteAsync(output.WrittenMemory, http.RequestAborted);
+                    await response.Body.FlushAsync(http.RequestAborted);
+                }
+                catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
+                {
+                    // The client is gone already; the abort below is all that is left.
+                }
+
+                output.ResetWrittenCount();
+            }
+
+            if (end != StreamEnd.Completed && end != StreamEnd.ClientGone || (!meter.SawTerminalEvent && meter.Usage is null && end != StreamEnd.ClientGone))
+            {
+                // The client must see an abnormal end (no clean chunked terminator), never a truncated "success". The
+                // abort resets the connection, and a reset discards what the peer has not read yet: the error event
+                // gets a moment to be read first.
+                try
+                {
+                    await Task.Delay(AbortGrace, http.RequestAborted); // network time: the wall clock
+                }
+                catch (OperationCanceledException)
+                {
+                    // The client went away first.
+                }
+
+                http.Abort();
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            meter.Dispose();
+        }
+    }
+
+    /// <summary>How one upstream stream ended.</summary>
+    private enum StreamEnd
+    {
+        Completed,
+        ClientGone,
+        UpstreamFailed,
+        IdleTimeout,
+        DeadlineHit,
+    }
+
+    /// <summary>Copies one upstream stream through the meter (and transform) to the client, flushing per read.</summary>
+    private async Task<StreamEnd> PumpAsync(
+        HttpContext http, LlmExchange exchange, HttpResponseMessage upstream, SseStreamMeter meter, ISseTransform? transform, PooledBufferWriter output, byte[] buffer)
+    {
         var gateway = options.CurrentValue;
-        var idle = gateway.UpstreamIdleTimeout;
+        var idle = exchange.Attempts is { Count: > 0 } attempts ? attempts.Settings.IdleTimeout : gateway.UpstreamIdleTimeout;
         using var idleCts = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
-        var upstreamFailed = false;
-        var clientGone = false;
-        var deadlineHit = false;
         var deadlineArmed = false;
         try
         {
@@ -109,19 +192,19 @@ internal sealed partial class LlmResponseHandler(
                 }
                 catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException)
                 {
-                    clientGone = http.RequestAborted.IsCancellationRequested;
-                    upstreamFailed = !clientGone;
-                    deadlineHit = upstreamFailed && deadlineArmed && idleCts.IsCancellationRequested;
-                    if (deadlineHit)
+                    if (http.RequestAborted.IsCancellationRequested)
                     {
-                        LogDeadlineExceeded(logger, exchange.RequestId, gateway.RequestDeadline);
-                    }
-                    else if (upstreamFailed)
-                    {
-                        LogUpstreamStreamFailed(logger, exchange.RequestId, ex.GetType().Name);
+                        return StreamEnd.ClientGone;
                     }
 
-                    break;
+                    if (deadlineArmed && idleCts.IsCancellationRequested)
+                    {
+                        LogDeadlineExceeded(logger, exchange.RequestId, gateway.RequestDeadline);
+                        return StreamEnd.DeadlineHit;
+                    }
+
+                    LogUpstreamStreamFailed(logger, exchange.RequestId, idleCts.IsCancellationRequested ? "idle timeout" : ex.GetType().Name);
+                    return idleCts.IsCancellationRequested ? StreamEnd.IdleTimeout : StreamEnd.UpstreamFailed;
                 }
 
                 if (read == 0)
@@ -139,13 +222,12 @@ internal sealed partial class LlmResponseHandler(
                     try
                     {
                         exchange.Outcome.FirstByte(exchange.ElapsedMs);
-                        await response.Body.WriteAsync(output.WrittenMemory, http.RequestAborted);
-                        await response.Body.FlushAsync(http.RequestAborted);
+                        await http.Response.Body.WriteAsync(output.WrittenMemory, http.RequestAborted);
+                        await http.Response.Body.FlushAsync(http.RequestAborted);
                     }
                     catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
                     {
-                        clientGone = true;
-                        break;
+                        return StreamEnd.ClientGone;
                     }
 
                     output.ResetWrittenCount();
@@ -153,44 +235,247 @@ internal sealed partial class LlmResponseHandler(
 
                 if (read == 0)
                 {
-                    break;
+                    return StreamEnd.Completed;
                 }
             }
         }
-        finally
+        catch (Exception ex) when (ex is IOException or HttpRequestException)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            // The body could not even be opened.
+            LogUpstreamStreamFailed(logger, exchange.RequestId, ex.GetType().Name);
+            return http.RequestAborted.IsCancellationRequested ? StreamEnd.ClientGone : StreamEnd.UpstreamFailed;
         }
+        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        {
+            return StreamEnd.ClientGone;
+        }
+    }
 
-        // Without provider usage (stream cut, abandoned, or sent without it) this bills what was delivered, once.
-        var streamUsage = UsageEstimator.ForStream(meter, exchange.InputTokensSent, tokenizers, exchange.ServedModel!.Tokenizer);
+    /// <summary>
+    /// Records the last stream's outcome: usage billed from what was delivered when the provider sent none (once),
+    /// and, for a stream that failed after its first byte, the cut reported to the attempt's breakers and the dialect's
+    /// stream error event written to <paramref name="output"/> (the caller sends it and aborts the connection).
+    /// </summary>
+    private void Finish(HttpContext http, LlmExchange exchange, SseStreamMeter meter, StreamEnd end, PooledBufferWriter output, bool meterBilled)
+    {
         ref var outcome = ref exchange.Outcome;
-        outcome.Metered(streamUsage.Usage, streamUsage.Estimated);
-        if (clientGone)
+        if (meterBilled)
         {
-            outcome.Aborted();
-        }
-        else if (upstreamFailed || (!meter.SawTerminalEvent && meter.Usage is null))
-        {
-            if (upstreamFailed && !deadlineHit && exchange.Attempts is { Count: > 0 } attempts && exchange.UpstreamProvider is { } provider)
-            {
-                // The attempt's breakers counted the 200 headers; the cut (or stall) after them is a failure too.
-                var cut = new Core.Resilience.AttemptResult(
-                    idleCts.IsCancellationRequested ? Core.Resilience.AttemptOutcomeKind.BodyIdleTimeout : Core.Resilience.AttemptOutcomeKind.BodyReset,
-                    ClientReceivedBytes: true);
-                breakers.Report(provider.Id, attempts.Current.DestinationId, Core.Resilience.CircuitScopes.Key(provider.Id, attempts.Current.KeyIndex), cut);
-            }
-
-            // The client must see an abnormal end (no clean chunked terminator), never a truncated "success".
-            outcome.UpstreamFailed(deadlineHit ? RequestDeadlineExceeded : null);
-            http.Abort();
+            outcome.Metered(default, estimated: false); // billed as the cut attempt's own event already
         }
         else
         {
+            // Without provider usage (stream cut, abandoned, or sent without it) this bills what was delivered, once.
+            var streamUsage = UsageEstimator.ForStream(meter, exchange.InputTokensSent, tokenizers, exchange.ServedModel!.Tokenizer);
+            outcome.Metered(streamUsage.Usage, streamUsage.Estimated);
+        }
+        if (end == StreamEnd.ClientGone)
+        {
+            outcome.Aborted();
+            return;
+        }
+
+        var failed = end != StreamEnd.Completed;
+        if (!failed && (meter.SawTerminalEvent || meter.Usage is not null))
+        {
             // A schema failure reported by a stream transform outranks this (precedence), whichever was reported first.
             outcome.Completed();
+            return;
+        }
+
+        if (end is StreamEnd.UpstreamFailed or StreamEnd.IdleTimeout && exchange.Attempts is { Count: > 0 } attempts && exchange.UpstreamProvider is { } provider
+            && attempts.Result is not { ClientReceivedBytes: true })
+        {
+            // The attempt's breakers counted the 200 headers; the cut (or stall) after them is a failure too. (A cut
+            // that was offered to the continuation planner was reported there already.)
+            breakers.Report(provider.Id, attempts.Current.DestinationId, Core.Resilience.CircuitScopes.Key(provider.Id, attempts.Current.KeyIndex), CutResult(end, toolCall: false));
+        }
+
+        var deadline = end == StreamEnd.DeadlineHit;
+        var code = deadline ? RequestDeadlineExceeded : end == StreamEnd.IdleTimeout ? StreamErrorEvent.IdleTimeoutCode : StreamErrorEvent.Code;
+        outcome.UpstreamFailed(code);
+        StreamErrorEvent.Write(output, exchange.Dialect, code,
+            deadline
+                ? "The request reached the gateway's deadline before the provider finished; the answer is incomplete."
+                : "The provider's stream was interrupted before the answer was complete; the answer is incomplete. Retry the request.",
+            meter.EventCount - meter.SuppressedEventCount);
+    }
+
+    /// <summary>
+    /// A stream cut after its first byte, for a team with <c>continueStreams</c> (issue #13): asks the planner for a
+    /// continuation; when it plans one, bills the cut attempt as its own usage event (on its own reservation, so the
+    /// budget check covers the re-sent prefix), sends the request again with the text delivered so far as an assistant
+    /// prefill, and returns the new stream's meter (splicing into the client stream) and response. Null when the stream
+    /// must end with the stream error instead (tool call in flight, attempts or deadline spent, budget refused).
+    /// </summary>
+    private async Task<(SseStreamMeter? Meter, HttpResponseMessage? Response, bool CutBilled)> TryContinueAsync(
+        HttpContext http, LlmExchange exchange, SseStreamMeter meter, Core.Resilience.AnthropicStreamSplicer splicer, StreamEnd end)
+    {
+        if (exchange.Attempts is not { Count: > 0 } attempts || exchange.UpstreamProvider is not { } provider || exchange.Request is not { } request
+            || exchange.ServedModel is not { } model)
+        {
+            return default;
+        }
+
+        var result = CutResult(end, toolCall: !splicer.CanContinue);
+        var billedCut = false;
+        while (true)
+        {
+            var cut = attempts.Current;
+            breakers.Report(provider.Id, cut.DestinationId, Core.Resilience.CircuitScopes.Key(provider.Id, cut.KeyIndex), result);
+            var decision = attempts.ReportCut(result);
+            if (decision.Step != Core.Resilience.PlanStep.Attempt)
+            {
+                LogContinuationRefused(logger, exchange.RequestId, decision.Detail ?? "after_first_byte");
+                return (null, null, billedCut);
+            }
+
+            if (billedCut)
+            {
+                // A continuation attempt that failed before its first event: nothing of it reached the client or was billed.
+                if (exchange.TeamId is not null)
+                {
+                    ledger.Record(UsageEventFactory.ForSupersededAttempt(exchange, cut, result, exchange.StartedAt, exchange.ElapsedMs));
+                }
+            }
+            else if (!await BillCutAttemptAsync(http, exchange, meter, splicer, cut, end, model))
+            {
+                attempts.AbortPlanned("budget");
+                LogContinuationRefused(logger, exchange.RequestId, "budget");
+                return default;
+            }
+
+            billedCut = true;
+            var delivered = splicer.DeliveredText.TrimEnd(); // Anthropic refuses a prefill ending in whitespace
+            var maxTokens = request.MaxTokens is { } max ? max - (int)Math.Min(int.MaxValue, splicer.PriorOutputTokens) : (int?)null;
+            if (maxTokens is <= 0)
+            {
+                attempts.AbortPlanned("max_tokens_delivered");
+                LogContinuationRefused(logger, exchange.RequestId, "max_tokens_delivered");
+                return (null, null, true);
+            }
+
+            var next = decision.Attempt;
+            attempts.Begin(next);
+            LogContinuing(logger, exchange.RequestId, next.Number, delivered.Length);
+            if (next.Delay > TimeSpan.Zero)
+            {
+                await Task.Delay(next.Delay, time, http.RequestAborted);
+            }
+
+            var body = ContinuationBody(request, delivered, maxTokens);
+            var settings = attempts.Settings;
+            var remaining = options.CurrentValue.RemainingFor(exchange.ElapsedMs);
+            var (response, failure) = await invoker.SendStreamingAsync(http, exchange, body,
+                exchange.RequestId + "_attempt" + next.Number.ToString(CultureInfo.InvariantCulture), next.DestinationId,
+                remaining < settings.ResponseHeadersTimeout ? remaining : settings.ResponseHeadersTimeout);
+            if (response is not null && (int)response.StatusCode is >= 200 and < 300
+                && string.Equals(response.Content.Headers.ContentType?.MediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase))
+            {
+                attempts.Report(Core.Resilience.AttemptResult.Status((int)response.StatusCode));
+                return (new SseStreamMeter(exchange.Dialect, suppressUsageOnlyChunk: false, splicer), response, true);
+            }
+
+            // No usable answer: nothing of it reached the client; the planner decides whether to continue elsewhere.
+            result = response is null
+                ? new Core.Resilience.AttemptResult(failure, ClientReceivedBytes: true)
+                : new Core.Resilience.AttemptResult(Core.Resilience.AttemptOutcomeKind.Response, (int)response.StatusCode, ClientReceivedBytes: true);
+            response?.Dispose();
+            if (failure == Core.Resilience.AttemptOutcomeKind.ClientAborted && response is null)
+            {
+                attempts.ReportCut(result);
+                return (null, null, true);
+            }
+
+            end = StreamEnd.UpstreamFailed;
         }
     }
+
+    /// <summary>
+    /// Bills the cut attempt as its own usage event: what it delivered (the provider's usage when it sent any, else
+    /// estimated), on a reservation of its own sized for the prefix the continuation re-sends (its input and delivered
+    /// output, as input) plus its delivered output, so admission refuses when the budget cannot take the continuation.
+    /// False when refused: the stream then ends with the error and the request's own lease bills the cut attempt.
+    /// </summary>
+    private async Task<bool> BillCutAttemptAsync(
+        HttpContext http, LlmExchange exchange, SseStreamMeter meter, Core.Resilience.AnthropicStreamSplicer splicer, Core.Resilience.PlannedAttempt cut,
+        StreamEnd end, Core.Models.ModelCard model)
+    {
+        var billed = UsageEstimator.ForStream(meter, exchange.InputTokensSent, tokenizers, model.Tokenizer);
+        Core.Budgets.AdmissionLease? lease = null;
+        if (exchange.Policy is { } policy)
+        {
+            var admitted = await admission.AdmitAsync(new Core.Budgets.AdmissionRequest
+            {
+                Policy = policy,
+                Model = model,
+                RequestedModel = model.Name,
+                InputTokens = (int)Math.Min(int.MaxValue, (long)billed.Usage.InputTokens + billed.Usage.OutputTokens),
+                RequestedMaxTokens = Math.Max(1, billed.Usage.OutputTokens),
+            }, http.RequestAborted);
+            if (!admitted.IsAdmitted)
+            {
+                return false;
+            }
+
+            lease = admitted.Lease;
+        }
+
+        var cost = costs.TryCalculate(model, billed.Usage, out var c) ? c : 0m;
+        if (lease is not null)
+        {
+            await lease.SettleAsync(cost, billed.Usage, CancellationToken.None);
+        }
+
+        if (exchange.TeamId is not null)
+        {
+            ledger.Record(UsageEventFactory.ForContinuedAttempt(exchange, cut, exchange.StartedAt, billed.Usage, billed.Estimated, cost,
+                end == StreamEnd.IdleTimeout ? StreamErrorEvent.IdleTimeoutCode : StreamErrorEvent.Code));
+        }
+
+        splicer.BeginContinuation(billed.Usage.InputTokens, billed.Usage.OutputTokens);
+        return true;
+    }
+
+    /// <summary>The request once more, its answer so far as an assistant prefill, <c>max_tokens</c> lowered by what was delivered.</summary>
+    private static ReadOnlyMemory<byte> ContinuationBody(Core.Dialects.LlmRequest request, string delivered, int? maxTokens)
+    {
+        var body = (System.Text.Json.Nodes.JsonObject)request.Body.DeepClone();
+        if (maxTokens is { } max)
+        {
+            body[request.MaxTokensField] = max;
+        }
+
+        if (delivered.Length > 0 && body["messages"] is System.Text.Json.Nodes.JsonArray messages)
+        {
+            if (messages.Count > 0 && messages[^1] is System.Text.Json.Nodes.JsonObject last && last["role"]?.GetValue<string>() == "assistant")
+            {
+                // The client prefilled already: the delivered text follows its prefill.
+                switch (last["content"])
+                {
+                    case System.Text.Json.Nodes.JsonValue text when text.TryGetValue<string>(out var prefix):
+                        last["content"] = prefix + delivered;
+                        break;
+                    case System.Text.Json.Nodes.JsonArray blocks:
+                        blocks.Add(new System.Text.Json.Nodes.JsonObject { ["type"] = "text", ["text"] = delivered });
+                        break;
+                    default:
+                        last["content"] = delivered;
+                        break;
+                }
+            }
+            else
+            {
+                messages.Add(new System.Text.Json.Nodes.JsonObject { ["role"] = "assistant", ["content"] = delivered });
+            }
+        }
+
+        return System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(body);
+    }
+
+    private static Core.Resilience.AttemptResult CutResult(StreamEnd end, bool toolCall) => new(
+        end == StreamEnd.IdleTimeout ? Core.Resilience.AttemptOutcomeKind.BodyIdleTimeout : Core.Resilience.AttemptOutcomeKind.BodyReset,
+        ClientReceivedBytes: true, ToolCallInFlight: toolCall);
 
     /// <summary>
     /// A non-2xx upstream answer: 401/403 means the gateway's own provider key was refused, which the client must not
@@ -226,13 +511,19 @@ internal sealed partial class LlmResponseHandler(
         // Sized from Content-Length when the provider sends one (+1 so the end is seen without growing).
         var expected = upstream.Content.Headers.ContentLength is { } length && length < cap ? (int)length + 1 : ReadBufferSize;
         using var body = new PooledBufferWriter(expected);
+        // The idle timeout between body chunks (issue #13), or the request's deadline when that comes first.
+        var gateway = options.CurrentValue;
+        var idle = exchange.Attempts is { Count: > 0 } planned ? planned.Settings.IdleTimeout : gateway.UpstreamIdleTimeout;
+        using var idleCts = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
         try
         {
             await using var source = await upstream.Content.ReadAsStreamAsync(http.RequestAborted);
             while (true)
             {
                 var memory = body.GetMemory(Math.Min(ReadBufferSize, expected));
-                var read = await source.ReadAsync(memory, http.RequestAborted);
+                var remaining = gateway.RemainingFor(exchange.ElapsedMs);
+                idleCts.CancelAfter(remaining < idle ? remaining : idle);
+                var read = await source.ReadAsync(memory, idleCts.Token);
                 if (read == 0)
                 {
                     break;
@@ -255,12 +546,27 @@ internal sealed partial class LlmResponseHandler(
                 return;
             }
 
-            // Nothing was sent yet: the client gets a clean 502, never partial JSON (reliability matrix C4).
-            LogUpstreamStreamFailed(logger, exchange.RequestId, ex.GetType().Name);
+            // Nothing was sent yet: another attempt may still answer (the buffered request is replayed); else the
+            // client gets a clean 502, never partial JSON (reliability matrix C4).
+            var timedOut = idleCts.IsCancellationRequested;
+            LogUpstreamStreamFailed(logger, exchange.RequestId, timedOut ? "idle timeout" : ex.GetType().Name);
+            if (meterUsage && exchange.Attempts is { Count: > 0 } attempts && exchange.UpstreamProvider is { } provider)
+            {
+                var failure = new Core.Resilience.AttemptResult(
+                    timedOut ? Core.Resilience.AttemptOutcomeKind.BodyIdleTimeout : Core.Resilience.AttemptOutcomeKind.BodyReset);
+                breakers.Report(provider.Id, attempts.Current.DestinationId, Core.Resilience.CircuitScopes.Key(provider.Id, attempts.Current.KeyIndex), failure);
+                if (attempts.ReportCut(failure).Step == Core.Resilience.PlanStep.Attempt)
+                {
+                    return; // ResilienceMiddleware makes the next attempt; the client response is still unstarted
+                }
+            }
+
             http.Response.Headers.ContentLength = null;
             http.Response.Headers.ContentType = default;
-            await exchange.FailAsync(http, Core.Errors.GatewayError.UpstreamUnavailable,
-                "The provider closed the connection before the response was complete. Retry later.");
+            await exchange.FailAsync(http, timedOut ? Core.Errors.GatewayError.UpstreamTimeout : Core.Errors.GatewayError.UpstreamUnavailable,
+                timedOut
+                    ? "The provider stopped sending the response before it was complete (idle timeout). Retry later."
+                    : "The provider closed the connection before the response was complete. Retry later.");
             return;
         }
 
@@ -423,6 +729,12 @@ internal sealed partial class LlmResponseHandler(
 
     [LoggerMessage(2304, LogLevel.Warning, "Request {RequestId}: the answer of provider {Provider} cannot be translated to the client's API; answered 502")]
     private static partial void LogUntranslatableAnswer(ILogger logger, string requestId, string provider);
+
+    [LoggerMessage(2305, LogLevel.Information, "Request {RequestId}: stream cut after its first byte; continuing on attempt {Attempt} with {PrefillChars} characters of prefill")]
+    private static partial void LogContinuing(ILogger logger, string requestId, int attempt, int prefillChars);
+
+    [LoggerMessage(2306, LogLevel.Information, "Request {RequestId}: stream cut after its first byte is not continued ({Reason}); it ends with the stream error")]
+    private static partial void LogContinuationRefused(ILogger logger, string requestId, string reason);
 
     [LoggerMessage(2303, LogLevel.Warning, "Request {RequestId} reached the request deadline ({Deadline}); the stream is cut and billed for what was delivered")]
     private static partial void LogDeadlineExceeded(ILogger logger, string requestId, TimeSpan deadline);

@@ -35,6 +35,12 @@ internal static class ProviderRequestTransform
             return ValueTask.CompletedTask;
         }
 
+        if (exchange.Attempts is { ConnectTimeoutOverride: { } connect })
+        {
+            // A model's or team's own connect timeout (the gateway default needs no per-request state).
+            context.ProxyRequest.Options.Set(Resilience.ConnectTimeoutHttpClientFactory.ConnectTimeoutKey, connect);
+        }
+
         provider.Headers.CopyRequestHeaders(context.HttpContext.Request.Headers, context,
             static (c, name, values) => RequestTransform.AddHeader(c, name, values));
         if (exchange.IsTranslated)

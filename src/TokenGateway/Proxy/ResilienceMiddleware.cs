@@ -40,7 +40,7 @@ internal sealed partial class ResilienceMiddleware(
     IOptions<ProvidersOptions> providerOptions,
     IProxyStateLookup proxyState,
     TimeProvider time,
-    ILogger<ResilienceMiddleware> logger)
+    ILogger<ResilienceMiddleware> logger) : IAttemptPlannerFactory
 {
     private readonly Func<ModelCard, string?> _dialectOf = UpstreamDialects.For(providerOptions.Value);
 
@@ -61,32 +61,18 @@ internal sealed partial class ResilienceMiddleware(
             return;
         }
 
-        // YARP's load balancer already chose (the cluster's policy): that destination goes first, so the initial attempt
-        // honours the policy; the planner moves retries to the destinations that have not failed.
-        var all = proxy.AllDestinations;
+        // YARP's load balancer already chose (the cluster's policy): the first attempt goes there when its breaker and a
+        // key allow, without building the planner; retries and fallbacks build it (CreatePlanner) on demand.
         var picked = proxy.AvailableDestinations.Count > 0 ? proxy.AvailableDestinations[0].DestinationId : null;
-        var destinationIds = new string[all.Count];
-        var n = 0;
-        if (picked is not null)
-        {
-            destinationIds[n++] = picked;
-        }
-
-        foreach (var d in all)
-        {
-            if (!string.Equals(d.DestinationId, picked, StringComparison.Ordinal) && n < destinationIds.Length)
-            {
-                destinationIds[n++] = d.DestinationId;
-            }
-        }
-
-        var settings = ResilienceSettingsResolver.Resolve(resilience.CurrentValue.ToSettings(), model.Resilience, exchange.Policy?.Team.Resilience);
-        var keys = provider.KeySelector ?? _keyless.GetOrAdd(provider.Id, static (id, t) => new KeySelector(id, 1, t), time);
-        var chain = BuildChain(exchange, new PlannedModel(model, settings, destinationIds, keys), out var clusters);
-        var planner = new AttemptPlanner(chain, breakers, time);
+        var settings = ResilienceSettingsResolver.Resolve(Defaults(), model.Resilience, exchange.Policy?.Team.Resilience);
+        var keys = KeysOf(provider);
         var options = gateway.CurrentValue;
-        var attempts = new UpstreamAttempts(planner, () => options.RemainingFor(exchange.ElapsedMs));
-        var decision = attempts.Start();
+        var attempts = new UpstreamAttempts(this, settings, keys, time.GetUtcNow(), exchange, options)
+        {
+            DefaultConnectTimeout = resilience.CurrentValue.Timeouts.Connect,
+            Context = context,
+        };
+        var decision = attempts.Start(model, picked);
         if (decision.Step == PlanStep.RateLimited)
         {
             // Every key is cooling down after another request's 429: the provider still decides for this one (one
@@ -115,7 +101,7 @@ internal sealed partial class ResilienceMiddleware(
                     await Task.Delay(attempt.Delay, time, context.RequestAborted);
                 }
 
-                if (!ReferenceEquals(attempt.Model, served) && clusters is not null && clusters.TryGetValue(attempt.Model.Name, out var target))
+                if (!ReferenceEquals(attempt.Model, served) && attempts.FallbackClusters is { } clusters && clusters.TryGetValue(attempt.Model.Name, out var target))
                 {
                     // A fallback: the same parsed request with the fallback's model, to the fallback's cluster.
                     served = attempt.Model;
@@ -125,23 +111,33 @@ internal sealed partial class ResilienceMiddleware(
                 }
 
                 attempts.Begin(attempt);
-                context.Response.Headers[AttemptsHeader] = attempts.Count.ToString(CultureInfo.InvariantCulture);
-                if (Find(proxy, attempt.DestinationId) is { } destination)
+                context.Response.Headers[AttemptsHeader] = CountText(attempts.Count);
+                if (!(proxy.AvailableDestinations.Count == 1 && string.Equals(proxy.AvailableDestinations[0].DestinationId, attempt.DestinationId, StringComparison.Ordinal))
+                    && Find(proxy, attempt.DestinationId) is { } destination)
                 {
-                    proxy.AvailableDestinations = destination;
+                    proxy.AvailableDestinations = destination; // a DestinationState is its own one-item list: no allocation
                 }
 
                 context.Request.Body.Position = 0; // the buffered body, replayed as serialized once
                 var startedAt = time.GetUtcNow();
                 var startedTicks = time.GetTimestamp();
-                var guarded = await breakers.ExecuteAsync(clusterId, attempt.DestinationId, CircuitScopes.Key(provider.Id, attempt.KeyIndex),
-                    static async (s, _) =>
-                    {
-                        await s.Self._next(s.Context);
-                        return s.Attempts.Result ?? ResultOfForwarder(s.Context);
-                    },
-                    (Self: this, Context: context, Attempts: attempts),
-                    context.RequestAborted);
+                var headersTimer = ArmHeadersTimeout(context, attempts, options);
+                GuardedAttempt guarded;
+                try
+                {
+                    guarded = await breakers.ExecuteAsync(clusterId, attempt.DestinationId, KeysOf(attempts.Provider ?? provider).ScopeIds[attempt.KeyIndex],
+                        static async (s, _) =>
+                        {
+                            await s.Self._next(s.Context);
+                            return s.Attempts.Result ?? ResultOfForwarder(s.Context, s.Timer);
+                        },
+                        (Self: this, Context: context, Attempts: attempts, Timer: headersTimer),
+                        headersTimer?.Original ?? context.RequestAborted);
+                }
+                finally
+                {
+                    headersTimer?.Restore(context);
+                }
 
                 var result = guarded.Rejected
                     ? new AttemptResult(AttemptOutcomeKind.ConnectFailure) // a breaker opened since the plan: not called
@@ -190,7 +186,7 @@ internal sealed partial class ResilienceMiddleware(
             return chain;
         }
 
-        var defaults = resilience.CurrentValue.ToSettings();
+        var defaults = Defaults();
         var fallbacks = FallbackChains.Resolve(primary.Model, catalog, policy.Team.Fallbacks,
             name => policy.Models.IsAllowed(name), _dialectOf, primary.Settings.MaxFallbacks);
         if (fallbacks.Count == 0)
@@ -242,12 +238,49 @@ internal sealed partial class ResilienceMiddleware(
         context.ReassignProxyRequest(cluster);
     }
 
+    /// <summary>
+    /// Arms the attempt's response-headers timeout when it is shorter than the cluster's YARP activity timeout (which
+    /// already bounds the time to headers, at no cost): the forwarder then sees a request token that also fires at the
+    /// attempt's timeout; the response handler disarms it once the headers arrived. Null (no allocation) otherwise.
+    /// </summary>
+    private static AttemptHeadersTimer? ArmHeadersTimeout(HttpContext context, UpstreamAttempts attempts, GatewayOptions options)
+    {
+        var timeout = attempts.Settings.ResponseHeadersTimeout;
+        var remaining = options.RemainingFor(context.GetLlmExchange().ElapsedMs);
+        if (remaining < timeout)
+        {
+            timeout = remaining;
+        }
+
+        var activity = context.GetReverseProxyFeature().Cluster.Config.HttpRequest?.ActivityTimeout ?? DefaultActivityTimeout;
+        if (timeout >= activity)
+        {
+            return null;
+        }
+
+        var timer = new AttemptHeadersTimer(context.RequestAborted, timeout);
+        context.RequestAborted = timer.Token;
+        attempts.HeadersTimer = timer;
+        return timer;
+    }
+
+    /// <summary>YARP's activity timeout when a cluster sets none.</summary>
+    private static readonly TimeSpan DefaultActivityTimeout = TimeSpan.FromSeconds(100);
+
     /// <summary>How an attempt ended that produced no response the handler saw (a forwarder error, or none).</summary>
-    private static AttemptResult ResultOfForwarder(HttpContext context)
+    private static AttemptResult ResultOfForwarder(HttpContext context, AttemptHeadersTimer? headersTimer)
     {
         if (context.Features.Get<IForwarderErrorFeature>() is not { } error)
         {
             return AttemptResult.Status(context.Response.StatusCode);
+        }
+
+        if (headersTimer is { Fired: true } && !headersTimer.Original.IsCancellationRequested && !context.Response.HasStarted)
+        {
+            // The forwarder saw its token cancelled by the attempt's header timeout, not by the client: a 504-like
+            // failure (retried), and a timeout for LlmExchangeMiddleware if it is the last attempt.
+            context.Features.Set<IForwarderErrorFeature>(new HeadersTimeoutError(error.Exception));
+            return new AttemptResult(AttemptOutcomeKind.ResponseHeadersTimeout);
         }
 
         if (context.RequestAborted.IsCancellationRequested
@@ -295,17 +328,81 @@ internal sealed partial class ResilienceMiddleware(
 
     private static string Seconds(TimeSpan t) => Math.Ceiling(t.TotalSeconds).ToString(CultureInfo.InvariantCulture);
 
-    private static IReadOnlyList<DestinationState>? Find(Yarp.ReverseProxy.Model.IReverseProxyFeature proxy, string id)
+    private static DestinationState? Find(Yarp.ReverseProxy.Model.IReverseProxyFeature proxy, string id)
     {
         foreach (var d in proxy.AllDestinations)
         {
             if (string.Equals(d.DestinationId, id, StringComparison.Ordinal))
             {
-                return [d];
+                return d;
             }
         }
 
         return null;
+    }
+
+    private static readonly string[] _countTexts = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"];
+
+    private static string CountText(int count) => (uint)count < (uint)_countTexts.Length ? _countTexts[count] : count.ToString(CultureInfo.InvariantCulture);
+
+    private DefaultsCache? _defaults;
+
+    /// <summary>The gateway defaults as settings, built once per options instance (not per request).</summary>
+    private ResilienceSettings Defaults()
+    {
+        var current = resilience.CurrentValue;
+        if (Volatile.Read(ref _defaults) is { } cached && ReferenceEquals(cached.Options, current))
+        {
+            return cached.Settings;
+        }
+
+        var settings = current.ToSettings();
+        Volatile.Write(ref _defaults, new DefaultsCache(current, settings));
+        return settings;
+    }
+
+    private sealed record DefaultsCache(ResilienceOptions Options, ResilienceSettings Settings);
+
+    private KeySelector KeysOf(ResolvedProvider provider) =>
+        provider.KeySelector ?? _keyless.GetOrAdd(provider.Id, static (id, t) => new KeySelector(id, 1, t), time);
+
+    /// <inheritdoc />
+    ICircuitStates IAttemptPlannerFactory.Breakers => breakers;
+
+    /// <summary>
+    /// Builds the request's planner (only when a retry, fallback, continuation or a planned first attempt needs it):
+    /// the primary model over its cluster's destinations (the load balancer's choice, or the first attempt's, first),
+    /// then its fallback chain.
+    /// </summary>
+    AttemptPlanner IAttemptPlannerFactory.CreatePlanner(LlmExchange exchange, UpstreamAttempts attempts)
+    {
+        var context = attempts.Context!; // set by InvokeAsync before the first decision
+        var proxy = context.GetReverseProxyFeature();
+        var provider = exchange.Provider!;
+        var model = exchange.Model!;
+        var all = proxy.AllDestinations;
+        var first = attempts.Count > 0 ? attempts.Current.DestinationId
+            : proxy.AvailableDestinations.Count > 0 ? proxy.AvailableDestinations[0].DestinationId : null;
+        var destinationIds = new string[all.Count];
+        var n = 0;
+        if (first is not null)
+        {
+            destinationIds[n++] = first;
+        }
+
+        foreach (var d in all)
+        {
+            if (!string.Equals(d.DestinationId, first, StringComparison.Ordinal) && n < destinationIds.Length)
+            {
+                destinationIds[n++] = d.DestinationId;
+            }
+        }
+
+        var settings = ResilienceSettingsResolver.Resolve(Defaults(), model.Resilience, exchange.Policy?.Team.Resilience);
+        var chain = BuildChain(exchange, new PlannedModel(model, settings, destinationIds, KeysOf(provider)), out var clusters);
+        attempts.FallbackClusters = clusters;
+        return new AttemptPlanner(chain, breakers, time,
+            canContinueStreams: exchange.Dialect == Core.Dialects.LlmDialect.AnthropicMessages && exchange.Request?.Stream == true);
     }
 
     [LoggerMessage(2400, LogLevel.Information, "Request {RequestId}: attempt {Attempt} failed with {Reason}; retrying in {DelayMs} ms")]
@@ -316,4 +413,56 @@ internal sealed partial class ResilienceMiddleware(
 
     [LoggerMessage(2401, LogLevel.Warning, "Request {RequestId}: provider {Provider} has nothing usable ({Detail}); failing fast with Retry-After {RetryAfterSeconds} s")]
     private static partial void LogFailFast(ILogger logger, string requestId, string provider, string detail, double retryAfterSeconds);
+}
+
+/// <summary>
+/// One attempt's response-headers timeout (issue #13): a token linked to the client's that also fires after the
+/// timeout, swapped into <see cref="HttpContext.RequestAborted"/> for the attempt and disarmed when the headers arrive.
+/// </summary>
+internal sealed class AttemptHeadersTimer : IDisposable
+{
+    private readonly CancellationTokenSource _cts;
+    private int _disarmed;
+
+    public AttemptHeadersTimer(CancellationToken original, TimeSpan timeout)
+    {
+        Original = original;
+        _cts = CancellationTokenSource.CreateLinkedTokenSource(original);
+        _cts.CancelAfter(timeout);
+    }
+
+    /// <summary>The client's own token.</summary>
+    public CancellationToken Original { get; }
+
+    /// <summary>The attempt's token (the client's, or the timeout).</summary>
+    public CancellationToken Token => _cts.Token;
+
+    /// <summary>True when the timeout (not the client) cancelled the attempt.</summary>
+    public bool Fired => _cts.IsCancellationRequested && !Original.IsCancellationRequested && Volatile.Read(ref _disarmed) == 0;
+
+    /// <summary>The headers arrived: the timer stops (the body has its own idle timeout).</summary>
+    public void Disarm()
+    {
+        if (Interlocked.Exchange(ref _disarmed, 1) == 0)
+        {
+            _cts.CancelAfter(Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>Puts the client's token back and frees the timer.</summary>
+    public void Restore(HttpContext context)
+    {
+        context.RequestAborted = Original;
+        Dispose();
+    }
+
+    public void Dispose() => _cts.Dispose();
+}
+
+/// <summary>The forwarder error of an attempt whose response headers did not arrive within its timeout.</summary>
+internal sealed class HeadersTimeoutError(Exception? exception) : IForwarderErrorFeature
+{
+    public ForwarderError Error => ForwarderError.RequestTimedOut;
+
+    public Exception? Exception => exception;
 }

@@ -91,4 +91,32 @@ internal static class UsageEventFactory
         ParentRequestId = exchange.RequestId,
         Attempt = UpstreamAttempts.LedgerKind(attempt.Reason),
     };
+    /// <summary>
+    /// The event of a streamed attempt cut after its first byte and continued on another attempt (issue #13): billed for
+    /// what it delivered (<paramref name="usage"/>, estimated when the provider sent none), linked by
+    /// <see cref="UsageEvent.ParentRequestId"/>; the request's own event is the attempt that finished the answer.
+    /// </summary>
+    public static UsageEvent ForContinuedAttempt(
+        LlmExchange exchange, in Core.Resilience.PlannedAttempt attempt, DateTimeOffset startedAt, TokenUsage usage, bool estimated, decimal cost, string errorCode) => new()
+    {
+        RequestId = exchange.RequestId + "_attempt" + attempt.Number.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        Timestamp = startedAt,
+        TeamId = exchange.TeamId,
+        KeyId = exchange.KeyId,
+        Route = exchange.Route,
+        Provider = exchange.UpstreamProvider?.Id,
+        Model = attempt.Model.Name,
+        Stream = true,
+        Status = UsageStatus.UpstreamError,
+        HttpStatus = 200,
+        ErrorCode = errorCode,
+        InputTokensReceived = exchange.InputTokensReceived,
+        InputTokensSent = exchange.InputTokensSent,
+        Usage = usage,
+        CostUsd = cost,
+        Estimated = estimated,
+        LatencyMs = exchange.ElapsedMs,
+        ParentRequestId = exchange.RequestId,
+        Attempt = UpstreamAttempts.LedgerKind(attempt.Reason),
+    };
 }

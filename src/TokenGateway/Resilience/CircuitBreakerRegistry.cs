@@ -232,12 +232,21 @@ internal sealed partial class CircuitBreakerRegistry : ICircuitStates
                 SamplingDuration = _options.SamplingDuration,
                 BreakDuration = _options.BreakDuration,
                 StateProvider = breaker.State,
-                ShouldHandle = static args => ValueTask.FromResult(args.Outcome switch
-                {
-                    { Exception: OperationCanceledException or BrokenCircuitException } => false,
-                    { Exception: not null } => true,
-                    { Result: var r } => RetryClassifier.IsBreakerFailure(r),
-                }),
+                ShouldHandle = destinationId is null
+                    ? static args => ValueTask.FromResult(args.Outcome switch
+                    {
+                        // A key is judged only on answers its requests got: a destination that could not be reached
+                        // says nothing about the key (else one dead deployment would open every key's breaker).
+                        { Exception: OperationCanceledException or BrokenCircuitException or HttpRequestException } => false,
+                        { Exception: not null } => true,
+                        { Result: var r } => RetryClassifier.IsBreakerFailure(r) && r.Kind != AttemptOutcomeKind.ConnectFailure,
+                    })
+                    : static args => ValueTask.FromResult(args.Outcome switch
+                    {
+                        { Exception: OperationCanceledException or BrokenCircuitException } => false,
+                        { Exception: not null } => true,
+                        { Result: var r } => RetryClassifier.IsBreakerFailure(r),
+                    }),
                 OnOpened = args =>
                 {
                     breaker.OpenUntil = _time.GetUtcNow() + args.BreakDuration;

@@ -29,8 +29,10 @@ internal static class ResilienceServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ModelCatalogOptions>, ModelCatalogResilienceValidator>());
         services.TryAddSingleton<ResiliencePolicyValidator>();
         services.TryAddSingleton<CircuitBreakerRegistry>();
+        // Per-attempt connect timeouts (Resilience:Timeouts:Connect, per model and team) on YARP's forwarder clients.
+        services.AddSingleton<Yarp.ReverseProxy.Forwarder.IForwarderHttpClientFactory, ConnectTimeoutHttpClientFactory>();
         services.TryAddSingleton<ICircuitStates>(sp => sp.GetRequiredService<CircuitBreakerRegistry>());
-        // Available to clusters that enable passive health checks (the wiring step); unused until then.
+        // The passive health policy every cluster names (GatewayProxyConfigProvider): the breakers set destination health.
         services.TryAddEnumerable(ServiceDescriptor.Singleton<Yarp.ReverseProxy.Health.IPassiveHealthCheckPolicy, BreakerPassiveHealthPolicy>());
         return services;
     }

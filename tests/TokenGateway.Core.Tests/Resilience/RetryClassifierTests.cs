@@ -29,7 +29,7 @@ public sealed class RetryClassifierTests
     [InlineData(AttemptOutcomeKind.ResetBeforeResponse, FailureClass.Transient)]
     [InlineData(AttemptOutcomeKind.BodyReset, FailureClass.Transient)]
     [InlineData(AttemptOutcomeKind.BodyIdleTimeout, FailureClass.Transient)]
-    [InlineData(AttemptOutcomeKind.ResponseHeadersTimeout, FailureClass.Final)]
+    [InlineData(AttemptOutcomeKind.ResponseHeadersTimeout, FailureClass.Transient)]
     [InlineData(AttemptOutcomeKind.ClientAborted, FailureClass.Final)]
     public void Classify_TransportOutcomes_RetryOnlyWhatCannotHaveBeenBilledTwice(AttemptOutcomeKind kind, FailureClass expected)
     {

@@ -93,6 +93,19 @@ public sealed class CircuitBreakerRegistryTests
     }
 
     [Fact]
+    public async Task ExecuteAsync_ConnectFailures_OpenTheDestinationButNotTheKey()
+    {
+        var sut = CreateSut();
+        for (var i = 0; i < 3; i++)
+        {
+            await sut.ExecuteAsync("openai", "openai-0", KeyScope, static (_, _) => ValueTask.FromResult(new AttemptResult(AttemptOutcomeKind.ConnectFailure)), 0, CancellationToken.None);
+        }
+
+        Assert.True(sut.IsOpen(CircuitScopes.Destination("openai-0"), out _));
+        Assert.False(sut.IsOpen(KeyScope, out _)); // the key never reached the provider: a dead deployment says nothing about it
+    }
+
+    [Fact]
     public void Report_FailureLearntAfterTheAttempt_IsRecorded()
     {
         var sut = CreateSut();

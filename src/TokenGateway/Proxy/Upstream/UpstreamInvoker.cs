@@ -190,6 +190,65 @@ internal sealed partial class UpstreamInvoker
         }
     }
 
+    /// <summary>
+    /// Sends a streamed call (a stream continuation, issue #13) to <paramref name="destinationId"/> of the provider of the
+    /// request's current attempt, with that attempt's key, and returns the response once its headers arrived (the
+    /// body is the caller's to read and dispose). Null with <paramref name="failure"/> set when no response arrived
+    /// within <paramref name="headersTimeout"/>, the connection failed, or the destination is unknown.
+    /// </summary>
+    public async Task<(HttpResponseMessage? Response, Core.Resilience.AttemptOutcomeKind Failure)> SendStreamingAsync(
+        HttpContext http, LlmExchange exchange, ReadOnlyMemory<byte> body, string requestId, string destinationId, TimeSpan headersTimeout)
+    {
+        var provider = exchange.UpstreamProvider ?? throw new InvalidOperationException("The request has no provider.");
+        if (!_proxyState.TryGetCluster(provider.Id, out var cluster) || cluster.Model.HttpClient is not { } client
+            || !cluster.Destinations.TryGetValue(destinationId, out var destination))
+        {
+            return (null, Core.Resilience.AttemptOutcomeKind.ConnectFailure);
+        }
+
+        var requestConfig = cluster.Model.Config.HttpRequest;
+        using var message = new HttpRequestMessage(HttpMethod.Post, (Uri?)null)
+        {
+            Version = requestConfig?.Version ?? HttpVersion.Version20,
+            VersionPolicy = requestConfig?.VersionPolicy ?? HttpVersionPolicy.RequestVersionOrLower,
+            Content = new ReadOnlyMemoryContent(body),
+        };
+        message.Content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
+        provider.Headers.CopyRequestHeaders(http.Request.Headers, message, static (m, name, values) =>
+        {
+            if (!name.Equals("Content-Type", StringComparison.OrdinalIgnoreCase) && !name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+            {
+                m.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
+            }
+        });
+
+        var path = http.Request.Path;
+        var query = QueryString.Empty;
+        if (UpstreamHeaders.ApplyGatewayHeaders(message.Headers, provider, exchange, requestId) is { } azure)
+        {
+            path = azure.Path;
+            query = QueryString.Create("api-version", azure.ApiVersion);
+        }
+
+        message.RequestUri = RequestUtilities.MakeDestinationAddress(destination.Model.Config.Address, path, query);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
+        timeout.CancelAfter(headersTimeout);
+        try
+        {
+            var response = await client.SendAsync(message, timeout.Token);
+            return (response, default);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException or OperationCanceledException)
+        {
+            LogCallFailed(_logger, UpstreamAttemptKind.Primary, 0, requestId, destinationId, ex.GetType().Name);
+            var kind = http.RequestAborted.IsCancellationRequested ? Core.Resilience.AttemptOutcomeKind.ClientAborted
+                : ex is OperationCanceledException ? Core.Resilience.AttemptOutcomeKind.ResponseHeadersTimeout
+                : ex is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError } ? Core.Resilience.AttemptOutcomeKind.ConnectFailure
+                : Core.Resilience.AttemptOutcomeKind.ResetBeforeResponse;
+            return (null, kind);
+        }
+    }
+
     private DestinationState? PickDestination(HttpContext http, ClusterState cluster)
     {
         var available = cluster.DestinationsState.AvailableDestinations;
