@@ -80,8 +80,8 @@ public sealed class ReplicaKillTests
         var workers = Enumerable.Range(0, InFlight).Select(_ => Task.Run(WorkerAsync)).ToArray();
         await killed.Task.WaitAsync(TimeSpan.FromSeconds(60));
         var dead = onA;
+        Volatile.Write(ref onA, null); // the balancer stops sending to A: only the requests already on it fail
         await pair.A.KillAsync(); // SIGKILL: no shutdown hooks, no ledger flush, reservations left in Redis
-        Volatile.Write(ref onA, null);
         await pair.RestartAAsync(); // same data directory: its journal is the spool it replays
         Volatile.Write(ref onA, pair.A.CreateClient(key));
         await Task.WhenAll(workers).WaitAsync(TimeSpan.FromSeconds(120));
