@@ -111,8 +111,13 @@ function checkDeployment(where, d, all) {
   if (c.livenessProbe?.httpGet?.path !== "/healthz" || c.livenessProbe?.httpGet?.port !== "management") fail(where, "livenessProbe must GET /healthz on the management port");
   const env = Object.fromEntries(c.env.map((e) => [e.name, e]));
   if (env["Management__Urls"]?.value !== `http://+:${mgmt?.containerPort}`) fail(where, "Management__Urls must match the management port");
-  for (const name of ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "TOKENGATEWAY_ADMIN_KEY"]) {
+  for (const name of ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "TOKENGATEWAY_ADMIN_KEY", "ConnectionStrings__Postgres", "ConnectionStrings__Redis"]) {
     if (!env[name]?.valueFrom?.secretKeyRef) fail(where, `${name} must come from a secretKeyRef`);
+  }
+  // Several pods must share state: then both connection strings are mandatory (a pod without them would not start).
+  const several = (d.spec.replicas ?? 1) > 1 || all.some((o) => o.kind === "HorizontalPodAutoscaler" && o.spec.scaleTargetRef?.name === d.metadata.name);
+  for (const name of ["ConnectionStrings__Postgres", "ConnectionStrings__Redis"]) {
+    if (several && env[name]?.valueFrom?.secretKeyRef?.optional !== false) fail(where, `${name} must be required (sharedState.required) when more than one pod may run`);
   }
   const mounts = Object.fromEntries(c.volumeMounts.map((m) => [m.mountPath, m.name]));
   if (env["Storage__DataDirectory"]?.value !== "/data" || !mounts["/data"]) fail(where, "Storage__DataDirectory must be /data on a volume");
@@ -176,8 +181,11 @@ if (!process.argv.includes("--update")) {
     if (!targets.includes(`${r}:9464`)) fail("deploy/prometheus/prometheus.yml", `no scrape target ${r}:9464`);
     if (svc.read_only !== true) fail(rel(composeFile), `${r}: read_only must be true`);
     if (!svc.volumes?.some((v) => String(v).endsWith(":/data"))) fail(rel(composeFile), `${r}: /data must be a volume`);
-    if (svc.environment?.ConnectionStrings__Postgres || svc.environment?.ConnectionStrings__Redis) {
-      fail(rel(composeFile), `${r}: ConnectionStrings are not implemented by the gateway yet; keep them commented`);
+    // Shared state (docs/scaling.md): every replica on the compose file's postgres and redis, started after them.
+    if (!/\bHost=postgres\b/.test(svc.environment?.ConnectionStrings__Postgres ?? "")) fail(rel(composeFile), `${r}: ConnectionStrings__Postgres must be set to the postgres service`);
+    if (!/^redis:\d+/.test(svc.environment?.ConnectionStrings__Redis ?? "")) fail(rel(composeFile), `${r}: ConnectionStrings__Redis must be set to the redis service`);
+    for (const dep of ["postgres", "redis"]) {
+      if (svc.depends_on?.[dep]?.condition !== "service_healthy") fail(rel(composeFile), `${r}: must depend on ${dep} being healthy`);
     }
   }
   const dataVolumes = replicas.map((r) => compose.services[r].volumes.find((v) => String(v).endsWith(":/data")).split(":")[0]);

@@ -1,7 +1,8 @@
 namespace TokenGateway.Core.Health;
 
 /// <summary>How one external dependency is doing, as <c>/readyz</c> reports it.</summary>
-/// <param name="Status"><c>ok</c>, <c>degraded</c> (serving with a fallback) or <c>unavailable</c>.</param>
+/// <param name="Status"><c>ok</c>, <c>not_configured</c> (an optional dependency that is not used: degrades nothing),
+/// <c>degraded</c> (serving with a fallback) or <c>unavailable</c>.</param>
 /// <param name="Ready">False when the replica should leave the load balancer because of it.</param>
 /// <param name="Detail">A short reason, never a secret or connection string.</param>
 public readonly record struct DependencyHealth(string Status, bool Ready, string? Detail = null);

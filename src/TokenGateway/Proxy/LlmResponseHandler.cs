@@ -639,7 +639,11 @@ internal sealed partial class LlmResponseHandler(
             SetCostHeader(http.Response, completion.TotalCost(exchange));
         }
 
-        http.Response.ContentLength = toWrite.Length;
+        // No Content-Length: the body goes out chunked, so the client sees the answer complete only when the response
+        // ends, after LlmExchangeMiddleware has journaled its usage event and settled its reservation. With a length
+        // the client could have the whole answer while the event was still unwritten, and a replica killed in that
+        // window would lose a request the client saw succeed (ReplicaKillTests, issue #14).
+        http.Response.ContentLength = null;
         exchange.Outcome.FirstByte(exchange.ElapsedMs);
         try
         {

@@ -28,8 +28,9 @@ public sealed class TwoReplicaFixture : IAsyncLifetime
 }
 
 /// <summary>
-/// Two gateway processes sharing Redis (counters, notifications) and one store (issue #14): budgets and rate limits
-/// hold across replicas, and revocations and policy changes reach the other replica within a second.
+/// Two gateway processes sharing Redis (counters, notifications) and one store — PostgreSQL when the test server
+/// answers, else one SQLite file (issue #14): budgets and rate limits hold across replicas, the budget endpoint of
+/// either replica equals the ledger, and revocations and policy changes reach the other replica within a second.
 /// </summary>
 [Collection(nameof(SerialCollection))]
 public sealed class TwoReplicaTests(TwoReplicaFixture fixture) : IClassFixture<TwoReplicaFixture>
@@ -92,6 +93,23 @@ public sealed class TwoReplicaTests(TwoReplicaFixture fixture) : IClassFixture<T
             Assert.True(spent <= budget, $"spent {spent} > budget {budget}");
             Assert.Equal(0m, snapshot.GetProperty("reservedUsd").GetDecimal());
             Assert.InRange(spent - ledgerCost, 0m, k * 0.000001m); // whole micro-dollars, rounded up per request
+        }
+
+        // The budget endpoint of either replica equals the ledger read through either replica's usage API: the sum of
+        // the team's event costs, each in whole micro-dollars as settlement counts them, and the same totals on both.
+        var events = await PairLedger.EventsAsync(Pair.A, teamId);
+        Assert.Equal(64, events.Count);
+        Assert.Equal(64, events.Select(e => e.RequestId).Distinct().Count());
+        Assert.Equal(ledgerCost, events.Sum(e => e.CostUsd));
+        Assert.Equal(
+            events.OrderBy(e => e.RequestId, StringComparer.Ordinal),
+            (await PairLedger.EventsAsync(Pair.B, teamId)).OrderBy(e => e.RequestId, StringComparer.Ordinal));
+        Assert.Equal(ledger.GetRawText(), (await PairLedger.TotalsAsync(Pair.B, teamId, 64, TimeSpan.FromSeconds(20))).GetRawText());
+        var counted = PairLedger.CounterSpend(events);
+        foreach (var replica in new[] { Pair.A, Pair.B })
+        {
+            var snapshot = await PairLedger.SettledBudgetAsync(replica, teamId, TimeSpan.FromSeconds(15));
+            Assert.Equal(counted, snapshot.GetProperty("spentUsd").GetDecimal());
         }
 
         Assert.NotEqual(probeTeam, teamId);
