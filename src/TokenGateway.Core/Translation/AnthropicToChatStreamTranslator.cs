@@ -44,7 +44,7 @@ public sealed class AnthropicToChatStreamTranslator : SseEventTranslator
         var ev = new AnthropicEvent();
         try
         {
-            Parse(data, ref ev);
+            AnthropicEventReader.Parse(data, ref ev);
         }
         catch (JsonException)
         {
@@ -53,7 +53,7 @@ public sealed class AnthropicToChatStreamTranslator : SseEventTranslator
 
         switch (ev.Type)
         {
-            case Kind.MessageStart:
+            case AnthropicEventKind.MessageStart:
                 _id = ev.Id ?? _id;
                 _model = ev.Model ?? _model;
                 if (ev.HasUsage)
@@ -67,7 +67,7 @@ public sealed class AnthropicToChatStreamTranslator : SseEventTranslator
                 start.WriteString("content"u8, ""u8);
                 EndChunk(start, output, null);
                 break;
-            case Kind.BlockStart when ev.BlockType == Block.ToolUse:
+            case AnthropicEventKind.BlockStart when ev.BlockType == AnthropicBlock.ToolUse:
                 var toolIndex = _toolCount++;
                 MapTool(ev.Index, toolIndex);
                 var call = BeginChunk(output);
@@ -84,18 +84,18 @@ public sealed class AnthropicToChatStreamTranslator : SseEventTranslator
                 call.WriteEndArray();
                 EndChunk(call, output, null);
                 break;
-            case Kind.BlockStart when ev.BlockType == Block.Text && !ev.Text.IsEmpty:
-            case Kind.BlockDelta when ev.DeltaType == Delta.Text && !ev.Text.IsEmpty:
+            case AnthropicEventKind.BlockStart when ev.BlockType == AnthropicBlock.Text && !ev.Text.IsEmpty:
+            case AnthropicEventKind.BlockDelta when ev.DeltaType == AnthropicDelta.Text && !ev.Text.IsEmpty:
                 var text = BeginChunk(output);
                 WriteRawString(text, "content"u8, ev.Text);
                 EndChunk(text, output, null);
                 break;
-            case Kind.BlockDelta when ev.DeltaType == Delta.Thinking && !ev.Text.IsEmpty:
+            case AnthropicEventKind.BlockDelta when ev.DeltaType == AnthropicDelta.Thinking && !ev.Text.IsEmpty:
                 var thinking = BeginChunk(output);
                 WriteRawString(thinking, "reasoning_content"u8, ev.Text);
                 EndChunk(thinking, output, null);
                 break;
-            case Kind.BlockDelta when ev.DeltaType == Delta.InputJson && !ev.Text.IsEmpty:
+            case AnthropicEventKind.BlockDelta when ev.DeltaType == AnthropicDelta.InputJson && !ev.Text.IsEmpty:
                 var fragment = BeginChunk(output);
                 fragment.WriteStartArray("tool_calls"u8);
                 fragment.WriteStartObject();
@@ -107,7 +107,7 @@ public sealed class AnthropicToChatStreamTranslator : SseEventTranslator
                 fragment.WriteEndArray();
                 EndChunk(fragment, output, null);
                 break;
-            case Kind.MessageDelta:
+            case AnthropicEventKind.MessageDelta:
                 if (ev.HasUsage)
                 {
                     _usage.MergeFrom(ev.Usage);
@@ -116,7 +116,7 @@ public sealed class AnthropicToChatStreamTranslator : SseEventTranslator
 
                 EndChunk(BeginChunk(output), output, DialectMappings.FinishReasonFor(ev.StopReason));
                 break;
-            case Kind.MessageStop:
+            case AnthropicEventKind.MessageStop:
                 if (_includeUsage)
                 {
                     WriteUsageChunk(output);
@@ -125,7 +125,7 @@ public sealed class AnthropicToChatStreamTranslator : SseEventTranslator
                 output.Write("data: [DONE]\n\n"u8);
                 Completed = true;
                 break;
-            case Kind.Error:
+            case AnthropicEventKind.Error:
                 var writer = BeginEvent(output, default);
                 writer.WriteStartObject();
                 writer.WriteStartObject("error"u8);
@@ -226,311 +226,4 @@ public sealed class AnthropicToChatStreamTranslator : SseEventTranslator
         blockIndex >= 0 && blockIndex < _toolIndexByBlock.Length && _toolIndexByBlock[blockIndex] >= 0
             ? _toolIndexByBlock[blockIndex]
             : Math.Max(0, _toolCount - 1);
-
-    // ------------------------------------------------------------------ parsing
-
-    private static void Parse(ReadOnlySpan<byte> data, ref AnthropicEvent ev)
-    {
-        var reader = new Utf8JsonReader(data);
-        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
-        {
-            return;
-        }
-
-        while (reader.Read() && reader.CurrentDepth > 0)
-        {
-            if (reader.TokenType != JsonTokenType.PropertyName)
-            {
-                continue;
-            }
-
-            if (reader.ValueTextEquals("type"u8))
-            {
-                reader.Read();
-                ev.Type = ClassifyType(ref reader);
-            }
-            else if (reader.ValueTextEquals("index"u8))
-            {
-                reader.Read();
-                ev.Index = reader.TokenType == JsonTokenType.Number && reader.TryGetInt32(out var index) ? index : -1;
-            }
-            else if (reader.ValueTextEquals("message"u8))
-            {
-                reader.Read();
-                ReadMessage(ref reader, ref ev);
-            }
-            else if (reader.ValueTextEquals("content_block"u8))
-            {
-                reader.Read();
-                ReadContentBlock(ref reader, ref ev);
-            }
-            else if (reader.ValueTextEquals("delta"u8))
-            {
-                reader.Read();
-                ReadDelta(ref reader, ref ev);
-            }
-            else if (reader.ValueTextEquals("usage"u8))
-            {
-                reader.Read();
-                if (reader.TokenType == JsonTokenType.StartObject)
-                {
-                    ev.Usage = ProviderUsageFields.Read(ref reader);
-                    ev.HasUsage = ev.Usage.Any;
-                }
-            }
-            else if (reader.ValueTextEquals("error"u8))
-            {
-                reader.Read();
-                ReadError(ref reader, ref ev);
-            }
-            else
-            {
-                reader.Read();
-                reader.Skip();
-            }
-        }
-    }
-
-    private static Kind ClassifyType(ref Utf8JsonReader reader)
-    {
-        if (reader.TokenType != JsonTokenType.String)
-        {
-            reader.Skip();
-            return Kind.Other;
-        }
-
-        if (reader.ValueTextEquals("content_block_delta"u8))
-        {
-            return Kind.BlockDelta;
-        }
-
-        if (reader.ValueTextEquals("content_block_start"u8))
-        {
-            return Kind.BlockStart;
-        }
-
-        if (reader.ValueTextEquals("message_start"u8))
-        {
-            return Kind.MessageStart;
-        }
-
-        if (reader.ValueTextEquals("message_delta"u8))
-        {
-            return Kind.MessageDelta;
-        }
-
-        if (reader.ValueTextEquals("message_stop"u8))
-        {
-            return Kind.MessageStop;
-        }
-
-        return reader.ValueTextEquals("error"u8) ? Kind.Error : Kind.Other;
-    }
-
-    private static void ReadMessage(ref Utf8JsonReader reader, ref AnthropicEvent ev)
-    {
-        if (reader.TokenType != JsonTokenType.StartObject)
-        {
-            reader.Skip();
-            return;
-        }
-
-        var depth = reader.CurrentDepth;
-        while (reader.Read() && reader.CurrentDepth > depth)
-        {
-            if (reader.TokenType != JsonTokenType.PropertyName)
-            {
-                continue;
-            }
-
-            var isId = reader.ValueTextEquals("id"u8);
-            var isModel = reader.ValueTextEquals("model"u8);
-            var isUsage = reader.ValueTextEquals("usage"u8);
-            reader.Read();
-            if (isId && reader.TokenType == JsonTokenType.String)
-            {
-                ev.Id = reader.GetString();
-            }
-            else if (isModel && reader.TokenType == JsonTokenType.String)
-            {
-                ev.Model = reader.GetString();
-            }
-            else if (isUsage && reader.TokenType == JsonTokenType.StartObject)
-            {
-                ev.Usage = ProviderUsageFields.Read(ref reader);
-                ev.HasUsage = ev.Usage.Any;
-            }
-            else
-            {
-                reader.Skip();
-            }
-        }
-    }
-
-    private static void ReadContentBlock(ref Utf8JsonReader reader, ref AnthropicEvent ev)
-    {
-        if (reader.TokenType != JsonTokenType.StartObject)
-        {
-            reader.Skip();
-            return;
-        }
-
-        var depth = reader.CurrentDepth;
-        while (reader.Read() && reader.CurrentDepth > depth)
-        {
-            if (reader.TokenType != JsonTokenType.PropertyName)
-            {
-                continue;
-            }
-
-            var isType = reader.ValueTextEquals("type"u8);
-            var isId = reader.ValueTextEquals("id"u8);
-            var isName = reader.ValueTextEquals("name"u8);
-            var isText = reader.ValueTextEquals("text"u8);
-            reader.Read();
-            if (reader.TokenType != JsonTokenType.String)
-            {
-                reader.Skip();
-            }
-            else if (isType)
-            {
-                ev.BlockType = reader.ValueTextEquals("tool_use"u8) ? Block.ToolUse
-                    : reader.ValueTextEquals("text"u8) ? Block.Text
-                    : Block.Other;
-            }
-            else if (isText)
-            {
-                ev.Text = reader.ValueSpan; // a text block may start with text already in it
-            }
-            else if (isId)
-            {
-                ev.ToolId = reader.ValueSpan;
-            }
-            else if (isName)
-            {
-                ev.ToolName = reader.ValueSpan;
-            }
-        }
-    }
-
-    private static void ReadDelta(ref Utf8JsonReader reader, ref AnthropicEvent ev)
-    {
-        if (reader.TokenType != JsonTokenType.StartObject)
-        {
-            reader.Skip();
-            return;
-        }
-
-        var depth = reader.CurrentDepth;
-        while (reader.Read() && reader.CurrentDepth > depth)
-        {
-            if (reader.TokenType != JsonTokenType.PropertyName)
-            {
-                continue;
-            }
-
-            var isType = reader.ValueTextEquals("type"u8);
-            var isText = reader.ValueTextEquals("text"u8) || reader.ValueTextEquals("thinking"u8) || reader.ValueTextEquals("partial_json"u8);
-            var isStop = reader.ValueTextEquals("stop_reason"u8);
-            reader.Read();
-            if (reader.TokenType != JsonTokenType.String)
-            {
-                reader.Skip();
-            }
-            else if (isType)
-            {
-                ev.DeltaType = reader.ValueTextEquals("text_delta"u8) ? Delta.Text
-                    : reader.ValueTextEquals("thinking_delta"u8) ? Delta.Thinking
-                    : reader.ValueTextEquals("input_json_delta"u8) ? Delta.InputJson
-                    : Delta.Other;
-            }
-            else if (isText)
-            {
-                ev.Text = reader.ValueSpan;
-            }
-            else if (isStop)
-            {
-                ev.StopReason = reader.GetString();
-            }
-        }
-    }
-
-    private static void ReadError(ref Utf8JsonReader reader, ref AnthropicEvent ev)
-    {
-        if (reader.TokenType != JsonTokenType.StartObject)
-        {
-            reader.Skip();
-            return;
-        }
-
-        var depth = reader.CurrentDepth;
-        while (reader.Read() && reader.CurrentDepth > depth)
-        {
-            if (reader.TokenType != JsonTokenType.PropertyName)
-            {
-                continue;
-            }
-
-            var isType = reader.ValueTextEquals("type"u8);
-            var isMessage = reader.ValueTextEquals("message"u8);
-            reader.Read();
-            if (reader.TokenType != JsonTokenType.String)
-            {
-                reader.Skip();
-            }
-            else if (isType)
-            {
-                ev.ErrorType = reader.GetString();
-            }
-            else if (isMessage)
-            {
-                ev.ErrorMessage = reader.ValueSpan;
-            }
-        }
-    }
-
-    private enum Kind
-    {
-        Other,
-        MessageStart,
-        BlockStart,
-        BlockDelta,
-        MessageDelta,
-        MessageStop,
-        Error,
-    }
-
-    private enum Block
-    {
-        Other,
-        Text,
-        ToolUse,
-    }
-
-    private enum Delta
-    {
-        Other,
-        Text,
-        Thinking,
-        InputJson,
-    }
-
-    /// <summary>The fields of one Anthropic event the translation needs; spans point into the event's data.</summary>
-    private ref struct AnthropicEvent
-    {
-        public Kind Type;
-        public int Index;
-        public string? Id;
-        public string? Model;
-        public Block BlockType;
-        public ReadOnlySpan<byte> ToolId;
-        public ReadOnlySpan<byte> ToolName;
-        public Delta DeltaType;
-        public ReadOnlySpan<byte> Text;
-        public string? StopReason;
-        public ProviderUsageFields Usage;
-        public bool HasUsage;
-        public string? ErrorType;
-        public ReadOnlySpan<byte> ErrorMessage;
-    }
 }

@@ -19,9 +19,9 @@ public static class DialectTranslator
     };
 
     /// <summary>True when the answer (and stream) of <paramref name="upstream"/> can be translated back for <paramref name="client"/>.</summary>
-    /// <remarks>Responses clients get their request translated, but not yet their answer (docs/translation.md).</remarks>
     public static bool CanTranslateAnswer(LlmDialect client, LlmDialect upstream) =>
-        (client, upstream) is (LlmDialect.OpenAIChat, LlmDialect.AnthropicMessages) or (LlmDialect.AnthropicMessages, LlmDialect.OpenAIChat);
+        (client, upstream) is (LlmDialect.OpenAIChat, LlmDialect.AnthropicMessages) or (LlmDialect.AnthropicMessages, LlmDialect.OpenAIChat)
+            or (LlmDialect.OpenAIResponses, LlmDialect.AnthropicMessages);
 
     /// <summary>Translates a client request body for the upstream's dialect.</summary>
     /// <exception cref="NotSupportedException">The pair is not supported (check <see cref="CanTranslate"/> first).</exception>
@@ -51,6 +51,7 @@ public static class DialectTranslator
         {
             (LlmDialect.OpenAIChat, LlmDialect.AnthropicMessages) => ResponseTranslator.MessageToChatCompletion(answer, created),
             (LlmDialect.AnthropicMessages, LlmDialect.OpenAIChat) => ResponseTranslator.ChatCompletionToMessage(answer, out error),
+            (LlmDialect.OpenAIResponses, LlmDialect.AnthropicMessages) => ResponseTranslator.MessageToResponse(answer, created),
             _ => throw new NotSupportedException($"No answer translation from {upstream} to {client}."),
         };
     }
@@ -76,12 +77,13 @@ public static class DialectTranslator
     /// <param name="client">The client's dialect.</param>
     /// <param name="upstream">The upstream's dialect.</param>
     /// <param name="includeUsage"><see cref="RequestTranslation.ClientIncludeUsage"/> of the request.</param>
-    /// <param name="created">Unix seconds for OpenAI's <c>created</c>.</param>
+    /// <param name="created">Unix seconds for OpenAI's <c>created</c> (Responses: <c>created_at</c>).</param>
     public static SseEventTranslator CreateStreamTranslator(LlmDialect client, LlmDialect upstream, bool includeUsage, long created) =>
         (client, upstream) switch
         {
             (LlmDialect.OpenAIChat, LlmDialect.AnthropicMessages) => new AnthropicToChatStreamTranslator(includeUsage, created),
             (LlmDialect.AnthropicMessages, LlmDialect.OpenAIChat) => new ChatToAnthropicStreamTranslator(),
+            (LlmDialect.OpenAIResponses, LlmDialect.AnthropicMessages) => new AnthropicToResponsesStreamTranslator(created),
             _ => throw new NotSupportedException($"No stream translation from {upstream} to {client}."),
         };
 }

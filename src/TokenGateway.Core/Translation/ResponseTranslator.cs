@@ -93,6 +93,87 @@ public static class ResponseTranslator
     }
 
     /// <summary>
+    /// An Anthropic <c>message</c> as an OpenAI Responses <c>response</c>: text blocks become one <c>message</c> item
+    /// each (<c>output_text</c> content), <c>tool_use</c> blocks become <c>function_call</c> items (<c>call_id</c> is the
+    /// tool_use id, <c>arguments</c> the input as a JSON string), thinking becomes a <c>reasoning</c> item with the
+    /// thinking as its summary. <c>max_tokens</c> and <c>refusal</c> stops make the response <c>incomplete</c>.
+    /// </summary>
+    /// <param name="message">The provider's answer.</param>
+    /// <param name="created">Unix seconds for <c>created_at</c> (Anthropic answers carry no timestamp).</param>
+    public static JsonObject MessageToResponse(JsonObject message, long created)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        var id = Str(message["id"]) ?? string.Empty;
+        var idBase = id.StartsWith("msg_", StringComparison.Ordinal) ? id[4..] : id;
+        var output = new JsonArray();
+        if (message["content"] is JsonArray blocks)
+        {
+            foreach (var block in blocks.OfType<JsonObject>())
+            {
+                var index = output.Count;
+                switch (Str(block["type"]))
+                {
+                    case "text":
+                        output.Add(new JsonObject
+                        {
+                            ["id"] = $"msg_{idBase}_{index}",
+                            ["type"] = "message",
+                            ["status"] = "completed",
+                            ["role"] = "assistant",
+                            ["content"] = new JsonArray(new JsonObject
+                            {
+                                ["type"] = "output_text",
+                                ["annotations"] = new JsonArray(),
+                                ["logprobs"] = new JsonArray(),
+                                ["text"] = Str(block["text"]) ?? string.Empty,
+                            }),
+                        });
+                        break;
+                    case "thinking":
+                        var summary = new JsonArray();
+                        if (Str(block["thinking"]) is { Length: > 0 } thinking)
+                        {
+                            summary.Add(new JsonObject { ["type"] = "summary_text", ["text"] = thinking });
+                        }
+
+                        output.Add(new JsonObject { ["id"] = $"rs_{idBase}_{index}", ["type"] = "reasoning", ["summary"] = summary });
+                        break;
+                    case "tool_use":
+                        var callId = Str(block["id"]) ?? string.Empty;
+                        output.Add(new JsonObject
+                        {
+                            ["id"] = "fc_" + callId,
+                            ["type"] = "function_call",
+                            ["status"] = "completed",
+                            ["call_id"] = callId,
+                            ["name"] = Str(block["name"]),
+                            ["arguments"] = (block["input"] ?? new JsonObject()).ToJsonString(LlmRequestParser.WriteOptions),
+                        });
+                        break;
+                    default:
+                        break; // redacted_thinking and server-tool blocks have no Responses equivalent
+                }
+            }
+        }
+
+        var incomplete = AnthropicToResponsesStreamTranslator.IncompleteReason(Str(message["stop_reason"]));
+        return new JsonObject
+        {
+            ["id"] = "resp_" + idBase,
+            ["object"] = "response",
+            ["created_at"] = created,
+            ["status"] = incomplete is null ? "completed" : "incomplete",
+            ["error"] = null,
+            ["incomplete_details"] = incomplete is null ? null : new JsonObject { ["reason"] = incomplete },
+            ["model"] = message["model"]?.DeepClone(),
+            ["output"] = output,
+            ["parallel_tool_calls"] = true,
+            ["tools"] = new JsonArray(),
+            ["usage"] = message["usage"] is JsonObject usage ? ResponsesUsage(usage) : null,
+        };
+    }
+
+    /// <summary>
     /// An OpenAI <c>chat.completion</c> as an Anthropic <c>message</c>, or null with <paramref name="error"/> set when
     /// it cannot be represented (no choice, or tool-call arguments that are not a JSON object).
     /// </summary>
@@ -239,6 +320,24 @@ public static class ResponseTranslator
             ["completion_tokens"] = output,
             ["total_tokens"] = prompt + output,
             ["prompt_tokens_details"] = new JsonObject { ["cached_tokens"] = cacheRead },
+        };
+    }
+
+    /// <summary>OpenAI Responses usage for an Anthropic usage object (Anthropic does not count thinking tokens apart).</summary>
+    internal static JsonObject ResponsesUsage(JsonObject usage)
+    {
+        TryInt(usage["input_tokens"], out var input);
+        TryInt(usage["cache_read_input_tokens"], out var cacheRead);
+        TryInt(usage["cache_creation_input_tokens"], out var cacheWrite);
+        TryInt(usage["output_tokens"], out var output);
+        var prompt = input + cacheRead + cacheWrite;
+        return new JsonObject
+        {
+            ["input_tokens"] = prompt,
+            ["input_tokens_details"] = new JsonObject { ["cached_tokens"] = cacheRead },
+            ["output_tokens"] = output,
+            ["output_tokens_details"] = new JsonObject { ["reasoning_tokens"] = 0 },
+            ["total_tokens"] = prompt + output,
         };
     }
 

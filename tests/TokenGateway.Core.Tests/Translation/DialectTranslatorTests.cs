@@ -9,7 +9,7 @@ public sealed class DialectTranslatorTests
     [Theory]
     [InlineData(LlmDialect.OpenAIChat, LlmDialect.AnthropicMessages, true, true)]
     [InlineData(LlmDialect.AnthropicMessages, LlmDialect.OpenAIChat, true, true)]
-    [InlineData(LlmDialect.OpenAIResponses, LlmDialect.AnthropicMessages, true, false)]
+    [InlineData(LlmDialect.OpenAIResponses, LlmDialect.AnthropicMessages, true, true)]
     [InlineData(LlmDialect.AnthropicMessages, LlmDialect.OpenAIResponses, false, false)]
     [InlineData(LlmDialect.OpenAIEmbeddings, LlmDialect.AnthropicMessages, false, false)]
     [InlineData(LlmDialect.OpenAIChat, LlmDialect.OpenAIChat, false, false)]

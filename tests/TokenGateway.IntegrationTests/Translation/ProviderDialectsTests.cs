@@ -17,6 +17,8 @@ public sealed class ProviderDialectsTests
     [InlineData(LlmDialect.AnthropicCountTokens, ProviderType.OpenAI, "gpt-4o", LlmDialect.OpenAIChat)]
     [InlineData(LlmDialect.AnthropicCountTokens, ProviderType.Anthropic, "claude-haiku-4-5", LlmDialect.AnthropicCountTokens)]
     [InlineData(LlmDialect.OpenAIResponses, ProviderType.OpenAI, "gpt-4o", LlmDialect.OpenAIResponses)]
+    [InlineData(LlmDialect.OpenAIResponses, ProviderType.Anthropic, "claude-haiku-4-5", LlmDialect.AnthropicMessages)]
+    [InlineData(LlmDialect.OpenAIResponses, ProviderType.Simulator, "claude-haiku-4-5", LlmDialect.AnthropicMessages)]
     [InlineData(LlmDialect.OpenAIEmbeddings, ProviderType.OpenAI, "text-embedding-3-small", LlmDialect.OpenAIEmbeddings)]
     // The simulator serves both APIs, each model family on its own, like the real providers.
     [InlineData(LlmDialect.OpenAIChat, ProviderType.Simulator, "claude-haiku-4-5", LlmDialect.AnthropicMessages)]
@@ -27,7 +29,6 @@ public sealed class ProviderDialectsTests
         Assert.Equal(expected, ProviderDialects.Upstream(client, type, model));
 
     [Theory]
-    [InlineData(LlmDialect.OpenAIResponses, ProviderType.Anthropic)] // answers not translated yet
     [InlineData(LlmDialect.OpenAIEmbeddings, ProviderType.Anthropic)]
     public void Upstream_NoTranslation_Null(LlmDialect client, ProviderType type) =>
         Assert.Null(ProviderDialects.Upstream(client, type, "claude-haiku-4-5"));

@@ -25,7 +25,7 @@ internal static class ProviderDialects
     /// <summary>
     /// The dialect the upstream call uses for a <paramref name="client"/> request to a model of
     /// <paramref name="type"/>: the client's own when the provider serves it, the translated dialect otherwise, or null
-    /// when no translation exists (embeddings or Responses to Anthropic). count_tokens for an OpenAI-API model yields
+    /// when no translation exists (embeddings to Anthropic). count_tokens for an OpenAI-API model yields
     /// <see cref="LlmDialect.OpenAIChat"/>: it is answered by the gateway, never forwarded.
     /// </summary>
     public static LlmDialect? Upstream(LlmDialect client, ProviderType type, string model)
