@@ -178,7 +178,7 @@ internal sealed partial class ResilienceMiddleware(
     /// the primary is dropped: the admission reservation was sized for the primary, and a dearer answer could push the
     /// budget over.
     /// </summary>
-    private List<PlannedModel> BuildChain(LlmExchange exchange, PlannedModel primary, out Dictionary<string, FallbackTarget>? clusters)
+    private List<PlannedModel> BuildChain(HttpContext context, LlmExchange exchange, PlannedModel primary, out Dictionary<string, FallbackTarget>? clusters)
     {
         clusters = null;
         var chain = new List<PlannedModel>(1) { primary };
@@ -206,7 +206,7 @@ internal sealed partial class ResilienceMiddleware(
                 continue;
             }
 
-            if (!TryTranslateFor(exchange, card, provider, out var dialect, out var translated))
+            if (!TryTranslateFor(context, exchange, card, provider, out var dialect, out var translated))
             {
                 continue;
             }
@@ -234,7 +234,7 @@ internal sealed partial class ResilienceMiddleware(
     /// The dialect a fallback is called in and, when it is not the client's, the client's (optimized) body translated
     /// for it. False (logged) when no translation exists from the client's API or the translator refuses the request.
     /// </summary>
-    private bool TryTranslateFor(LlmExchange exchange, ModelCard card, ResolvedProvider provider,
+    private bool TryTranslateFor(HttpContext context, LlmExchange exchange, ModelCard card, ResolvedProvider provider,
         out Core.Dialects.LlmDialect dialect, out Translation.TranslatedRequest? translated)
     {
         translated = null;
@@ -250,6 +250,14 @@ internal sealed partial class ResilienceMiddleware(
         if (dialect == exchange.Dialect)
         {
             return true;
+        }
+
+        if (context.Features.Get<StructuredOutput.StructuredOutputFeature>() is not null)
+        {
+            // The gateway validates (and repairs) this answer against a schema in the client's API, which a translated
+            // answer does not go through (docs/translation.md): a fallback of the other API could not keep that promise.
+            LogFallbackSkipped(logger, exchange.RequestId, card.Name, "the gateway enforces a JSON schema on this request, which it cannot do through the other API");
+            return false;
         }
 
         var translation = Core.Translation.DialectTranslator.TranslateRequest(exchange.Dialect, dialect, exchange.Request!.Body,
@@ -474,7 +482,7 @@ internal sealed partial class ResilienceMiddleware(
         }
 
         var settings = ResilienceSettingsResolver.Resolve(Defaults(), model.Resilience, exchange.Policy?.Team.Resilience);
-        var chain = BuildChain(exchange, new PlannedModel(model, settings, destinationIds, KeysOf(provider)), out var clusters);
+        var chain = BuildChain(context, exchange, new PlannedModel(model, settings, destinationIds, KeysOf(provider)), out var clusters);
         attempts.FallbackClusters = clusters;
         return new AttemptPlanner(chain, breakers, time,
             canContinueStreams: exchange.Dialect == Core.Dialects.LlmDialect.AnthropicMessages && exchange.Request?.Stream == true);

@@ -164,6 +164,23 @@ public sealed class CrossDialectFallbackTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task OpenAISdk_GatewayEnforcedSchema_CrossDialectFallbackSkipped()
+    {
+        // The gateway validates this answer against the schema in the client's API; a translated answer would escape that.
+        var (_, key) = await _server.CreateTeamWithKeyAsync("xf-oa-schema");
+        var capture = new CapturePolicy($"model={Gpt},status=503");
+        var schema = BinaryData.FromString("""{"type":"object","properties":{"name":{"type":"string"}},"required":["name"],"additionalProperties":false}""");
+
+        var ex = await Assert.ThrowsAsync<ClientResultException>(() => OpenAISdk(key, capture).CompleteChatAsync(
+            [new UserChatMessage("Invent a name.")],
+            new ChatCompletionOptions { ResponseFormat = ChatResponseFormat.CreateJsonSchemaFormat("person", schema, jsonSchemaIsStrict: true) }));
+
+        Assert.Equal(503, ex.Status);
+        Assert.Equal("2", capture.Attempts);
+        Assert.Null(UpstreamCall(capture.RequestId!, "/v1/messages"));
+    }
+
+    [Fact]
     public async Task OpenAISdk_ClaudeFallbackFailsToo_ItsErrorIsTranslatedIntoTheOpenAIEnvelope()
     {
         var (_, key) = await _server.CreateTeamWithKeyAsync("xf-oa-allfail");
