@@ -157,7 +157,7 @@ public static class PolicyValidator
             }
             else
             {
-                FallbackChains.Validate(fallbacks, catalog: null, dialectOf: null, ResilienceLimits.MaxFallbacks, static m => $"fallbacks.{m}", found);
+                FallbackChains.Validate(fallbacks, catalog: null, ResilienceLimits.MaxFallbacks, static m => $"fallbacks.{m}", found);
             }
         }
 

@@ -9,8 +9,9 @@ namespace TokenGateway.Core.Resilience;
 /// <remarks>
 /// A chain expands depth-first: after a fallback's own deployments and keys, its own chain follows, so
 /// <c>A → [B, C]</c> with <c>B → [D]</c> tries A, B, D, C. Duplicates are dropped, the length is bounded, and only
-/// models the team may use, of the same kind and dialect as the requested one, are kept (cross-dialect fallbacks
-/// await the translation issue and are refused by validation).
+/// models the team may use, of the same kind as the requested one (and of a compatible dialect, as the caller's
+/// <c>dialectOf</c> says), are kept. A fallback of the other API is valid: the gateway translates the request for it
+/// (issue #16) and skips it per request when the translator refuses that request.
 /// </remarks>
 public static class FallbackChains
 {
@@ -75,18 +76,16 @@ public static class FallbackChains
     /// <summary>
     /// Validates chains: names present and well-formed, no self-reference or duplicates, at most
     /// <paramref name="maxLength"/> entries, no cycles — and, with a <paramref name="catalog"/>, that every model
-    /// exists, has the same kind and speaks the same dialect.
+    /// exists and has the same kind. A model of the other API is accepted: cross-dialect fallbacks are translated.
     /// </summary>
     /// <param name="chains">Model name → its fallbacks.</param>
     /// <param name="catalog">The catalogue, when known (start-up validation); null checks the structure only.</param>
-    /// <param name="dialectOf">Dialect family of a model (null result = any); only used with a catalogue.</param>
     /// <param name="maxLength">Most entries per chain.</param>
     /// <param name="pathOf">Builds the error path for a model's chain (e.g. <c>Models:gpt-4o:Fallbacks</c>).</param>
     /// <param name="errors">Receives the problems found.</param>
     public static void Validate(
         IReadOnlyDictionary<string, IReadOnlyList<string>> chains,
         ModelCatalog? catalog,
-        Func<ModelCard, string?>? dialectOf,
         int maxLength,
         Func<string, string> pathOf,
         ICollection<SettingError> errors)
@@ -144,16 +143,9 @@ public static class FallbackChains
                     }
 
                     name = card.Name;
-                    if (owner is not null)
+                    if (owner is not null && card.Kind != owner.Kind)
                     {
-                        if (card.Kind != owner.Kind)
-                        {
-                            errors.Add(new(entryPath, $"'{card.Name}' is a {card.Kind} model and cannot stand in for the {owner.Kind} model '{owner.Name}'."));
-                        }
-                        else if (dialectOf is not null && !Compatible(dialectOf(owner), dialectOf(card)))
-                        {
-                            errors.Add(new(entryPath, $"'{card.Name}' speaks the {dialectOf(card)} dialect and '{owner.Name}' the {dialectOf(owner)} dialect: cross-dialect fallbacks are not supported yet (they need request translation)."));
-                        }
+                        errors.Add(new(entryPath, $"'{card.Name}' is a {card.Kind} model and cannot stand in for the {owner.Kind} model '{owner.Name}'."));
                     }
                 }
 

@@ -115,6 +115,27 @@ internal sealed class LlmExchange
     public void SetUpstreamDialect(LlmDialect dialect) => UpstreamDialect = dialect;
 
     /// <summary>
+    /// Points the upstream half at a fallback model (resilience, issue #13): its provider's dialect and, when that is
+    /// not the client's, the client's body translated for it. The request transform, the response handler and the meter
+    /// read these per attempt, so a fallback of the other API is translated there and back.
+    /// </summary>
+    public void SwitchUpstream(LlmDialect dialect, Translation.TranslatedRequest? translated)
+    {
+        UpstreamDialect = dialect;
+        Translated = dialect == Dialect ? null : translated ?? throw new ArgumentNullException(nameof(translated));
+    }
+
+    /// <summary>
+    /// The prompt counted once more on a fallback's body (its dialect, its tokenizer): <see cref="InputTokensSent"/>
+    /// becomes that count and the optimizer's saving (received − sent) carries over.
+    /// </summary>
+    public void RecountSent(int tokensSent)
+    {
+        InputTokensReceived += tokensSent - InputTokensSent;
+        InputTokensSent = tokensSent;
+    }
+
+    /// <summary>
     /// Records the translated body and the prompt tokens counted on it (as received: the client's original body
     /// translated; as sent: the optimized body translated), in the provider's dialect with the served model's tokenizer.
     /// </summary>

@@ -37,12 +37,11 @@ internal sealed partial class ResilienceMiddleware(
     IUsageLedger ledger,
     ModelCatalog catalog,
     ProviderRegistry providers,
-    IOptions<ProvidersOptions> providerOptions,
     IProxyStateLookup proxyState,
     TimeProvider time,
+    Core.Tokenization.IRequestTokenCounter counter,
     ILogger<ResilienceMiddleware> logger) : IAttemptPlannerFactory
 {
-    private readonly Func<ModelCard, string?> _dialectOf = UpstreamDialects.For(providerOptions.Value);
 
     /// <summary>Response header carrying the number of upstream attempts made for the request.</summary>
     public const string AttemptsHeader = "x-tokengateway-attempts";
@@ -105,7 +104,7 @@ internal sealed partial class ResilienceMiddleware(
                 {
                     // A fallback: the same parsed request with the fallback's model, to the fallback's cluster.
                     served = attempt.Model;
-                    SwitchModel(context, exchange, attempts, attempt.Model, target.Provider, target.Cluster);
+                    SwitchModel(context, exchange, attempts, attempt.Model, target);
                     clusterId = target.Cluster.ClusterId;
                     LogFallback(logger, exchange.RequestId, model.Name, attempt.Model.Name);
                 }
@@ -173,11 +172,13 @@ internal sealed partial class ResilienceMiddleware(
 
     /// <summary>
     /// The primary model, then its fallbacks (catalogue <c>Models:{name}:Fallbacks</c>, replaced per model by the team's
-    /// <c>fallbacks</c>): models the team may use, of the request's kind and dialect, whose provider is configured.
-    /// With an enforced hard budget, a fallback priced above the primary is dropped: the admission reservation was
-    /// sized for the primary, and a dearer answer could push the budget over.
+    /// <c>fallbacks</c>): models the team may use, of the request's kind, whose provider is configured. A fallback of
+    /// the other API is kept when the request can be translated for it (the translated body is made here, once); one
+    /// the translator refuses is skipped with the reason logged. With an enforced hard budget, a fallback priced above
+    /// the primary is dropped: the admission reservation was sized for the primary, and a dearer answer could push the
+    /// budget over.
     /// </summary>
-    private List<PlannedModel> BuildChain(LlmExchange exchange, PlannedModel primary, out Dictionary<string, (ResolvedProvider Provider, ClusterState Cluster)>? clusters)
+    private List<PlannedModel> BuildChain(HttpContext context, LlmExchange exchange, PlannedModel primary, out Dictionary<string, FallbackTarget>? clusters)
     {
         clusters = null;
         var chain = new List<PlannedModel>(1) { primary };
@@ -187,8 +188,9 @@ internal sealed partial class ResilienceMiddleware(
         }
 
         var defaults = Defaults();
+        // Every dialect is reachable through translation; whether this request can be translated is decided per model below.
         var fallbacks = FallbackChains.Resolve(primary.Model, catalog, policy.Team.Fallbacks,
-            name => policy.Models.IsAllowed(name), _dialectOf, primary.Settings.MaxFallbacks);
+            name => policy.Models.IsAllowed(name), static _ => null, primary.Settings.MaxFallbacks);
         if (fallbacks.Count == 0)
         {
             return chain;
@@ -200,6 +202,11 @@ internal sealed partial class ResilienceMiddleware(
             if (!providers.TryGet(card.Provider, out var provider) || !proxyState.TryGetCluster(provider.Id, out var cluster)
                 || (!provider.HasCredential && provider.Type != ProviderType.OpenAICompatible)
                 || (hardBudget && !PricedWithin(card, primary.Model)))
+            {
+                continue;
+            }
+
+            if (!TryTranslateFor(context, exchange, card, provider, out var dialect, out var translated))
             {
                 continue;
             }
@@ -217,25 +224,101 @@ internal sealed partial class ResilienceMiddleware(
 
             var keys = provider.KeySelector ?? _keyless.GetOrAdd(provider.Id, static (id, t) => new KeySelector(id, 1, t), time);
             chain.Add(new PlannedModel(card, ResilienceSettingsResolver.Resolve(defaults, card.Resilience, policy.Team.Resilience), ids, keys));
-            (clusters ??= new(StringComparer.Ordinal))[card.Name] = (provider, cluster);
+            (clusters ??= new(StringComparer.Ordinal))[card.Name] = new FallbackTarget(provider, cluster, dialect, translated);
         }
 
         return chain;
     }
 
+    /// <summary>
+    /// The dialect a fallback is called in and, when it is not the client's, the client's (optimized) body translated
+    /// for it. False (logged) when no translation exists from the client's API or the translator refuses the request.
+    /// </summary>
+    private bool TryTranslateFor(HttpContext context, LlmExchange exchange, ModelCard card, ResolvedProvider provider,
+        out Core.Dialects.LlmDialect dialect, out Translation.TranslatedRequest? translated)
+    {
+        translated = null;
+        dialect = exchange.Dialect;
+        var upstream = Translation.ProviderDialects.Upstream(exchange.Dialect, provider.Type, card.Name);
+        if (upstream is null || (upstream != exchange.Dialect && exchange.Dialect == Core.Dialects.LlmDialect.AnthropicCountTokens))
+        {
+            LogFallbackSkipped(logger, exchange.RequestId, card.Name, $"{exchange.Route} has no translation to its provider's API");
+            return false;
+        }
+
+        dialect = upstream.Value;
+        if (dialect == exchange.Dialect)
+        {
+            return true;
+        }
+
+        if (context.Features.Get<StructuredOutput.StructuredOutputFeature>() is not null)
+        {
+            // The gateway validates (and repairs) this answer against a schema in the client's API, which a translated
+            // answer does not go through (docs/translation.md): a fallback of the other API could not keep that promise.
+            LogFallbackSkipped(logger, exchange.RequestId, card.Name, "the gateway enforces a JSON schema on this request, which it cannot do through the other API");
+            return false;
+        }
+
+        var translation = Core.Translation.DialectTranslator.TranslateRequest(exchange.Dialect, dialect, exchange.Request!.Body,
+            Translation.ProviderDialects.OptionsFor(provider.Type));
+        if (!translation.Succeeded)
+        {
+            LogFallbackSkipped(logger, exchange.RequestId, card.Name, translation.ErrorMessage ?? "the request cannot be translated");
+            return false;
+        }
+
+        // A usage chunk the gateway forced onto the client's own stream request is not one the client asked for.
+        translated = new Translation.TranslatedRequest(translation.Body!, translation.ClientIncludeUsage && exchange.ClientRequestedUsage);
+        return true;
+    }
+
     private static bool PricedWithin(ModelCard fallback, ModelCard primary) =>
         fallback.Prices is { Input: { } fi, Output: { } fo } && primary.Prices is { Input: { } pi, Output: { } po } && fi <= pi && fo <= po;
 
-    /// <summary>Points the request at a fallback model: its name in the body (serialized once more), its cluster and provider.</summary>
-    private static void SwitchModel(HttpContext context, LlmExchange exchange, UpstreamAttempts attempts, ModelCard card, ResolvedProvider provider, ClusterState cluster)
+    /// <summary>
+    /// Points the request at a fallback model: its dialect (translated there and back when it is the other API's), its
+    /// name in the body (serialized once more), its cluster and provider; the prompt is counted once more when the
+    /// dialect or the tokenizer changes, so metering and estimates use the served model's.
+    /// </summary>
+    private void SwitchModel(HttpContext context, LlmExchange exchange, UpstreamAttempts attempts, ModelCard card, FallbackTarget target)
     {
-        var bytes = exchange.BodyForModel(card.Name); // the translated body when the request is translated (issue #16)
+        var previous = exchange.ServedModel; // the attempt before this one
+        var recount = target.Dialect != exchange.UpstreamDialect || !string.Equals(previous?.Tokenizer, card.Tokenizer, StringComparison.Ordinal);
+        if (target.Translated is null && exchange.IsTranslated)
+        {
+            // Back to the client's own API after a translated attempt: ask an OpenAI stream for usage as any native one.
+            exchange.SetClientRequestedUsage(!StreamUsageRequest.ForceIncludeUsage(exchange.Request!));
+        }
+
+        exchange.SwitchUpstream(target.Dialect, target.Translated);
+        var bytes = exchange.BodyForModel(card.Name); // the translated body when this fallback speaks the other API (issue #16)
+        if (recount && Count(target.Dialect, bytes, card) is { } sent)
+        {
+            exchange.RecountSent(sent);
+            context.Response.Headers["x-tokengateway-prompt-tokens-original"] = exchange.InputTokensReceived.ToString(CultureInfo.InvariantCulture);
+            context.Response.Headers["x-tokengateway-prompt-tokens-sent"] = sent.ToString(CultureInfo.InvariantCulture);
+        }
+
         context.Request.Body = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(bytes, out var segment)
             ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
             : new MemoryStream(bytes.ToArray(), writable: false);
         context.Request.ContentLength = bytes.Length;
-        attempts.Provider = provider;
-        context.ReassignProxyRequest(cluster);
+        attempts.Provider = target.Provider;
+        context.ReassignProxyRequest(target.Cluster);
+    }
+
+    private int? Count(Core.Dialects.LlmDialect dialect, ReadOnlyMemory<byte> bytes, ModelCard card)
+    {
+        if (!Core.Dialects.LlmRequestParser.TryParse(dialect, bytes, out var parsed, out _))
+        {
+            return null;
+        }
+
+        using (parsed)
+        {
+            return counter.CountInputTokens(parsed!, card);
+        }
     }
 
     /// <summary>
@@ -399,7 +482,7 @@ internal sealed partial class ResilienceMiddleware(
         }
 
         var settings = ResilienceSettingsResolver.Resolve(Defaults(), model.Resilience, exchange.Policy?.Team.Resilience);
-        var chain = BuildChain(exchange, new PlannedModel(model, settings, destinationIds, KeysOf(provider)), out var clusters);
+        var chain = BuildChain(context, exchange, new PlannedModel(model, settings, destinationIds, KeysOf(provider)), out var clusters);
         attempts.FallbackClusters = clusters;
         return new AttemptPlanner(chain, breakers, time,
             canContinueStreams: exchange.Dialect == Core.Dialects.LlmDialect.AnthropicMessages && exchange.Request?.Stream == true);
@@ -410,6 +493,9 @@ internal sealed partial class ResilienceMiddleware(
 
     [LoggerMessage(2402, LogLevel.Warning, "Request {RequestId}: model {Model} exhausted its attempts; falling back to {Fallback}")]
     private static partial void LogFallback(ILogger logger, string requestId, string model, string fallback);
+
+    [LoggerMessage(2403, LogLevel.Warning, "Request {RequestId}: fallback {Fallback} skipped: {Reason}")]
+    private static partial void LogFallbackSkipped(ILogger logger, string requestId, string fallback, string reason);
 
     [LoggerMessage(2401, LogLevel.Warning, "Request {RequestId}: provider {Provider} has nothing usable ({Detail}); failing fast with Retry-After {RetryAfterSeconds} s")]
     private static partial void LogFailFast(ILogger logger, string requestId, string provider, string detail, double retryAfterSeconds);

@@ -64,7 +64,7 @@ internal sealed class UpstreamAttempts
     public HttpContext? Context { get; init; }
 
     /// <summary>The fallback models' providers and clusters, once the planner resolved the chain.</summary>
-    public Dictionary<string, (Providers.ResolvedProvider Provider, Yarp.ReverseProxy.Model.ClusterState Cluster)>? FallbackClusters { get; set; }
+    public Dictionary<string, FallbackTarget>? FallbackClusters { get; set; }
 
     /// <summary>True once the planner was built (a retry, fallback, continuation or a first attempt it had to plan).</summary>
     public bool HasPlanner => _planner is not null;
@@ -256,6 +256,16 @@ internal sealed class UpstreamAttempts
         return null;
     }
 }
+
+/// <summary>
+/// Where a fallback model's attempts go: its provider and cluster, the dialect it is called in and, when that is not
+/// the client's, the client's body translated for it (made once, when the chain is built).
+/// </summary>
+internal sealed record FallbackTarget(
+    Providers.ResolvedProvider Provider,
+    Yarp.ReverseProxy.Model.ClusterState Cluster,
+    Core.Dialects.LlmDialect Dialect,
+    Translation.TranslatedRequest? Translated);
 
 /// <summary>Builds a request's planner when its attempts need one (implemented by <see cref="ResilienceMiddleware"/>).</summary>
 internal interface IAttemptPlannerFactory

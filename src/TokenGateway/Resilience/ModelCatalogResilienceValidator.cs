@@ -6,10 +6,10 @@ using TokenGateway.Providers;
 namespace TokenGateway.Resilience;
 
 /// <summary>
-/// Validates each model's <c>Resilience</c> overrides and <c>Fallbacks</c> at start: bounds, known models, same kind,
-/// same dialect (cross-dialect fallbacks await request translation), no self-reference, no cycles, bounded length.
+/// Validates each model's <c>Resilience</c> overrides and <c>Fallbacks</c> at start: bounds, known models, same kind
+/// (a model of the other API is accepted: the request is translated for it), no self-reference, no cycles, bounded length.
 /// </summary>
-internal sealed class ModelCatalogResilienceValidator(IOptions<ProvidersOptions> providers, IOptions<ResilienceOptions> resilience)
+internal sealed class ModelCatalogResilienceValidator(IOptions<ResilienceOptions> resilience)
     : IValidateOptions<ModelCatalogOptions>
 {
     public ValidateOptionsResult Validate(string? name, ModelCatalogOptions options)
@@ -30,33 +30,11 @@ internal sealed class ModelCatalogResilienceValidator(IOptions<ProvidersOptions>
         {
             var catalog = options.Build();
             var maxLength = Math.Clamp(resilience.Value.MaxFallbacks, 0, ResilienceLimits.MaxFallbacks);
-            FallbackChains.Validate(chains, catalog, UpstreamDialects.For(providers.Value), maxLength, m => $"Models:{m}:Fallbacks", errors);
+            FallbackChains.Validate(chains, catalog, maxLength, m => $"Models:{m}:Fallbacks", errors);
         }
 
         return errors.Count == 0
             ? ValidateOptionsResult.Success
             : ValidateOptionsResult.Fail(errors.Select(e => $"{e.Field}: {e.Message}"));
-    }
-}
-
-/// <summary>The wire dialect family each provider type speaks, for fallback compatibility.</summary>
-internal static class UpstreamDialects
-{
-    public const string OpenAI = "openai";
-    public const string Anthropic = "anthropic";
-
-    /// <summary>The dialect family of a provider type; null for the simulator, which speaks both.</summary>
-    public static string? Of(ProviderType type) => type switch
-    {
-        ProviderType.Anthropic => Anthropic,
-        ProviderType.Simulator => null,
-        _ => OpenAI,
-    };
-
-    /// <summary>A model → dialect function over the configured providers (unknown provider → null).</summary>
-    public static Func<ModelCard, string?> For(ProvidersOptions providers)
-    {
-        ArgumentNullException.ThrowIfNull(providers);
-        return card => providers.Providers.TryGetValue(card.Provider, out var p) ? Of(p.Type) : null;
     }
 }

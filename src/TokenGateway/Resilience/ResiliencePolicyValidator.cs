@@ -8,9 +8,9 @@ namespace TokenGateway.Resilience;
 
 /// <summary>
 /// The checks on a policy's <c>resilience</c> and <c>fallbacks</c> sections that need the catalogue (known models,
-/// same kind, same dialect, chain length); structure and bounds are checked by <see cref="PolicyValidator"/>.
+/// same kind — a model of the other API is accepted, the request is translated for it —, chain length); structure and bounds are checked by <see cref="PolicyValidator"/>.
 /// </summary>
-internal sealed class ResiliencePolicyValidator(ModelCatalog catalog, IOptions<ProvidersOptions> providers, IOptions<ResilienceOptions> resilience)
+internal sealed class ResiliencePolicyValidator(ModelCatalog catalog, IOptions<ResilienceOptions> resilience)
 {
     /// <summary>Returns the problems of <paramref name="policy"/> written at <paramref name="scope"/>; empty when valid.</summary>
     public IReadOnlyList<PolicyError> Validate(PolicyScope scope, TeamPolicy policy)
@@ -37,7 +37,7 @@ internal sealed class ResiliencePolicyValidator(ModelCatalog catalog, IOptions<P
         {
             var found = new List<SettingError>();
             var maxLength = Math.Clamp(resilience.Value.MaxFallbacks, 0, ResilienceLimits.MaxFallbacks);
-            FallbackChains.Validate(fallbacks, catalog, UpstreamDialects.For(providers.Value), maxLength, static m => $"fallbacks.{m}", found);
+            FallbackChains.Validate(fallbacks, catalog, maxLength, static m => $"fallbacks.{m}", found);
             errors.AddRange(found.Select(static e => new PolicyError(e.Field, e.Message)));
         }
 

@@ -69,7 +69,7 @@ public sealed class FallbackChainsTests
     }
 
     [Fact]
-    public void Validate_WithCatalogue_RefusesCrossDialectUnknownKindSelfAndCycles()
+    public void Validate_WithCatalogue_RefusesUnknownKindSelfAndCycles_AcceptsCrossDialect()
     {
         var chains = new Dictionary<string, IReadOnlyList<string>>
         {
@@ -79,9 +79,9 @@ public sealed class FallbackChainsTests
         };
         var errors = new List<SettingError>();
 
-        FallbackChains.Validate(chains, Catalog, DialectOf, 5, m => $"Models:{m}:Fallbacks", errors);
+        FallbackChains.Validate(chains, Catalog, 5, m => $"Models:{m}:Fallbacks", errors);
 
-        Assert.Contains(errors, e => e.Field == "Models:gpt-4o:Fallbacks[0]" && e.Message.Contains("cross-dialect", StringComparison.Ordinal));
+        Assert.DoesNotContain(errors, e => e.Field == "Models:gpt-4o:Fallbacks[0]"); // another API: translated (issue #16)
         Assert.Contains(errors, e => e.Field == "Models:gpt-4o:Fallbacks[1]" && e.Message.Contains("not in the catalogue", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.Field == "Models:gpt-4o:Fallbacks[2]" && e.Message.Contains("Embedding", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.Field == "Models:gpt-4o:Fallbacks[3]" && e.Message.Contains("itself", StringComparison.Ordinal));
@@ -97,7 +97,7 @@ public sealed class FallbackChainsTests
             .ToDictionary(m => m.Name, m => m.Fallbacks);
         var errors = new List<SettingError>();
 
-        FallbackChains.Validate(chains, Catalog, DialectOf, 3, m => m, errors);
+        FallbackChains.Validate(chains, Catalog, 3, m => m, errors);
 
         Assert.Empty(errors);
     }

@@ -43,7 +43,6 @@ public sealed class ResilienceStartupTests
     [InlineData("Resilience:CircuitBreaker:FailureRatio", "1.5", "Resilience:CircuitBreaker:FailureRatio")]
     [InlineData("Resilience:Timeouts:Connect", "00:00:00", "Resilience:Timeouts:Connect")]
     [InlineData("Models:gpt-4o:Resilience:Retry:Jitter", "3", "Models:gpt-4o:Resilience:Retry:Jitter")]
-    [InlineData("Models:gpt-4o:Fallbacks:0", "claude-sonnet-4-5", "cross-dialect")]
     [InlineData("Models:gpt-4o:Fallbacks:0", "no-such-model", "not in the catalogue")]
     [InlineData("Models:gpt-4o:Fallbacks:0", "gpt-4o", "itself")]
     public async Task Start_InvalidResilienceConfiguration_FailsWithTheField(string key, string value, string expected)
