@@ -15,6 +15,12 @@ internal sealed record Payload(string Name, byte[] Body, bool Stream, double Bas
 
     public int? NonceOffset { get; init; }
 
+    /// <summary>
+    /// Measured only on the gateway targets: a body plain YARP and the peer cannot serve (a Claude model on the Chat
+    /// Completions route, which the gateway translates to Anthropic Messages).
+    /// </summary>
+    public bool GatewayOnly { get; init; }
+
     /// <summary>The bytes of the next request: <see cref="Body"/> itself, or a copy with a fresh nonce.</summary>
     public byte[] NextBody()
     {
@@ -39,6 +45,9 @@ internal static class Payloads
     private const string Model = "gpt-4o-mini";
     private const string NoncePrefix = " (request ";
 
+    /// <summary>The Claude model of the translated payload (served by the simulator's Anthropic route).</summary>
+    public const string TranslatedModel = "claude-haiku-4-5";
+
     private static readonly System.Text.Json.JsonSerializerOptions _indented = new() { WriteIndented = true };
 
     private static readonly string[] _words =
@@ -56,12 +65,22 @@ internal static class Payloads
         List<Payload> payloads =
         [
             new("chat-1k", Chat(1024, stream: false), Stream: false, BaseRate: 100, none),
+            // The same 1 KB chat for a Claude model: the gateway translates request and answer (issue #16); the
+            // difference to chat-1k on the same target is the translation cost per request.
+            new("chat-1k-xlat", WithModel(Chat(1024, stream: false), TranslatedModel), Stream: false, BaseRate: 100, none) { GatewayOnly = true },
             new("rag-20k", Rag(20 * 1024), Stream: false, BaseRate: 20, none),
             new("conv-100k", Conversation(100 * 1024), Stream: false, BaseRate: 5, none),
             new("stream-500", Chat(1024, stream: true), Stream: true, BaseRate: 20,
                 new Dictionary<string, string>(StringComparer.Ordinal) { ["x-simulator-fault"] = "output-tokens=500" }),
         ];
         return uniqueBodies ? payloads.Select(WithNonce).ToList() : payloads;
+    }
+
+    private static byte[] WithModel(byte[] body, string model)
+    {
+        var node = JsonNode.Parse(body)!;
+        node["model"] = model;
+        return Encoding.UTF8.GetBytes(node.ToJsonString());
     }
 
     /// <summary>

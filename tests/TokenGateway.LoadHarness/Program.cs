@@ -165,6 +165,11 @@ internal static class HarnessProgram
         var notes = new List<string>();
         foreach (var payload in payloads)
         {
+            if (payload.GatewayOnly && !name.StartsWith("tokengateway", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
             if (clock.Elapsed > options.Deadline)
             {
                 notes.Add($"deadline reached before {payload.Name}");
@@ -218,12 +223,13 @@ internal static class HarnessProgram
                 dll, "--urls", Url(out var port),
                 $"--Providers:openai:Destinations:0={upstream}",
                 "--Providers:openai:ForwardRequestHeaders:0=x-simulator-fault", // the fault payloads need it upstream
+                $"--Providers:anthropic:Destinations:0={upstream}", // the translated payload (chat-1k-xlat)
                 "--Gateway:Simulator=Never",
                 $"--Storage:DataDirectory={dataDirectory}",
                 "--Serilog:MinimumLevel:Default=Warning",
             ],
             port, workingDirectory: Path.GetDirectoryName(dll),
-            environment: new Dictionary<string, string> { ["OPENAI_API_KEY"] = ProviderKey, ["TOKENGATEWAY_ADMIN_KEY"] = adminKey }));
+            environment: new Dictionary<string, string> { ["OPENAI_API_KEY"] = ProviderKey, ["ANTHROPIC_API_KEY"] = ProviderKey, ["TOKENGATEWAY_ADMIN_KEY"] = adminKey }));
         await gateway.WaitHealthyAsync("healthz", TimeSpan.FromSeconds(60));
 
         using var admin = new HttpClient { BaseAddress = gateway.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };

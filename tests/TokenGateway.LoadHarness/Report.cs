@@ -157,6 +157,16 @@ internal sealed record HarnessReport(
         checks.Add(new("full pipeline ≥ 10× the peer's throughput (chat-1k)", full1k?.ThroughputVsPeer is { } x ? x >= 10 : null,
             $"{R(full1k?.ThroughputVsPeer)}× ({F(full1k?.Throughput?.Rps)} vs {F(Find(Peer, "chat-1k")?.Throughput?.Rps)} req/s)"));
 
+        // Translation cost (issue #16): the same 1 KB chat for a Claude model on the same target, minus the native one.
+        foreach (var name in new[] { Passthrough, Full })
+        {
+            var native = Find(name, "chat-1k")?.Throughput?.CpuUsPerRequest;
+            var translated = Find(name, "chat-1k-xlat")?.Throughput?.CpuUsPerRequest;
+            double? added = native is { } n && translated is { } t ? t - n : null;
+            checks.Add(new($"translation adds ≤ 100 µs CPU per request ({name}, chat-1k-xlat vs chat-1k)", added is { } a ? a <= 100 : null,
+                $"{(added is { } d ? (d >= 0 ? "+" : "") + F(d) : "-")} µs/request ({F(native)} → {F(translated)} µs/request)"));
+        }
+
         var full20k = Find(Full, "rag-20k");
         double? perKb = full1k?.Throughput is { } small && full20k?.Throughput is { } large && full20k.BodyBytes > full1k.BodyBytes
             && large.CpuUsPerRequest is { } largeCpu && small.CpuUsPerRequest is { } smallCpu
