@@ -59,14 +59,7 @@ internal sealed class PostgresSchemaRegistry(PostgresDatabase database, TimeProv
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = new NpgsqlCommand(
             "SELECT name, MAX(version), COUNT(*)::integer, MAX(created_at) FROM output_schemas GROUP BY name ORDER BY name", connection);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var result = new List<SchemaSummary>();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            result.Add(SchemaRows.ReadSummary(reader, StoreRows.Native));
-        }
-
-        return result;
+        return await StoreRows.ReadAllAsync(command, static reader => SchemaRows.ReadSummary(reader, StoreRows.Native), cancellationToken);
     }
 
     /// <inheritdoc />

@@ -59,14 +59,7 @@ internal sealed class SqliteSchemaRegistry(SqliteDatabase database, TimeProvider
         await using var connection = await OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = "SELECT name, MAX(version), COUNT(*), MAX(created_at) FROM output_schemas GROUP BY name ORDER BY name";
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var result = new List<SchemaSummary>();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            result.Add(SchemaRows.ReadSummary(reader, StoreRows.RoundtripText));
-        }
-
-        return result;
+        return await StoreRows.ReadAllAsync(command, static reader => SchemaRows.ReadSummary(reader, StoreRows.RoundtripText), cancellationToken);
     }
 
     /// <inheritdoc />
