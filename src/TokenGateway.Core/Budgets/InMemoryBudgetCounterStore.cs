@@ -340,22 +340,18 @@ internal sealed class InMemoryBudgetCounterStore : IBudgetCounterStore, IDisposa
         }
     }
 
-    private static RateStatus? BindingStatus(TokenBucket? team, long? teamLimit, TokenBucket? key, long? keyLimit)
-    {
-        RateStatus? result = teamLimit is not null && team is not null ? team.Status() : null;
-        if (keyLimit is not null && key is not null)
-        {
-            var keyStatus = key.Status();
-            if (result is null || keyStatus.Remaining < result.Value.Remaining)
-            {
-                result = keyStatus;
-            }
-        }
+    private static RateStatus? BindingStatus(TokenBucket? team, long? teamLimit, TokenBucket? key, long? keyLimit) =>
+        Binding(teamLimit is not null ? team?.Status() : null, keyLimit is not null ? key?.Status() : null);
 
-        return result;
-    }
+    /// <summary>
+    /// The rate status that binds (shared with the Redis store): the key's when it has fewer permits left than the
+    /// team's, else the team's; null when neither scope has the limit.
+    /// </summary>
+    internal static RateStatus? Binding(RateStatus? team, RateStatus? key) =>
+        key is { } k && (team is not { } t || k.Remaining < t.Remaining) ? k : team;
 
-    private static long? Remaining(long? teamLimit, long teamUsed, long? keyLimit, long keyUsed)
+    /// <summary>What is left of the tighter of the team and key limits (shared with the Redis store); null when neither has one.</summary>
+    internal static long? Remaining(long? teamLimit, long teamUsed, long? keyLimit, long keyUsed)
     {
         long? result = teamLimit is { } t ? Math.Max(0, t - teamUsed) : null;
         if (keyLimit is { } k)

@@ -152,8 +152,8 @@ internal sealed class RedisBudgetCounterStore : IBudgetCounterStore
             Denial = denial,
             Requests = Binding(teamRpm, request.TeamRate.RequestsPerMinute, keyRpm, request.KeyRate?.RequestsPerMinute),
             Tokens = Binding(teamTpm, request.TeamRate.TokensPerMinute, keyTpm, request.KeyRate?.TokensPerMinute),
-            RemainingUsdMicros = Remaining(team.UsdMicros, teamUsed.Usd, key?.UsdMicros, keyUsed.Usd),
-            RemainingTokens = Remaining(team.Tokens, teamUsed.Tokens, key?.Tokens, keyUsed.Tokens),
+            RemainingUsdMicros = InMemoryBudgetCounterStore.Remaining(team.UsdMicros, teamUsed.Usd, key?.UsdMicros, keyUsed.Usd),
+            RemainingTokens = InMemoryBudgetCounterStore.Remaining(team.Tokens, teamUsed.Tokens, key?.Tokens, keyUsed.Tokens),
         };
     }
 
@@ -163,17 +163,7 @@ internal sealed class RedisBudgetCounterStore : IBudgetCounterStore
         ArgumentNullException.ThrowIfNull(reservation);
         actualUsdMicros = Math.Max(0, actualUsdMicros);
         actualTokens = Math.Max(0, actualTokens);
-        var keys = new RedisKeys(_prefix, reservation.TeamId);
-        var keyWindow = reservation.KeyWindow is { } kw && reservation.KeyId is not null ? kw : (BudgetWindow?)null;
-        RedisKey[] redisKeys =
-        [
-            keys.Reservations,
-            keys.ReservationData,
-            keys.Window(null, reservation.TeamWindow.Key),
-            keyWindow is { } w ? keys.Window(reservation.KeyId, w.Key) : keys.Unused,
-            keys.Rate(null),
-            reservation.KeyId is not null ? keys.Rate(reservation.KeyId) : keys.Unused,
-        ];
+        var redisKeys = ReservationKeys(reservation, out var keyWindow);
         RedisValue[] args =
         [
             Now(),
@@ -199,17 +189,7 @@ internal sealed class RedisBudgetCounterStore : IBudgetCounterStore
     public async ValueTask ReleaseAsync(BudgetReservation reservation, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(reservation);
-        var keys = new RedisKeys(_prefix, reservation.TeamId);
-        var keyWindow = reservation.KeyWindow is { } kw && reservation.KeyId is not null ? kw : (BudgetWindow?)null;
-        RedisKey[] redisKeys =
-        [
-            keys.Reservations,
-            keys.ReservationData,
-            keys.Window(null, reservation.TeamWindow.Key),
-            keyWindow is { } w ? keys.Window(reservation.KeyId, w.Key) : keys.Unused,
-            keys.Rate(null),
-            reservation.KeyId is not null ? keys.Rate(reservation.KeyId) : keys.Unused,
-        ];
+        var redisKeys = ReservationKeys(reservation, out var keyWindow);
         RedisValue[] args =
         [
             Now(),
@@ -221,6 +201,25 @@ internal sealed class RedisBudgetCounterStore : IBudgetCounterStore
             Flag(reservation.KeyId is not null),
         ];
         await _release.EvaluateAsync(Database, redisKeys, args).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The keys the settle and release scripts take (reservation set and data, team and key windows, team and key
+    /// buckets), and the key window the reservation holds: none when it had no key or no key budget.
+    /// </summary>
+    private RedisKey[] ReservationKeys(BudgetReservation reservation, out BudgetWindow? keyWindow)
+    {
+        var keys = new RedisKeys(_prefix, reservation.TeamId);
+        keyWindow = reservation.KeyWindow is { } kw && reservation.KeyId is not null ? kw : null;
+        return
+        [
+            keys.Reservations,
+            keys.ReservationData,
+            keys.Window(null, reservation.TeamWindow.Key),
+            keyWindow is { } w ? keys.Window(reservation.KeyId, w.Key) : keys.Unused,
+            keys.Rate(null),
+            reservation.KeyId is not null ? keys.Rate(reservation.KeyId) : keys.Unused,
+        ];
     }
 
     /// <inheritdoc />
@@ -299,32 +298,8 @@ internal sealed class RedisBudgetCounterStore : IBudgetCounterStore
     private static ReserveDenial RpmDenial(string scope, BucketState? bucket, int rpm) =>
         new(DenialReason.RequestsPerMinute, scope, bucket!.Value.TimeUntil(1), $"The {scope}'s limit of {rpm} requests per minute is reached."); // the script denied on this bucket
 
-    private static RateStatus? Binding(BucketState? team, long? teamLimit, BucketState? key, long? keyLimit)
-    {
-        RateStatus? result = teamLimit is not null && team is { } t ? t.Status() : null;
-        if (keyLimit is not null && key is { } k)
-        {
-            var keyStatus = k.Status();
-            if (result is null || keyStatus.Remaining < result.Value.Remaining)
-            {
-                result = keyStatus;
-            }
-        }
-
-        return result;
-    }
-
-    private static long? Remaining(long? teamLimit, long teamUsed, long? keyLimit, long keyUsed)
-    {
-        long? result = teamLimit is { } t ? Math.Max(0, t - teamUsed) : null;
-        if (keyLimit is { } k)
-        {
-            var keyLeft = Math.Max(0, k - keyUsed);
-            result = result is null ? keyLeft : Math.Min(result.Value, keyLeft);
-        }
-
-        return result;
-    }
+    private static RateStatus? Binding(BucketState? team, long? teamLimit, BucketState? key, long? keyLimit) =>
+        InMemoryBudgetCounterStore.Binding(teamLimit is not null ? team?.Status() : null, keyLimit is not null ? key?.Status() : null);
 
     /// <summary>A bucket as the script left it, with <see cref="TokenBucket"/>'s arithmetic for headers and Retry-After.</summary>
     private readonly record struct BucketState(double Available, long Capacity)

@@ -1,6 +1,6 @@
-using System.Text.Json;
 using Npgsql;
 using TokenGateway.Core.Budgets;
+using TokenGateway.Storage.Policies;
 
 namespace TokenGateway.Storage.Postgres.Policies;
 
@@ -13,11 +13,11 @@ internal sealed class PostgresPolicyStore(PostgresDatabase database, TimeProvide
         ArgumentException.ThrowIfNullOrEmpty(id);
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = new NpgsqlCommand("SELECT json, updated_at FROM policies WHERE scope = @scope AND id = @id", connection);
-        command.Parameters.AddWithValue("scope", ScopeName(scope));
+        command.Parameters.AddWithValue("scope", PolicyRows.ScopeName(scope));
         command.Parameters.AddWithValue("id", id);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
-            ? Read(scope, id, reader.GetString(0), reader.GetFieldValue<DateTimeOffset>(1))
+            ? PolicyRows.Read(scope, id, reader.GetString(0), StoreRows.Native(reader, 1))
             : null;
     }
 
@@ -32,7 +32,7 @@ internal sealed class PostgresPolicyStore(PostgresDatabase database, TimeProvide
             INSERT INTO policies (scope, id, json, updated_at) VALUES (@scope, @id, @json, @updated)
             ON CONFLICT (scope, id) DO UPDATE SET json = excluded.json, updated_at = excluded.updated_at
             """, connection);
-        command.Parameters.AddWithValue("scope", ScopeName(scope));
+        command.Parameters.AddWithValue("scope", PolicyRows.ScopeName(scope));
         command.Parameters.AddWithValue("id", id);
         command.Parameters.AddWithValue("json", PolicyJson.Serialize(policy));
         command.Parameters.AddWithValue("updated", now);
@@ -46,7 +46,7 @@ internal sealed class PostgresPolicyStore(PostgresDatabase database, TimeProvide
         ArgumentException.ThrowIfNullOrEmpty(id);
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = new NpgsqlCommand("DELETE FROM policies WHERE scope = @scope AND id = @id", connection);
-        command.Parameters.AddWithValue("scope", ScopeName(scope));
+        command.Parameters.AddWithValue("scope", PolicyRows.ScopeName(scope));
         command.Parameters.AddWithValue("id", id);
         return await command.ExecuteNonQueryAsync(cancellationToken) > 0;
     }
@@ -56,37 +56,8 @@ internal sealed class PostgresPolicyStore(PostgresDatabase database, TimeProvide
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = new NpgsqlCommand("SELECT id, json, updated_at FROM policies WHERE scope = @scope ORDER BY id", connection);
-        command.Parameters.AddWithValue("scope", ScopeName(scope));
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var result = new List<StoredPolicy>();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            result.Add(Read(scope, reader.GetString(0), reader.GetString(1), reader.GetFieldValue<DateTimeOffset>(2)));
-        }
-
-        return result;
+        command.Parameters.AddWithValue("scope", PolicyRows.ScopeName(scope));
+        return await StoreRows.ReadAllAsync(
+            command, reader => PolicyRows.Read(scope, reader.GetString(0), reader.GetString(1), StoreRows.Native(reader, 2)), cancellationToken);
     }
-
-    private static StoredPolicy Read(PolicyScope scope, string id, string json, DateTimeOffset updatedAt)
-    {
-        TeamPolicy? policy;
-        try
-        {
-            policy = JsonSerializer.Deserialize<TeamPolicy>(json, PolicyJson.Options);
-        }
-        catch (JsonException ex)
-        {
-            throw new InvalidDataException($"The stored {ScopeName(scope)} policy '{id}' is not valid policy JSON: {ex.Message}", ex);
-        }
-
-        return new StoredPolicy(scope, id, policy ?? TeamPolicy.Empty, updatedAt);
-    }
-
-    private static string ScopeName(PolicyScope scope) => scope switch
-    {
-        PolicyScope.Default => "default",
-        PolicyScope.Team => "team",
-        PolicyScope.Key => "key",
-        _ => throw new ArgumentOutOfRangeException(nameof(scope), scope, "Unknown policy scope."),
-    };
 }

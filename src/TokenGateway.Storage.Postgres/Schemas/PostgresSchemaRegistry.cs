@@ -1,6 +1,8 @@
+using System.Data.Common;
 using System.Text.Json.Nodes;
 using Npgsql;
 using TokenGateway.Core.StructuredOutput;
+using TokenGateway.Storage.Schemas;
 
 namespace TokenGateway.Storage.Postgres.Schemas;
 
@@ -10,15 +12,12 @@ namespace TokenGateway.Storage.Postgres.Schemas;
 /// </summary>
 internal sealed class PostgresSchemaRegistry(PostgresDatabase database, TimeProvider time) : ISchemaRegistry
 {
-    private const string Columns = "name, version, json, description, created_at";
+    private const string Columns = SchemaRows.Columns;
 
     /// <inheritdoc />
     public async Task<StoredSchema> AddVersionAsync(string name, JsonObject schema, string? description, CancellationToken cancellationToken)
     {
-        if (!SchemaName.IsValid(name))
-        {
-            throw new ArgumentException("Schema names are 1-64 letters, digits, '.', '_' or '-'.", nameof(name));
-        }
+        SchemaRows.ValidateName(name);
 
         ArgumentNullException.ThrowIfNull(schema);
         var now = PostgresTime.Microseconds(time.GetUtcNow());
@@ -60,14 +59,7 @@ internal sealed class PostgresSchemaRegistry(PostgresDatabase database, TimeProv
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = new NpgsqlCommand(
             "SELECT name, MAX(version), COUNT(*)::integer, MAX(created_at) FROM output_schemas GROUP BY name ORDER BY name", connection);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var result = new List<SchemaSummary>();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            result.Add(new SchemaSummary(reader.GetString(0), reader.GetInt32(1), reader.GetInt32(2), reader.GetFieldValue<DateTimeOffset>(3)));
-        }
-
-        return result;
+        return await StoreRows.ReadAllAsync(command, static reader => SchemaRows.ReadSummary(reader, StoreRows.Native), cancellationToken);
     }
 
     /// <inheritdoc />
@@ -76,14 +68,7 @@ internal sealed class PostgresSchemaRegistry(PostgresDatabase database, TimeProv
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = new NpgsqlCommand($"SELECT {Columns} FROM output_schemas WHERE name = @name ORDER BY version", connection);
         command.Parameters.AddWithValue("name", name);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var result = new List<StoredSchema>();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            result.Add(Read(reader));
-        }
-
-        return result;
+        return await StoreRows.ReadAllAsync(command, Read, cancellationToken);
     }
 
     private async Task<StoredSchema?> GetOneAsync(string sql, string name, int? version, CancellationToken cancellationToken)
@@ -96,19 +81,8 @@ internal sealed class PostgresSchemaRegistry(PostgresDatabase database, TimeProv
             command.Parameters.AddWithValue("version", v);
         }
 
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken) ? Read(reader) : null;
+        return await StoreRows.ReadFirstAsync(command, Read, cancellationToken);
     }
 
-    private static StoredSchema Read(NpgsqlDataReader reader)
-    {
-        var name = reader.GetString(0);
-        var version = reader.GetInt32(1);
-        if (JsonNode.Parse(reader.GetString(2)) is not JsonObject schema)
-        {
-            throw new InvalidDataException($"The stored schema '{name}' v{version} is not a JSON object.");
-        }
-
-        return new StoredSchema(name, version, schema, reader.IsDBNull(3) ? null : reader.GetString(3), reader.GetFieldValue<DateTimeOffset>(4));
-    }
+    private static StoredSchema Read(DbDataReader reader) => SchemaRows.Read(reader, StoreRows.Native);
 }

@@ -1,6 +1,8 @@
+using System.Data.Common;
 using Npgsql;
 using TokenGateway.Core.Teams;
 using TokenGateway.Storage.Sqlite;
+using TokenGateway.Storage.Teams;
 
 namespace TokenGateway.Storage.Postgres.Teams;
 
@@ -10,16 +12,11 @@ namespace TokenGateway.Storage.Postgres.Teams;
 /// </summary>
 internal sealed class PostgresTeamStore(PostgresDatabase database, TimeProvider time) : ITeamStore
 {
-    /// <summary>Largest page a list returns, whatever the caller asks for.</summary>
-    public const int MaxPageSize = 1000;
-
-    private const int MaxNameLength = 200;
-
-    private const string KeyColumns = "id, team_id, name, prefix, created_at, expires_at, revoked_at";
+    private const string KeyColumns = TeamRows.KeyColumns;
 
     public async Task<Team> CreateTeamAsync(string name, CancellationToken cancellationToken)
     {
-        name = ValidateName(name);
+        name = TeamRows.ValidateName(name);
         var now = PostgresTime.Milliseconds(time.GetUtcNow());
         var team = new Team(StorageIds.New("team_", now), name, now);
 
@@ -38,25 +35,17 @@ internal sealed class PostgresTeamStore(PostgresDatabase database, TimeProvider 
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = new NpgsqlCommand("SELECT id, name, created_at FROM teams WHERE id = @id", connection);
         command.Parameters.AddWithValue("id", teamId);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken) ? ReadTeam(reader) : null;
+        return await StoreRows.ReadFirstAsync(command, ReadTeam, cancellationToken);
     }
 
     public async Task<Page<Team>> ListTeamsAsync(int limit, string? afterId, CancellationToken cancellationToken)
     {
-        limit = ClampLimit(limit);
+        limit = StoreRows.ClampLimit(limit);
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = new NpgsqlCommand("SELECT id, name, created_at FROM teams WHERE id > @after ORDER BY id LIMIT @limit", connection);
         command.Parameters.AddWithValue("after", afterId ?? string.Empty);
         command.Parameters.AddWithValue("limit", limit + 1);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var items = new List<Team>();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            items.Add(ReadTeam(reader));
-        }
-
-        return ToPage(items, limit, static t => t.Id);
+        return await StoreRows.ReadPageAsync(command, limit, ReadTeam, static t => t.Id, cancellationToken);
     }
 
     public async Task<VirtualKey> CreateKeyAsync(
@@ -65,7 +54,7 @@ internal sealed class PostgresTeamStore(PostgresDatabase database, TimeProvider 
         ArgumentNullException.ThrowIfNull(teamId);
         ArgumentException.ThrowIfNullOrWhiteSpace(keyHash);
         ArgumentNullException.ThrowIfNull(prefix);
-        name = ValidateName(name);
+        name = TeamRows.ValidateName(name);
         var now = PostgresTime.Milliseconds(time.GetUtcNow());
         var expires = expiresAt is { } e ? PostgresTime.Milliseconds(e) : (DateTimeOffset?)null;
         var key = new VirtualKey(StorageIds.New("key_", now), teamId, name, prefix, now, expires, null);
@@ -96,21 +85,14 @@ internal sealed class PostgresTeamStore(PostgresDatabase database, TimeProvider 
     public async Task<Page<VirtualKey>> ListKeysAsync(string teamId, int limit, string? afterId, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(teamId);
-        limit = ClampLimit(limit);
+        limit = StoreRows.ClampLimit(limit);
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = new NpgsqlCommand(
             $"SELECT {KeyColumns} FROM virtual_keys WHERE team_id = @team AND id > @after ORDER BY id LIMIT @limit", connection);
         command.Parameters.AddWithValue("team", teamId);
         command.Parameters.AddWithValue("after", afterId ?? string.Empty);
         command.Parameters.AddWithValue("limit", limit + 1);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var items = new List<VirtualKey>();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            items.Add(ReadKey(reader));
-        }
-
-        return ToPage(items, limit, static k => k.Id);
+        return await StoreRows.ReadPageAsync(command, limit, ReadKey, static k => k.Id, cancellationToken);
     }
 
     public Task<VirtualKey?> GetKeyAsync(string keyId, CancellationToken cancellationToken)
@@ -166,44 +148,10 @@ internal sealed class PostgresTeamStore(PostgresDatabase database, TimeProvider 
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = new NpgsqlCommand(sql, connection);
         command.Parameters.AddWithValue("value", value);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken) ? ReadKey(reader) : null;
+        return await StoreRows.ReadFirstAsync(command, ReadKey, cancellationToken);
     }
 
-    private static Team ReadTeam(NpgsqlDataReader reader) =>
-        new(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<DateTimeOffset>(2));
+    private static Team ReadTeam(DbDataReader reader) => TeamRows.ReadTeam(reader, StoreRows.Native);
 
-    private static VirtualKey ReadKey(NpgsqlDataReader reader) => new(
-        reader.GetString(0),
-        reader.GetString(1),
-        reader.GetString(2),
-        reader.GetString(3),
-        reader.GetFieldValue<DateTimeOffset>(4),
-        reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5),
-        reader.IsDBNull(6) ? null : reader.GetFieldValue<DateTimeOffset>(6));
-
-    private static Page<T> ToPage<T>(List<T> items, int limit, Func<T, string> id)
-    {
-        if (items.Count <= limit)
-        {
-            return new Page<T>(items, null);
-        }
-
-        items.RemoveAt(items.Count - 1);
-        return new Page<T>(items, id(items[^1]));
-    }
-
-    private static int ClampLimit(int limit) => Math.Clamp(limit, 1, MaxPageSize);
-
-    private static string ValidateName(string name)
-    {
-        ArgumentNullException.ThrowIfNull(name);
-        name = name.Trim();
-        if (name.Length == 0 || name.Length > MaxNameLength)
-        {
-            throw new ArgumentException($"Name must be 1 to {MaxNameLength} characters.", nameof(name));
-        }
-
-        return name;
-    }
+    private static VirtualKey ReadKey(DbDataReader reader) => TeamRows.ReadKey(reader, StoreRows.Native);
 }

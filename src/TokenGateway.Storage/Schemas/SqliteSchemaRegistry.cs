@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
@@ -19,10 +20,7 @@ internal sealed class SqliteSchemaRegistry(SqliteDatabase database, TimeProvider
     /// <inheritdoc />
     public async Task<StoredSchema> AddVersionAsync(string name, JsonObject schema, string? description, CancellationToken cancellationToken)
     {
-        if (!SchemaName.IsValid(name))
-        {
-            throw new ArgumentException("Schema names are 1-64 letters, digits, '.', '_' or '-'.", nameof(name));
-        }
+        SchemaRows.ValidateName(name);
 
         ArgumentNullException.ThrowIfNull(schema);
         var now = _time.GetUtcNow();
@@ -47,12 +45,12 @@ internal sealed class SqliteSchemaRegistry(SqliteDatabase database, TimeProvider
 
     /// <inheritdoc />
     public Task<StoredSchema?> GetLatestAsync(string name, CancellationToken cancellationToken) =>
-        GetOneAsync("SELECT name, version, json, description, created_at FROM output_schemas WHERE name = $name ORDER BY version DESC LIMIT 1",
+        GetOneAsync($"SELECT {SchemaRows.Columns} FROM output_schemas WHERE name = $name ORDER BY version DESC LIMIT 1",
             name, null, cancellationToken);
 
     /// <inheritdoc />
     public Task<StoredSchema?> GetVersionAsync(string name, int version, CancellationToken cancellationToken) =>
-        GetOneAsync("SELECT name, version, json, description, created_at FROM output_schemas WHERE name = $name AND version = $version",
+        GetOneAsync($"SELECT {SchemaRows.Columns} FROM output_schemas WHERE name = $name AND version = $version",
             name, version, cancellationToken);
 
     /// <inheritdoc />
@@ -61,14 +59,7 @@ internal sealed class SqliteSchemaRegistry(SqliteDatabase database, TimeProvider
         await using var connection = await OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = "SELECT name, MAX(version), COUNT(*), MAX(created_at) FROM output_schemas GROUP BY name ORDER BY name";
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var result = new List<SchemaSummary>();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            result.Add(new SchemaSummary(reader.GetString(0), reader.GetInt32(1), reader.GetInt32(2), ParseTime(reader.GetString(3))));
-        }
-
-        return result;
+        return await StoreRows.ReadAllAsync(command, static reader => SchemaRows.ReadSummary(reader, StoreRows.RoundtripText), cancellationToken);
     }
 
     /// <inheritdoc />
@@ -76,16 +67,9 @@ internal sealed class SqliteSchemaRegistry(SqliteDatabase database, TimeProvider
     {
         await using var connection = await OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT name, version, json, description, created_at FROM output_schemas WHERE name = $name ORDER BY version";
+        command.CommandText = $"SELECT {SchemaRows.Columns} FROM output_schemas WHERE name = $name ORDER BY version";
         command.Parameters.AddWithValue("$name", name);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var result = new List<StoredSchema>();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            result.Add(Read(reader));
-        }
-
-        return result;
+        return await StoreRows.ReadAllAsync(command, Read, cancellationToken);
     }
 
     private async Task<StoredSchema?> GetOneAsync(string sql, string name, int? version, CancellationToken cancellationToken)
@@ -99,24 +83,10 @@ internal sealed class SqliteSchemaRegistry(SqliteDatabase database, TimeProvider
             command.Parameters.AddWithValue("$version", v);
         }
 
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken) ? Read(reader) : null;
+        return await StoreRows.ReadFirstAsync(command, Read, cancellationToken);
     }
 
-    private static StoredSchema Read(SqliteDataReader reader)
-    {
-        var name = reader.GetString(0);
-        var version = reader.GetInt32(1);
-        if (JsonNode.Parse(reader.GetString(2)) is not JsonObject schema)
-        {
-            throw new InvalidDataException($"The stored schema '{name}' v{version} is not a JSON object.");
-        }
-
-        return new StoredSchema(name, version, schema, reader.IsDBNull(3) ? null : reader.GetString(3), ParseTime(reader.GetString(4)));
-    }
-
-    private static DateTimeOffset ParseTime(string text) =>
-        DateTimeOffset.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind);
+    private static StoredSchema Read(DbDataReader reader) => SchemaRows.Read(reader, StoreRows.RoundtripText);
 
     private ValueTask<SqliteConnection> OpenAsync(CancellationToken cancellationToken) => _database.OpenAsync(cancellationToken);
 }

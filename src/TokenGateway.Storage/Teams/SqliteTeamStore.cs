@@ -1,3 +1,4 @@
+using System.Data.Common;
 using Microsoft.Data.Sqlite;
 using TokenGateway.Core.Teams;
 using TokenGateway.Storage.Sqlite;
@@ -7,16 +8,11 @@ namespace TokenGateway.Storage.Teams;
 /// <summary>Teams, virtual keys (hash + display prefix only) and gateway settings in the shared SQLite file.</summary>
 internal sealed class SqliteTeamStore(SqliteDatabase database, TimeProvider time) : ITeamStore
 {
-    /// <summary>Largest page a list returns, whatever the caller asks for.</summary>
-    public const int MaxPageSize = 1000;
-
-    private const int MaxNameLength = 200;
-
-    private const string KeyColumns = "id, team_id, name, prefix, created_at, expires_at, revoked_at";
+    private const string KeyColumns = TeamRows.KeyColumns;
 
     public async Task<Team> CreateTeamAsync(string name, CancellationToken cancellationToken)
     {
-        name = ValidateName(name);
+        name = TeamRows.ValidateName(name);
         var now = Truncate(time.GetUtcNow());
         var team = new Team(StorageIds.New("team_", now), name, now);
 
@@ -37,26 +33,18 @@ internal sealed class SqliteTeamStore(SqliteDatabase database, TimeProvider time
         await using var command = connection.CreateCommand();
         command.CommandText = "SELECT id, name, created_at FROM teams WHERE id = $id;";
         command.Parameters.AddWithValue("$id", teamId);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken) ? ReadTeam(reader) : null;
+        return await StoreRows.ReadFirstAsync(command, ReadTeam, cancellationToken);
     }
 
     public async Task<Page<Team>> ListTeamsAsync(int limit, string? afterId, CancellationToken cancellationToken)
     {
-        limit = ClampLimit(limit);
+        limit = StoreRows.ClampLimit(limit);
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = "SELECT id, name, created_at FROM teams WHERE id > $after ORDER BY id LIMIT $limit;";
         command.Parameters.AddWithValue("$after", afterId ?? string.Empty);
         command.Parameters.AddWithValue("$limit", limit + 1);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var items = new List<Team>();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            items.Add(ReadTeam(reader));
-        }
-
-        return ToPage(items, limit, static t => t.Id);
+        return await StoreRows.ReadPageAsync(command, limit, ReadTeam, static t => t.Id, cancellationToken);
     }
 
     public async Task<VirtualKey> CreateKeyAsync(
@@ -65,7 +53,7 @@ internal sealed class SqliteTeamStore(SqliteDatabase database, TimeProvider time
         ArgumentNullException.ThrowIfNull(teamId);
         ArgumentException.ThrowIfNullOrWhiteSpace(keyHash);
         ArgumentNullException.ThrowIfNull(prefix);
-        name = ValidateName(name);
+        name = TeamRows.ValidateName(name);
         var now = Truncate(time.GetUtcNow());
         var expires = expiresAt is { } e ? Truncate(e) : (DateTimeOffset?)null;
         var key = new VirtualKey(StorageIds.New("key_", now), teamId, name, prefix, now, expires, null);
@@ -97,21 +85,14 @@ internal sealed class SqliteTeamStore(SqliteDatabase database, TimeProvider time
     public async Task<Page<VirtualKey>> ListKeysAsync(string teamId, int limit, string? afterId, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(teamId);
-        limit = ClampLimit(limit);
+        limit = StoreRows.ClampLimit(limit);
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = $"SELECT {KeyColumns} FROM virtual_keys WHERE team_id = $team AND id > $after ORDER BY id LIMIT $limit;";
         command.Parameters.AddWithValue("$team", teamId);
         command.Parameters.AddWithValue("$after", afterId ?? string.Empty);
         command.Parameters.AddWithValue("$limit", limit + 1);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var items = new List<VirtualKey>();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            items.Add(ReadKey(reader));
-        }
-
-        return ToPage(items, limit, static k => k.Id);
+        return await StoreRows.ReadPageAsync(command, limit, ReadKey, static k => k.Id, cancellationToken);
     }
 
     public Task<VirtualKey?> GetKeyAsync(string keyId, CancellationToken cancellationToken)
@@ -171,46 +152,12 @@ internal sealed class SqliteTeamStore(SqliteDatabase database, TimeProvider time
         await using var command = connection.CreateCommand();
         command.CommandText = $"SELECT {KeyColumns} FROM virtual_keys WHERE {column} = $value;";
         command.Parameters.AddWithValue("$value", value);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken) ? ReadKey(reader) : null;
+        return await StoreRows.ReadFirstAsync(command, ReadKey, cancellationToken);
     }
 
-    private static Team ReadTeam(SqliteDataReader reader) =>
-        new(reader.GetString(0), reader.GetString(1), FromMs(reader.GetInt64(2)));
+    private static Team ReadTeam(DbDataReader reader) => TeamRows.ReadTeam(reader, StoreRows.UnixMilliseconds);
 
-    private static VirtualKey ReadKey(SqliteDataReader reader) => new(
-        reader.GetString(0),
-        reader.GetString(1),
-        reader.GetString(2),
-        reader.GetString(3),
-        FromMs(reader.GetInt64(4)),
-        reader.IsDBNull(5) ? null : FromMs(reader.GetInt64(5)),
-        reader.IsDBNull(6) ? null : FromMs(reader.GetInt64(6)));
-
-    private static Page<T> ToPage<T>(List<T> items, int limit, Func<T, string> id)
-    {
-        if (items.Count <= limit)
-        {
-            return new Page<T>(items, null);
-        }
-
-        items.RemoveAt(items.Count - 1);
-        return new Page<T>(items, id(items[^1]));
-    }
-
-    private static int ClampLimit(int limit) => Math.Clamp(limit, 1, MaxPageSize);
-
-    private static string ValidateName(string name)
-    {
-        ArgumentNullException.ThrowIfNull(name);
-        name = name.Trim();
-        if (name.Length == 0 || name.Length > MaxNameLength)
-        {
-            throw new ArgumentException($"Name must be 1 to {MaxNameLength} characters.", nameof(name));
-        }
-
-        return name;
-    }
+    private static VirtualKey ReadKey(DbDataReader reader) => TeamRows.ReadKey(reader, StoreRows.UnixMilliseconds);
 
     // Stored with millisecond precision; returning the same precision keeps created objects equal to re-read ones.
     private static DateTimeOffset Truncate(DateTimeOffset value) => FromMs(value.ToUnixTimeMilliseconds());

@@ -1,5 +1,5 @@
+using System.Data.Common;
 using System.Globalization;
-using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
@@ -10,22 +10,13 @@ using TokenGateway.Storage.Sqlite;
 namespace TokenGateway.Storage.Usage;
 
 /// <summary>
-/// Usage queries over the ledger. Whole days come from the daily rollup, whole hours from the hourly rollup, and only
-/// the partial hours at the edges of a time range (if any) touch the per-request table, through its timestamp index.
+/// Usage queries over the SQLite ledger. Whole days come from the daily rollup, whole hours from the hourly rollup,
+/// and only the partial hours at the edges of a time range (if any) touch the per-request table, through its
+/// timestamp index. The range split, grouping and totals live in <see cref="DbUsageQueryService"/>; this class
+/// holds the SQLite SQL and row mapping.
 /// </summary>
-/// <remarks>
-/// Group keys: team/key/model ids ('' when the event had none), <c>yyyy-MM-dd</c> for day and
-/// <c>yyyy-MM-ddTHH:00:00Z</c> for hour (UTC). Groups are ordered by key (time keys chronologically).
-/// </remarks>
-internal sealed class SqliteUsageQueryService(SqliteDatabase database) : IUsageQueryService
+internal sealed class SqliteUsageQueryService(SqliteDatabase database) : DbUsageQueryService
 {
-    /// <summary>Accepted values of <see cref="UsageQuery.GroupBy"/>.</summary>
-    public static readonly IReadOnlyList<string> GroupByValues = ["team", "key", "model", "day", "hour"];
-
-    private const long MsPerHour = 3_600_000;
-
-    private const long MsPerDay = 86_400_000;
-
     private const string EventColumns = """
         request_id, ts, team_id, key_id, route, provider, model, stream, status, http_status, error_code,
         input_tokens_received, input_tokens_sent, input_tokens, output_tokens, cached_input_tokens,
@@ -33,115 +24,55 @@ internal sealed class SqliteUsageQueryService(SqliteDatabase database) : IUsageQ
         estimated, latency_ms, ttft_ms, parent_request_id, attempt
         """;
 
-    public async Task<UsageReport> QueryAsync(UsageQuery query, CancellationToken cancellationToken)
+    protected override async ValueTask<DbConnection> OpenAsync(CancellationToken cancellationToken) =>
+        await database.OpenAsync(cancellationToken);
+
+    protected override DbCommand CreateGetCommand(DbConnection connection, string requestId)
     {
-        ArgumentNullException.ThrowIfNull(query);
-        var groupBy = NormalizeGroupBy(query.GroupBy);
-        var groups = new SortedDictionary<string, Accumulator>(StringComparer.Ordinal);
-        var lo = query.From?.ToUnixTimeMilliseconds() ?? long.MinValue;
-        var hi = query.To?.ToUnixTimeMilliseconds() ?? long.MaxValue;
-        if (lo >= hi)
-        {
-            return new UsageReport(new UsageTotals(), []);
-        }
-
-        // Split [lo, hi) into whole days (daily rollup), whole hours (hourly rollup) and the partial hours at the
-        // edges (raw events). long.MinValue/MaxValue stand for an open bound.
-        await using var connection = await database.OpenAsync(cancellationToken);
-        var hourLo = lo == long.MinValue ? lo : Ceil(lo, MsPerHour);
-        var hourHi = hi == long.MaxValue ? hi : Floor(hi, MsPerHour);
-        if (hourLo >= hourHi)
-        {
-            await AggregateRawAsync(connection, query, groupBy, lo, hi, groups, cancellationToken);
-        }
-        else
-        {
-            if (lo < hourLo)
-            {
-                await AggregateRawAsync(connection, query, groupBy, lo, hourLo, groups, cancellationToken);
-            }
-
-            if (hourHi < hi)
-            {
-                await AggregateRawAsync(connection, query, groupBy, hourHi, hi, groups, cancellationToken);
-            }
-
-            var dayLo = hourLo == long.MinValue ? hourLo : Ceil(hourLo, MsPerDay);
-            var dayHi = hourHi == long.MaxValue ? hourHi : Floor(hourHi, MsPerDay);
-            if (groupBy == "hour" || dayLo >= dayHi)
-            {
-                await AggregateRollupAsync(connection, Rollup.Hourly, query, groupBy, hourLo, hourHi, groups, cancellationToken);
-            }
-            else
-            {
-                await AggregateRollupAsync(connection, Rollup.Daily, query, groupBy, dayLo, dayHi, groups, cancellationToken);
-                if (hourLo < dayLo)
-                {
-                    await AggregateRollupAsync(connection, Rollup.Hourly, query, groupBy, hourLo, dayLo, groups, cancellationToken);
-                }
-
-                if (dayHi < hourHi)
-                {
-                    await AggregateRollupAsync(connection, Rollup.Hourly, query, groupBy, dayHi, hourHi, groups, cancellationToken);
-                }
-            }
-        }
-
-        var total = new Accumulator();
-        var list = new List<UsageGroup>(groups.Count);
-        foreach (var (key, accumulator) in groups)
-        {
-            total.Add(accumulator);
-            if (groupBy is not null)
-            {
-                list.Add(new UsageGroup(key, accumulator.ToTotals()));
-            }
-        }
-
-        return new UsageReport(total.ToTotals(), list);
-    }
-
-    public async Task<UsageEvent?> GetAsync(string requestId, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(requestId);
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
+        var command = (SqliteCommand)connection.CreateCommand();
         command.CommandText = $"SELECT {EventColumns} FROM usage_events WHERE request_id = $id;";
         command.Parameters.AddWithValue("$id", requestId);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        return await reader.ReadAsync(cancellationToken) ? ReadEvent(reader) : null;
+        return command;
     }
 
-    public async IAsyncEnumerable<UsageEvent> ListAsync(UsageQuery query, int limit, [EnumeratorCancellation] CancellationToken cancellationToken)
+    protected override DbCommand CreateListCommand(DbConnection connection, UsageQuery query, int limit)
     {
-        ArgumentNullException.ThrowIfNull(query);
-        if (limit <= 0)
-        {
-            yield break;
-        }
-
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
+        var command = (SqliteCommand)connection.CreateCommand();
         var where = new StringBuilder("1 = 1");
         AddFilters(command, where, query);
         AddTimeRange(command, where, query.From?.ToUnixTimeMilliseconds(), query.To?.ToUnixTimeMilliseconds());
         command.CommandText = $"SELECT {EventColumns} FROM usage_events WHERE {where} ORDER BY ts DESC, request_id DESC LIMIT $limit;";
         command.Parameters.AddWithValue("$limit", limit);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            yield return ReadEvent(reader);
-        }
+        return command;
     }
 
-    private static async Task AggregateRollupAsync(
-        SqliteConnection connection, Rollup rollup, UsageQuery query, string? groupBy, long loMs, long hiMs,
-        SortedDictionary<string, Accumulator> groups, CancellationToken cancellationToken)
+    protected override DbCommand CreateAggregateCommand(
+        DbConnection connection, UsageSource source, UsageQuery query, string? groupBy, long loMs, long hiMs)
     {
-        await using var command = connection.CreateCommand();
-        var (table, bucket) = rollup == Rollup.Daily ? ("usage_daily", "day") : ("usage_hourly", "hour");
+        var command = (SqliteCommand)connection.CreateCommand();
         var where = new StringBuilder("1 = 1");
         AddFilters(command, where, query);
+        if (source == UsageSource.Events)
+        {
+            AddTimeRange(command, where, loMs == long.MinValue ? null : loMs, hiMs == long.MaxValue ? null : hiMs);
+            var rawGroup = groupBy switch
+            {
+                "team" => "COALESCE(team_id, '')",
+                "key" => "COALESCE(key_id, '')",
+                "model" => "COALESCE(model, '')",
+                "day" => "(ts / 86400000) * 86400",
+                "hour" => "(ts / 3600000) * 3600",
+                _ => "0",
+            };
+            command.CommandText = $"""
+                SELECT {rawGroup} AS g, COUNT(*), SUM(input_tokens_received), SUM(input_tokens_sent), SUM(input_tokens),
+                    SUM(output_tokens), SUM(cached_input_tokens), SUM(reasoning_tokens), SUM(cost_nanos), SUM(tokens_saved)
+                FROM usage_events WHERE {where} GROUP BY g;
+                """;
+            return command;
+        }
+
+        var (table, bucket) = source == UsageSource.Daily ? ("usage_daily", "day") : ("usage_hourly", "hour");
         if (loMs != long.MinValue)
         {
             where.Append(CultureInfo.InvariantCulture, $" AND {bucket} >= $lo");
@@ -168,131 +99,12 @@ internal sealed class SqliteUsageQueryService(SqliteDatabase database) : IUsageQ
                 SUM(output_tokens), SUM(cached_input_tokens), SUM(reasoning_tokens), SUM(cost_nanos), SUM(tokens_saved)
             FROM {table} WHERE {where} GROUP BY g;
             """;
-        await ReadGroupsAsync(command, groupBy, groups, cancellationToken);
+        return command;
     }
 
-    private static async Task AggregateRawAsync(
-        SqliteConnection connection, UsageQuery query, string? groupBy, long loMs, long hiMs,
-        SortedDictionary<string, Accumulator> groups, CancellationToken cancellationToken)
+    protected override UsageEvent ReadEvent(DbDataReader reader)
     {
-        await using var command = connection.CreateCommand();
-        var where = new StringBuilder("1 = 1");
-        AddFilters(command, where, query);
-        AddTimeRange(command, where, loMs == long.MinValue ? null : loMs, hiMs == long.MaxValue ? null : hiMs);
-        var group = groupBy switch
-        {
-            "team" => "COALESCE(team_id, '')",
-            "key" => "COALESCE(key_id, '')",
-            "model" => "COALESCE(model, '')",
-            "day" => "(ts / 86400000) * 86400",
-            "hour" => "(ts / 3600000) * 3600",
-            _ => "0",
-        };
-        command.CommandText = $"""
-            SELECT {group} AS g, COUNT(*), SUM(input_tokens_received), SUM(input_tokens_sent), SUM(input_tokens),
-                SUM(output_tokens), SUM(cached_input_tokens), SUM(reasoning_tokens), SUM(cost_nanos), SUM(tokens_saved)
-            FROM usage_events WHERE {where} GROUP BY g;
-            """;
-        await ReadGroupsAsync(command, groupBy, groups, cancellationToken);
-    }
-
-    private static async Task ReadGroupsAsync(
-        SqliteCommand command, string? groupBy, SortedDictionary<string, Accumulator> groups, CancellationToken cancellationToken)
-    {
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            var key = groupBy switch
-            {
-                "day" => DateTimeOffset.FromUnixTimeSeconds(reader.GetInt64(0)).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
-                "hour" => DateTimeOffset.FromUnixTimeSeconds(reader.GetInt64(0)).ToString("yyyy-MM-dd'T'HH':00:00Z'", CultureInfo.InvariantCulture),
-                null => string.Empty,
-                _ => reader.GetString(0),
-            };
-            if (!groups.TryGetValue(key, out var accumulator))
-            {
-                accumulator = new Accumulator();
-                groups[key] = accumulator;
-            }
-
-            accumulator.Requests += reader.GetInt64(1);
-            accumulator.InputTokensReceived += reader.GetInt64(2);
-            accumulator.InputTokensSent += reader.GetInt64(3);
-            accumulator.InputTokens += reader.GetInt64(4);
-            accumulator.OutputTokens += reader.GetInt64(5);
-            accumulator.CachedInputTokens += reader.GetInt64(6);
-            accumulator.ReasoningTokens += reader.GetInt64(7);
-            accumulator.CostNanos += reader.GetInt64(8);
-            accumulator.TokensSaved += reader.GetInt64(9);
-        }
-    }
-
-    private static void AddFilters(SqliteCommand command, StringBuilder where, UsageQuery query)
-    {
-        AddEquals(command, where, "team_id", "$team", query.TeamId);
-        AddEquals(command, where, "key_id", "$key", query.KeyId);
-        AddEquals(command, where, "model", "$model", query.Model);
-        AddEquals(command, where, "status", "$status", query.Status);
-    }
-
-    private static void AddEquals(SqliteCommand command, StringBuilder where, string column, string parameter, string? value)
-    {
-        if (string.IsNullOrEmpty(value))
-        {
-            return;
-        }
-
-        where.Append(CultureInfo.InvariantCulture, $" AND {column} = {parameter}");
-        command.Parameters.AddWithValue(parameter, value);
-    }
-
-    private static void AddTimeRange(SqliteCommand command, StringBuilder where, long? fromMs, long? toMs)
-    {
-        if (fromMs is { } from)
-        {
-            where.Append(" AND ts >= $fromMs");
-            command.Parameters.AddWithValue("$fromMs", from);
-        }
-
-        if (toMs is { } to)
-        {
-            where.Append(" AND ts < $toMs");
-            command.Parameters.AddWithValue("$toMs", to);
-        }
-    }
-
-    private static string? NormalizeGroupBy(string? groupBy)
-    {
-        if (string.IsNullOrWhiteSpace(groupBy))
-        {
-            return null;
-        }
-
-        foreach (var value in GroupByValues)
-        {
-            if (string.Equals(value, groupBy.Trim(), StringComparison.OrdinalIgnoreCase))
-            {
-                return value;
-            }
-        }
-
-        throw new ArgumentException($"groupBy must be one of {string.Join(", ", GroupByValues)}.", nameof(groupBy));
-    }
-
-    private static long Floor(long ms, long unit)
-    {
-        var (quotient, remainder) = Math.DivRem(ms, unit);
-        return (remainder < 0 ? quotient - 1 : quotient) * unit;
-    }
-
-    private static long Ceil(long ms, long unit)
-    {
-        var floor = Floor(ms, unit);
-        return floor == ms ? ms : floor + unit;
-    }
-
-    private static UsageEvent ReadEvent(SqliteDataReader r)
-    {
+        var r = reader;
         var costText = r.GetString(20);
         var cost = decimal.TryParse(costText, NumberStyles.Number, CultureInfo.InvariantCulture, out var exact)
             ? exact
@@ -330,48 +142,37 @@ internal sealed class SqliteUsageQueryService(SqliteDatabase database) : IUsageQ
         };
     }
 
-    private enum Rollup
+    private static void AddFilters(SqliteCommand command, StringBuilder where, UsageQuery query)
     {
-        Hourly,
-        Daily,
+        AddEquals(command, where, "team_id", "$team", query.TeamId);
+        AddEquals(command, where, "key_id", "$key", query.KeyId);
+        AddEquals(command, where, "model", "$model", query.Model);
+        AddEquals(command, where, "status", "$status", query.Status);
     }
 
-    private sealed class Accumulator
+    private static void AddEquals(SqliteCommand command, StringBuilder where, string column, string parameter, string? value)
     {
-        public long Requests;
-        public long InputTokensReceived;
-        public long InputTokensSent;
-        public long InputTokens;
-        public long OutputTokens;
-        public long CachedInputTokens;
-        public long ReasoningTokens;
-        public long CostNanos;
-        public long TokensSaved;
-
-        public void Add(Accumulator other)
+        if (string.IsNullOrEmpty(value))
         {
-            Requests += other.Requests;
-            InputTokensReceived += other.InputTokensReceived;
-            InputTokensSent += other.InputTokensSent;
-            InputTokens += other.InputTokens;
-            OutputTokens += other.OutputTokens;
-            CachedInputTokens += other.CachedInputTokens;
-            ReasoningTokens += other.ReasoningTokens;
-            CostNanos += other.CostNanos;
-            TokensSaved += other.TokensSaved;
+            return;
         }
 
-        public UsageTotals ToTotals() => new()
+        where.Append(CultureInfo.InvariantCulture, $" AND {column} = {parameter}");
+        command.Parameters.AddWithValue(parameter, value);
+    }
+
+    private static void AddTimeRange(SqliteCommand command, StringBuilder where, long? fromMs, long? toMs)
+    {
+        if (fromMs is { } from)
         {
-            Requests = Requests,
-            InputTokensReceived = InputTokensReceived,
-            InputTokensSent = InputTokensSent,
-            InputTokens = InputTokens,
-            OutputTokens = OutputTokens,
-            CachedInputTokens = CachedInputTokens,
-            ReasoningTokens = ReasoningTokens,
-            CostUsd = LedgerSchema.FromNanos(CostNanos),
-            TokensSaved = TokensSaved,
-        };
+            where.Append(" AND ts >= $fromMs");
+            command.Parameters.AddWithValue("$fromMs", from);
+        }
+
+        if (toMs is { } to)
+        {
+            where.Append(" AND ts < $toMs");
+            command.Parameters.AddWithValue("$toMs", to);
+        }
     }
 }
