@@ -125,13 +125,23 @@ public sealed class ReplicaKillTests
             Assert.Equal(((long)events.Count, (long)events.Count), (reader.GetInt64(0), reader.GetInt64(1)));
         }
 
-        // The dead process's reservations expire (TTL 6 s, reaped every second); then both replicas' counters are the ledger.
+        // The dead process's reservations expire (TTL 6 s, reaped every second); then both replicas' counters are the
+        // ledger, except for a request the kill caught between its settle (Redis) and its journal write: the provider
+        // answered and the counters keep that spend, but its event is lost with the process (the client never received
+        // the answer). Known gap (docs/scaling.md): the counters may exceed the ledger by at most the requests in flight
+        // on the killed replica, never fall below it.
         var counted = PairLedger.CounterSpend(events);
+        var largest = events.Count == 0 ? 0m : events.Max(e => decimal.Round(e.CostUsd * 1_000_000m, 0, MidpointRounding.AwayFromZero)) / 1_000_000m;
+        var spentOnReplicas = new List<decimal>();
         foreach (var replica in new[] { pair.A, pair.B })
         {
             var snapshot = await PairLedger.SettledBudgetAsync(replica, teamId, TimeSpan.FromSeconds(30));
             Assert.Equal(0m, snapshot.GetProperty("reservedUsd").GetDecimal());
-            Assert.Equal(counted, snapshot.GetProperty("spentUsd").GetDecimal());
+            var spent = snapshot.GetProperty("spentUsd").GetDecimal();
+            Assert.InRange(spent, counted, counted + (failedOnA * largest));
+            spentOnReplicas.Add(spent);
         }
+
+        Assert.Equal(spentOnReplicas[0], spentOnReplicas[1]); // one shared counter, whichever replica answers
     }
 }
