@@ -469,7 +469,7 @@ public sealed class SseStreamMeter : IDisposable, ISseEventHandler
     private bool MeterAnthropicEvent(ref Utf8JsonReader reader)
     {
         var textMark = _text.Length;
-        var kind = AnthropicKind.Other;
+        var kind = AnthropicEventKind.Other;
         var messageUsage = default(ProviderUsageFields);
         var deltaUsage = default(ProviderUsageFields);
         while (reader.Read() && reader.CurrentDepth > 0)
@@ -486,7 +486,7 @@ public sealed class SseStreamMeter : IDisposable, ISseEventHandler
             reader.Read();
             if (isType && reader.TokenType == JsonTokenType.String)
             {
-                kind = ClassifyAnthropicType(ref reader);
+                kind = AnthropicEventKinds.Classify(ref reader);
             }
             else if (isMessage && reader.TokenType == JsonTokenType.StartObject)
             {
@@ -506,28 +506,28 @@ public sealed class SseStreamMeter : IDisposable, ISseEventHandler
             }
         }
 
-        if (kind != AnthropicKind.ContentBlock)
+        if (!kind.CarriesContent())
         {
             _text.Truncate(textMark);
         }
 
         switch (kind)
         {
-            case AnthropicKind.MessageStart when messageUsage.Any:
+            case AnthropicEventKind.MessageStart when messageUsage.Any:
                 _startFields = messageUsage;
                 _hasStartUsage = true;
                 break;
-            case AnthropicKind.MessageDelta when deltaUsage.Any:
+            case AnthropicEventKind.MessageDelta when deltaUsage.Any:
                 // message_delta usage is cumulative; newer API versions repeat input and cache fields there.
                 var merged = _startFields;
                 merged.MergeFrom(deltaUsage);
                 _finalFields = merged;
                 _hasFinalUsage = true;
                 break;
-            case AnthropicKind.MessageStop:
+            case AnthropicEventKind.MessageStop:
                 SawTerminalEvent = true;
                 break;
-            case AnthropicKind.Error:
+            case AnthropicEventKind.Error:
                 SawErrorEvent = true;
                 break;
             default:
@@ -537,30 +537,6 @@ public sealed class SseStreamMeter : IDisposable, ISseEventHandler
         return false;
     }
 
-    private static AnthropicKind ClassifyAnthropicType(ref Utf8JsonReader reader)
-    {
-        if (reader.ValueTextEquals("content_block_delta"u8) || reader.ValueTextEquals("content_block_start"u8))
-        {
-            return AnthropicKind.ContentBlock;
-        }
-
-        if (reader.ValueTextEquals("message_start"u8))
-        {
-            return AnthropicKind.MessageStart;
-        }
-
-        if (reader.ValueTextEquals("message_delta"u8))
-        {
-            return AnthropicKind.MessageDelta;
-        }
-
-        if (reader.ValueTextEquals("message_stop"u8))
-        {
-            return AnthropicKind.MessageStop;
-        }
-
-        return reader.ValueTextEquals("error"u8) ? AnthropicKind.Error : AnthropicKind.Other;
-    }
 
     // ------------------------------------------------------------------ text
 
@@ -582,16 +558,6 @@ public sealed class SseStreamMeter : IDisposable, ISseEventHandler
         Other,
         TextDelta,
         Terminal,
-        Error,
-    }
-
-    private enum AnthropicKind
-    {
-        Other,
-        ContentBlock,
-        MessageStart,
-        MessageDelta,
-        MessageStop,
         Error,
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using TokenGateway.Core.Metering;
+using TokenGateway.Core.Streaming;
 
 namespace TokenGateway.Core.Translation;
 
@@ -28,7 +29,7 @@ internal static class AnthropicEventReader
             if (reader.ValueTextEquals("type"u8))
             {
                 reader.Read();
-                ev.Type = ClassifyType(ref reader);
+                ev.Type = AnthropicEventKinds.Classify(ref reader);
             }
             else if (reader.ValueTextEquals("index"u8))
             {
@@ -72,46 +73,6 @@ internal static class AnthropicEventReader
         }
     }
 
-    private static AnthropicEventKind ClassifyType(ref Utf8JsonReader reader)
-    {
-        if (reader.TokenType != JsonTokenType.String)
-        {
-            reader.Skip();
-            return AnthropicEventKind.Other;
-        }
-
-        if (reader.ValueTextEquals("content_block_delta"u8))
-        {
-            return AnthropicEventKind.BlockDelta;
-        }
-
-        if (reader.ValueTextEquals("content_block_start"u8))
-        {
-            return AnthropicEventKind.BlockStart;
-        }
-
-        if (reader.ValueTextEquals("content_block_stop"u8))
-        {
-            return AnthropicEventKind.BlockStop;
-        }
-
-        if (reader.ValueTextEquals("message_start"u8))
-        {
-            return AnthropicEventKind.MessageStart;
-        }
-
-        if (reader.ValueTextEquals("message_delta"u8))
-        {
-            return AnthropicEventKind.MessageDelta;
-        }
-
-        if (reader.ValueTextEquals("message_stop"u8))
-        {
-            return AnthropicEventKind.MessageStop;
-        }
-
-        return reader.ValueTextEquals("error"u8) ? AnthropicEventKind.Error : AnthropicEventKind.Other;
-    }
 
     private static void ReadMessage(ref Utf8JsonReader reader, ref AnthropicEvent ev)
     {
@@ -275,19 +236,6 @@ internal static class AnthropicEventReader
             }
         }
     }
-}
-
-/// <summary>The Anthropic stream event types the translators act on.</summary>
-internal enum AnthropicEventKind
-{
-    Other,
-    MessageStart,
-    BlockStart,
-    BlockDelta,
-    BlockStop,
-    MessageDelta,
-    MessageStop,
-    Error,
 }
 
 /// <summary>The content block types the translators act on.</summary>

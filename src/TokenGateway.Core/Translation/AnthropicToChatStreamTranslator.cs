@@ -2,6 +2,8 @@ using System.Buffers;
 using System.Text.Json;
 using TokenGateway.Core.Metering;
 
+using TokenGateway.Core.Streaming;
+
 namespace TokenGateway.Core.Translation;
 
 /// <summary>

@@ -3,6 +3,8 @@ using System.Text;
 using System.Text.Json;
 using TokenGateway.Core.Metering;
 
+using TokenGateway.Core.Streaming;
+
 namespace TokenGateway.Core.Translation;
 
 /// <summary>
