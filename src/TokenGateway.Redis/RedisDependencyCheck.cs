@@ -17,13 +17,13 @@ internal sealed class RedisDependencyCheck(RedisConnection connection, RedisBudg
     {
         if (!connection.IsConfigured)
         {
-            return new DependencyHealth("not_configured", true);
+            return new DependencyHealth(DependencyHealth.NotConfigured, true);
         }
 
         try
         {
             await connection.Multiplexer.GetDatabase().PingAsync().WaitAsync(connection.Options.OperationTimeout, cancellationToken).ConfigureAwait(false);
-            return new DependencyHealth("ok", true);
+            return new DependencyHealth(DependencyHealth.Ok, true);
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
         {

@@ -62,7 +62,7 @@ internal sealed class ReadinessProbe(
             var health = await check.CheckAsync(cancellationToken);
             dependencies[check.Name] = health.Status;
             ready &= health.Ready;
-            degraded |= health.Status is not ("ok" or "not_configured"); // an absent optional dependency degrades nothing
+            degraded |= health.IsDegraded;
         }
 
         var status = !ready ? "not_ready" : degraded ? "degraded" : "ready";
