@@ -89,6 +89,15 @@ internal sealed class ExchangeCompletion
 
         RecordTelemetry(exchange, outcome, status, cost, saved, elapsedMs);
 
+        // The usage event is journaled before the reservation is settled: a process killed between the two leaves
+        // an event whose spend the shared counters lack until the window is seeded from the ledger again (counters
+        // never exceed the ledger), instead of counters holding spend whose provider-billed event was lost.
+        if (exchange.TeamId is not null)
+        {
+            ObserveOutputLength(exchange, status, outcome.Usage);
+            _ledger.Record(UsageEventFactory.ForRequest(exchange, outcome, status, context.Response.StatusCode, cost, saved, elapsedMs));
+        }
+
         if (exchange.Lease is { } lease)
         {
             // Settle to what was actually spent (aborted and failed streams included: their delivered tokens cost
@@ -104,15 +113,6 @@ internal sealed class ExchangeCompletion
                 await lease.ReleaseAsync(CancellationToken.None);
             }
         }
-
-        if (exchange.TeamId is null)
-        {
-            return;
-        }
-
-        ObserveOutputLength(exchange, status, outcome.Usage);
-
-        _ledger.Record(UsageEventFactory.ForRequest(exchange, outcome, status, context.Response.StatusCode, cost, saved, elapsedMs));
     }
 
     /// <summary>

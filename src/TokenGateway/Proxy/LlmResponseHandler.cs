@@ -422,15 +422,15 @@ internal sealed partial class LlmResponseHandler(
         }
 
         var cost = costs.TryCalculate(model, billed.Usage, out var c) ? c : 0m;
-        if (lease is not null)
-        {
-            await lease.SettleAsync(cost, billed.Usage, CancellationToken.None);
-        }
-
-        if (exchange.TeamId is not null)
+        if (exchange.TeamId is not null) // journaled before the settle, as every usage event (ExchangeCompletion)
         {
             ledger.Record(UsageEventFactory.ForContinuedAttempt(exchange, cut, exchange.StartedAt, billed.Usage, billed.Estimated, cost,
                 end == StreamEnd.IdleTimeout ? StreamErrorEvent.IdleTimeoutCode : StreamErrorEvent.Code));
+        }
+
+        if (lease is not null)
+        {
+            await lease.SettleAsync(cost, billed.Usage, CancellationToken.None);
         }
 
         splicer.BeginContinuation(billed.Usage.InputTokens, billed.Usage.OutputTokens);
