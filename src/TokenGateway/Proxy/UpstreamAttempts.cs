@@ -278,9 +278,13 @@ internal sealed class UpstreamAttempts
         _ => "retry",
     };
 
+    /// <summary>
+    /// One response header's first value, read without validation: no parsed-value store, string array or enumerator per
+    /// lookup (every answer is read for ten of them, most absent).
+    /// </summary>
     private static string? Header(HttpResponseMessage response, string name)
     {
-        if (response.Headers.TryGetValues(name, out var values) || response.Content.Headers.TryGetValues(name, out values))
+        if (response.Headers.NonValidated.TryGetValues(name, out var values) || response.Content.Headers.NonValidated.TryGetValues(name, out values))
         {
             foreach (var v in values)
             {
