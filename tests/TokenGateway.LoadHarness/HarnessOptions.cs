@@ -58,16 +58,26 @@ internal sealed record HarnessOptions
     public IReadOnlySet<string>? Targets { get; init; }
 
     /// <summary>
+    /// The order of <c>--targets</c> as given (after <c>direct</c>): targets run in it, so an A/B pair can be measured in
+    /// either order on alternate runs.
+    /// </summary>
+    public IReadOnlyList<string>? TargetOrder { get; init; }
+
+    /// <summary>Payloads to run, in this order (<c>--payloads stream-500,chat-1k</c>: the first one also warms the JIT). Null: all.</summary>
+    public IReadOnlyList<string>? Payloads { get; init; }
+
+    /// <summary>
     /// Every request's last user message carries a per-request nonce (<c>--unique-bodies</c>), so no cache on the way
     /// (gateway or simulator) is hit twice. Default: identical bodies for every request of a payload.
     /// </summary>
     public bool UniqueBodies { get; init; }
 
     public static readonly IReadOnlyList<string> TargetNames =
-        [HarnessReport.Direct, HarnessReport.Yarp, HarnessReport.Passthrough, HarnessReport.Full, HarnessReport.Peer];
+        [HarnessReport.Direct, HarnessReport.Yarp, HarnessReport.Passthrough, HarnessReport.NoResilience, HarnessReport.Full, HarnessReport.Peer];
 
-    /// <summary>Whether the run includes <paramref name="target"/>.</summary>
-    public bool Runs(string target) => target == HarnessReport.Direct || Targets is null || Targets.Contains(target);
+    /// <summary>Whether the run includes <paramref name="target"/> (the no-resilience comparison only when named).</summary>
+    public bool Runs(string target) => target == HarnessReport.Direct
+        || (Targets is null ? target != HarnessReport.NoResilience : Targets.Contains(target));
 
     public static HarnessOptions Parse(string[] args)
     {
@@ -98,20 +108,23 @@ internal sealed record HarnessOptions
                 "--out" => options with { OutputPath = Next() },
                 "--peer-dir" => options with { PeerDirectory = Next() },
                 "--skip-peer" => options with { SkipPeer = true },
-                "--targets" => options with { Targets = ParseTargets(Next()) },
+                "--targets" => ParseTargets(options, Next()),
+                "--payloads" => options with { Payloads = Next().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct(StringComparer.Ordinal).ToList() },
+                "--throughput-seconds" => options with { ThroughputMeasure = TimeSpan.FromSeconds(double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture)) },
                 "--unique-bodies" => options with { UniqueBodies = true },
                 "--measure-seconds" => options with { Measure = TimeSpan.FromSeconds(double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture)) },
                 "--rate-scale" => options with { RateScale = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture) },
-                _ => throw new ArgumentException($"Unknown option '{arg}'. Options: --smoke --out FILE --peer-dir DIR --skip-peer --targets a,b --unique-bodies --measure-seconds N --rate-scale X"),
+                _ => throw new ArgumentException($"Unknown option '{arg}'. Options: --smoke --out FILE --peer-dir DIR --skip-peer --targets a,b --payloads a,b --unique-bodies --measure-seconds N --throughput-seconds N --rate-scale X"),
             };
         }
 
         return options;
     }
 
-    private static HashSet<string> ParseTargets(string list)
+    private static HarnessOptions ParseTargets(HarnessOptions options, string list)
     {
         var targets = new HashSet<string>(StringComparer.Ordinal) { HarnessReport.Direct };
+        var order = new List<string> { HarnessReport.Direct };
         foreach (var name in list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             if (!TargetNames.Contains(name))
@@ -119,9 +132,12 @@ internal sealed record HarnessOptions
                 throw new ArgumentException($"Unknown target '{name}'. Targets: {string.Join(", ", TargetNames)} (direct always runs).");
             }
 
-            targets.Add(name);
+            if (targets.Add(name))
+            {
+                order.Add(name);
+            }
         }
 
-        return targets;
+        return options with { Targets = targets, TargetOrder = order };
     }
 }

@@ -62,7 +62,10 @@ internal static class HarnessProgram
         var machine = await MachineAsync();
         Console.WriteLine($"TokenGateway load harness ({(options.Smoke ? "smoke" : "full")}) — {machine["cpus"]} CPUs, load {machine["loadAtStart"]}");
 
-        var payloads = Payloads.All(options.UniqueBodies);
+        var all = Payloads.All(options.UniqueBodies);
+        var payloads = options.Payloads is { } names
+            ? names.Select(n => all.FirstOrDefault(p => p.Name == n) ?? throw new ArgumentException($"Unknown payload '{n}'. Payloads: {string.Join(", ", all.Select(p => p.Name))}")).ToList()
+            : all;
         var generator = new LoadGenerator(options);
         var reports = new List<TargetReport>();
         try
@@ -85,13 +88,18 @@ internal static class HarnessProgram
                 }),
                 (HarnessReport.Passthrough, "TokenGateway, x-tokengateway-optimize: off, team without policy (auth + parse + count + metering + ledger)",
                     () => StartGatewayAsync(HarnessReport.Passthrough, gatewayDll, upstream, Path.Combine(work, "passthrough"), fullPipeline: false)),
+                (HarnessReport.NoResilience, "TokenGateway pass-through with Resilience:Enabled=false (no attempts, planner, breakers or timers)",
+                    () => StartGatewayAsync(HarnessReport.NoResilience, gatewayDll, upstream, Path.Combine(work, "no-resilience"), fullPipeline: false,
+                        "--Resilience:Enabled=false")),
                 (HarnessReport.Full, "TokenGateway, full pipeline: team policy with a hard budget, max_tokens default/cap and optimization",
                     () => StartGatewayAsync(HarnessReport.Full, gatewayDll, upstream, Path.Combine(work, "full"), fullPipeline: true)),
                 (HarnessReport.Peer, $"Portkey AI gateway {PortkeyPeer.Version} (npm, node {machine.GetValueOrDefault("node", "?")})",
                     () => StartPeerAsync(options, upstream)),
             };
 
-            foreach (var (name, description, start) in specs.Where(spec => options.Runs(spec.Name)))
+            var ordered = specs.Where(spec => options.Runs(spec.Name))
+                .OrderBy(spec => options.TargetOrder is { } order ? order.TakeWhile(n => n != spec.Name).Count() : 0); // stable: the default order otherwise
+            foreach (var (name, description, start) in ordered)
             {
                 reports.Add(await MeasureTargetAsync(name, description, start, payloads, generator, options, clock));
             }
@@ -215,7 +223,8 @@ internal static class HarnessProgram
         };
     }
 
-    private static async Task<Target> StartGatewayAsync(string name, string dll, string upstream, string dataDirectory, bool fullPipeline)
+    private static async Task<Target> StartGatewayAsync(string name, string dll, string upstream, string dataDirectory, bool fullPipeline,
+        params string[] extraSettings)
     {
         var adminKey = "tga-bench-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         var gateway = Track(ChildProcess.Start(name, "dotnet",
@@ -227,6 +236,7 @@ internal static class HarnessProgram
                 "--Gateway:Simulator=Never",
                 $"--Storage:DataDirectory={dataDirectory}",
                 "--Serilog:MinimumLevel:Default=Warning",
+                .. extraSettings,
             ],
             port, workingDirectory: Path.GetDirectoryName(dll),
             environment: new Dictionary<string, string> { ["OPENAI_API_KEY"] = ProviderKey, ["ANTHROPIC_API_KEY"] = ProviderKey, ["TOKENGATEWAY_ADMIN_KEY"] = adminKey }));

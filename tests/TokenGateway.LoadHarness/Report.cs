@@ -50,6 +50,8 @@ internal sealed record HarnessReport(
     public const string Yarp = "yarp";
     public const string Passthrough = "tokengateway-passthrough";
     public const string Full = "tokengateway-full";
+    /// <summary>The pass-through gateway with <c>Resilience:Enabled=false</c> (opt-in target: the resilience pipeline's cost).</summary>
+    public const string NoResilience = "tokengateway-no-resilience";
     public const string Peer = "portkey";
 
     private static readonly JsonSerializerOptions _json = new()
@@ -165,6 +167,19 @@ internal sealed record HarnessReport(
             double? added = native is { } n && translated is { } t ? t - n : null;
             checks.Add(new($"translation adds ≤ 100 µs CPU per request ({name}, chat-1k-xlat vs chat-1k)", added is { } a ? a <= 100 : null,
                 $"{(added is { } d ? (d >= 0 ? "+" : "") + F(d) : "-")} µs/request ({F(native)} → {F(translated)} µs/request)"));
+        }
+
+        // Resilience pipeline on the happy path (issue #13): the pass-through gateway minus the same with Resilience:Enabled=false.
+        if (targets.Any(t => t.Name == NoResilience && t.Status == "ok"))
+        {
+            foreach (var payload in new[] { "chat-1k", "stream-500" })
+            {
+                var with = Find(Passthrough, payload)?.Throughput?.CpuUsPerRequest;
+                var without = Find(NoResilience, payload)?.Throughput?.CpuUsPerRequest;
+                double? added = with is { } w && without is { } wo ? w - wo : null;
+                checks.Add(new($"resilience pipeline adds ≤ 10 µs CPU per request ({payload}, {Passthrough} vs {NoResilience})", added is { } a ? a <= 10 : null,
+                    $"{(added is { } d ? (d >= 0 ? "+" : "") + F(d) : "-")} µs/request ({F(without)} → {F(with)} µs/request)"));
+            }
         }
 
         var full20k = Find(Full, "rag-20k");

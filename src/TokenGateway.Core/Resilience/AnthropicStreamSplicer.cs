@@ -50,6 +50,13 @@ public sealed class AnthropicStreamSplicer : ISseEventHandler
     public int BlockCount => _blocks;
 
     /// <summary>
+    /// Text written as an SSE comment line (<c>: text</c>, skipped by every SSE parser) right before the continued
+    /// stream's <c>message_stop</c>: what the response headers, sent before the cut, could not say (the gateway puts the
+    /// full attempt count there). Null writes nothing.
+    /// </summary>
+    public string? TrailerComment { get; set; }
+
+    /// <summary>
     /// Switches to splicing: the events that follow come from a continuation attempt, after the attempt just cut billed
     /// <paramref name="priorInputTokens"/> input and <paramref name="priorOutputTokens"/> output tokens (added up over
     /// every continuation of the stream).
@@ -132,6 +139,11 @@ public sealed class AnthropicStreamSplicer : ISseEventHandler
 
                 Write(output, type, node);
                 return false;
+            case "message_stop" when TrailerComment is { } comment:
+                output.Write(": "u8);
+                output.Write(Encoding.UTF8.GetBytes(comment));
+                output.Write("\n\n"u8);
+                return true; // then the message_stop as it is
             default:
                 return true; // ping, message_stop, error: as they are
         }

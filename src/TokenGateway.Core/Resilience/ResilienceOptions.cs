@@ -10,6 +10,12 @@ public sealed class ResilienceOptions
     /// <summary>Configuration section name.</summary>
     public const string SectionName = "Resilience";
 
+    /// <summary>
+    /// False bypasses the whole attempt pipeline (no planner, breakers, retries, fallbacks, per-attempt header timer or
+    /// continuation): each request is forwarded once, as before issue #13. For measuring the pipeline's cost; on by default.
+    /// </summary>
+    public bool Enabled { get; set; } = true;
+
     /// <summary>Per-attempt timeouts and the total deadline.</summary>
     public TimeoutOptions Timeouts { get; set; } = new();
 

@@ -71,7 +71,9 @@ internal sealed partial class LlmExchangeMiddleware(
             return;
         }
 
-        LogForwarderError(logger, error.Error, exchange.Provider?.Id, exchange.RequestId);
+        // The provider of the attempt that failed last (a fallback's after a fallback), not the requested model's.
+        var tried = exchange.UpstreamProvider?.Id;
+        LogForwarderError(logger, error.Error, tried, exchange.RequestId);
         if (context.Response.HasStarted)
         {
             // Headers and some bytes already went out: the client must see an abnormal end, never a clean one.
@@ -87,7 +89,7 @@ internal sealed partial class LlmExchangeMiddleware(
         {
             // The gateway's own credential failed (issue #16): the client's key is fine, as with a provider 401.
             await exchange.FailAsync(context, GatewayError.ProviderAuthFailed,
-                $"The gateway could not obtain a Microsoft Entra ID token for the provider '{exchange.UpstreamProvider?.Id}'. This is a gateway configuration problem, not your key; the operator has been alerted in the gateway log.");
+                $"The gateway could not obtain a Microsoft Entra ID token for the provider '{tried}'. This is a gateway configuration problem, not your key; the operator has been alerted in the gateway log.");
             return;
         }
 
@@ -100,8 +102,8 @@ internal sealed partial class LlmExchangeMiddleware(
         await exchange.FailAsync(context,
             timedOut ? GatewayError.UpstreamTimeout : GatewayError.UpstreamUnavailable,
             timedOut
-                ? $"The provider '{exchange.Provider?.Id}' did not respond in time. Retry later."
-                : $"The provider '{exchange.Provider?.Id}' could not be reached. Retry later.");
+                ? $"The provider '{tried}' did not respond in time. Retry later."
+                : $"The provider '{tried}' could not be reached. Retry later.");
     }
 
     [LoggerMessage(2200, LogLevel.Error, "Unhandled error in request {RequestId}")]

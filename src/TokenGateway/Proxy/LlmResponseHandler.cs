@@ -117,6 +117,12 @@ internal sealed partial class LlmResponseHandler(
                 }
             }
 
+            if (end == StreamEnd.Completed && exchange.Attempts is { CurrentIsGuarded: false, Count: > 0 } continued)
+            {
+                // A continuation attempt that finished the answer: its own destination's and key's breakers see it once.
+                RecordContinuationOutcome(exchange, continued, Core.Resilience.AttemptResult.Status(StatusCodes.Status200OK));
+            }
+
             Finish(http, exchange, meter, end, output, meterBilled);
             if (output.WrittenCount > 0)
             {
@@ -283,12 +289,12 @@ internal sealed partial class LlmResponseHandler(
             return;
         }
 
-        if (end is StreamEnd.UpstreamFailed or StreamEnd.IdleTimeout && exchange.Attempts is { Count: > 0 } attempts && exchange.UpstreamProvider is { } provider
+        if (end is StreamEnd.UpstreamFailed or StreamEnd.IdleTimeout && exchange.Attempts is { Count: > 0 } attempts
             && attempts.Result is not { ClientReceivedBytes: true })
         {
-            // The attempt's breakers counted the 200 headers; the cut (or stall) after them is a failure too. (A cut
-            // that was offered to the continuation planner was reported there already.)
-            breakers.Report(provider.Id, attempts.Current.DestinationId, Core.Resilience.CircuitScopes.Key(provider.Id, attempts.Current.KeyIndex), CutResult(end, toolCall: false));
+            // The 200 headers looked like a success; the cut (or stall) after them makes the attempt a failure, counted
+            // once. (A cut that was offered to the continuation planner was recorded there already.)
+            RecordBodyFailure(exchange, attempts, CutResult(end, toolCall: false));
         }
 
         var deadline = end == StreamEnd.DeadlineHit;
@@ -322,7 +328,7 @@ internal sealed partial class LlmResponseHandler(
         while (true)
         {
             var cut = attempts.Current;
-            breakers.Report(provider.Id, cut.DestinationId, Core.Resilience.CircuitScopes.Key(provider.Id, cut.KeyIndex), result);
+            RecordBodyFailure(exchange, attempts, result);
             var decision = attempts.ReportCut(result);
             if (decision.Step != Core.Resilience.PlanStep.Attempt)
             {
@@ -373,6 +379,9 @@ internal sealed partial class LlmResponseHandler(
                 && string.Equals(response.Content.Headers.ContentType?.MediaType, "text/event-stream", StringComparison.OrdinalIgnoreCase))
             {
                 attempts.Report(Core.Resilience.AttemptResult.Status((int)response.StatusCode));
+                // x-tokengateway-attempts left with the headers (the attempts up to the first byte): the continued stream
+                // says the full count in an SSE comment before its message_stop, which every SSE parser skips.
+                splicer.TrailerComment = AttemptsComment + attempts.Count.ToString(CultureInfo.InvariantCulture);
                 return (new SseStreamMeter(exchange.Dialect, suppressUsageOnlyChunk: false, splicer), response, true);
             }
 
@@ -473,6 +482,30 @@ internal sealed partial class LlmResponseHandler(
         return System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(body);
     }
 
+    /// <summary>The SSE comment carrying the full attempt count of a continued stream (see <see cref="TryContinueAsync"/>).</summary>
+    public const string AttemptsComment = ResilienceMiddleware.AttemptsHeader + ": ";
+
+    /// <summary>
+    /// Records a failure learnt after an attempt's headers (a cut, an idle body) once: the attempt the middleware runs
+    /// through its breakers records it when that execution returns; a continuation attempt, sent by this handler outside
+    /// it, is reported on its own destination's and key's breakers here.
+    /// </summary>
+    private void RecordBodyFailure(LlmExchange exchange, UpstreamAttempts attempts, in Core.Resilience.AttemptResult failure)
+    {
+        if (!attempts.DeferBreakerFailure(failure))
+        {
+            RecordContinuationOutcome(exchange, attempts, failure);
+        }
+    }
+
+    private void RecordContinuationOutcome(LlmExchange exchange, UpstreamAttempts attempts, in Core.Resilience.AttemptResult result)
+    {
+        if (exchange.UpstreamProvider is { } provider)
+        {
+            breakers.Record(provider.Id, attempts.Current.DestinationId, Core.Resilience.CircuitScopes.Key(provider.Id, attempts.Current.KeyIndex), result);
+        }
+    }
+
     private static Core.Resilience.AttemptResult CutResult(StreamEnd end, bool toolCall) => new(
         end == StreamEnd.IdleTimeout ? Core.Resilience.AttemptOutcomeKind.BodyIdleTimeout : Core.Resilience.AttemptOutcomeKind.BodyReset,
         ClientReceivedBytes: true, ToolCallInFlight: toolCall);
@@ -554,7 +587,7 @@ internal sealed partial class LlmResponseHandler(
             {
                 var failure = new Core.Resilience.AttemptResult(
                     timedOut ? Core.Resilience.AttemptOutcomeKind.BodyIdleTimeout : Core.Resilience.AttemptOutcomeKind.BodyReset);
-                breakers.Report(provider.Id, attempts.Current.DestinationId, Core.Resilience.CircuitScopes.Key(provider.Id, attempts.Current.KeyIndex), failure);
+                RecordBodyFailure(exchange, attempts, failure);
                 if (attempts.ReportCut(failure).Step == Core.Resilience.PlanStep.Attempt)
                 {
                     return; // ResilienceMiddleware makes the next attempt; the client response is still unstarted

@@ -54,8 +54,11 @@ internal sealed partial class ResilienceMiddleware(
     {
         var exchange = context.GetLlmExchange();
         var proxy = context.GetReverseProxyFeature();
-        if (exchange.Provider is not { } provider || exchange.Model is not { } model || proxy.AllDestinations.Count == 0)
+        if (exchange.Provider is not { } provider || exchange.Model is not { } model || proxy.AllDestinations.Count == 0
+            || !resilience.CurrentValue.Enabled)
         {
+            // Resilience:Enabled = false: one forward, no attempts object, planner, breaker or timer (the pipeline's cost
+            // on the happy path is measured against this, docs/resilience.md section 9).
             await _next(context);
             return;
         }
@@ -109,7 +112,7 @@ internal sealed partial class ResilienceMiddleware(
                     LogFallback(logger, exchange.RequestId, model.Name, attempt.Model.Name);
                 }
 
-                attempts.Begin(attempt);
+                attempts.Begin(attempt, guarded: true);
                 context.Response.Headers[AttemptsHeader] = CountText(attempts.Count);
                 if (!(proxy.AvailableDestinations.Count == 1 && string.Equals(proxy.AvailableDestinations[0].DestinationId, attempt.DestinationId, StringComparison.Ordinal))
                     && Find(proxy, attempt.DestinationId) is { } destination)
@@ -128,7 +131,9 @@ internal sealed partial class ResilienceMiddleware(
                         static async (s, _) =>
                         {
                             await s.Self._next(s.Context);
-                            return s.Attempts.Result ?? ResultOfForwarder(s.Context, s.Timer);
+                            // This attempt's own final outcome (a cut after its headers included), recorded once by its
+                            // breakers here; later attempts (stream continuations) are recorded by the response handler.
+                            return s.Attempts.GuardedOutcome ?? s.Attempts.Result ?? ResultOfForwarder(s.Context, s.Timer);
                         },
                         (Self: this, Context: context, Attempts: attempts, Timer: headersTimer),
                         headersTimer?.Original ?? context.RequestAborted);

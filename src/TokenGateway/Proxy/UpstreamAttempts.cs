@@ -27,6 +27,7 @@ internal sealed class UpstreamAttempts
     private AttemptPlanner? _planner;
     private PlanDecision _first;
     private bool _firstHeld;
+    private int _guarded;
 
     /// <param name="factory">Builds the planner when a decision needs it.</param>
     /// <param name="settings">The primary model's effective settings.</param>
@@ -112,14 +113,48 @@ internal sealed class UpstreamAttempts
         }
     }
 
-    /// <summary>Marks <paramref name="attempt"/> as in flight.</summary>
-    public void Begin(in PlannedAttempt attempt)
+    /// <summary>
+    /// Marks <paramref name="attempt"/> as in flight. <paramref name="guarded"/>: the attempt runs inside its breakers'
+    /// execution (<see cref="ResilienceMiddleware"/>), which records its outcome when it returns.
+    /// </summary>
+    public void Begin(in PlannedAttempt attempt, bool guarded = false)
     {
         Current = attempt;
         Count++;
         HeadersTimer = null;
         Result = null;
         Decision = null;
+        if (guarded)
+        {
+            _guarded = Count;
+            GuardedOutcome = null;
+        }
+    }
+
+    /// <summary>
+    /// The final outcome of the attempt run through the breakers by the middleware when it failed after its headers (a
+    /// cut or idle body), else null (its <see cref="Result"/> is its outcome). Later attempts of the same request (stream
+    /// continuations) never change it: each attempt is counted once, on its own destination's and key's breakers.
+    /// </summary>
+    public AttemptResult? GuardedOutcome { get; private set; }
+
+    /// <summary>True while the attempt in flight is the one the middleware runs through its breakers.</summary>
+    public bool CurrentIsGuarded => Count > 0 && Count == _guarded;
+
+    /// <summary>
+    /// Records a failure learnt after the attempt's headers were reported (a cut, an idle body). True when the attempt
+    /// in flight is the guarded one: its breakers record the failure, once, when the middleware's execution returns
+    /// (instead of the success its headers looked like). False for a continuation attempt: the caller reports it.
+    /// </summary>
+    public bool DeferBreakerFailure(in AttemptResult result)
+    {
+        if (!CurrentIsGuarded)
+        {
+            return false;
+        }
+
+        GuardedOutcome = result;
+        return true;
     }
 
     /// <summary>
@@ -243,9 +278,13 @@ internal sealed class UpstreamAttempts
         _ => "retry",
     };
 
+    /// <summary>
+    /// One response header's first value, read without validation: no parsed-value store, string array or enumerator per
+    /// lookup (every answer is read for ten of them, most absent).
+    /// </summary>
     private static string? Header(HttpResponseMessage response, string name)
     {
-        if (response.Headers.TryGetValues(name, out var values) || response.Content.Headers.TryGetValues(name, out values))
+        if (response.Headers.NonValidated.TryGetValues(name, out var values) || response.Content.Headers.NonValidated.TryGetValues(name, out values))
         {
             foreach (var v in values)
             {

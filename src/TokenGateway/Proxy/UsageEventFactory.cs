@@ -48,8 +48,8 @@ internal static class UsageEventFactory
         TeamId = exchange.TeamId,
         KeyId = exchange.KeyId,
         Route = exchange.Route,
-        Provider = exchange.Provider?.Id,
-        Model = exchange.Model?.Name,
+        Provider = exchange.UpstreamProvider?.Id, // the provider and model the call went to (a fallback's after a fallback)
+        Model = exchange.ServedModel?.Name,
         Stream = false,
         Status = response.IsSuccess ? UsageStatus.Ok : UsageStatus.UpstreamError,
         HttpStatus = response.Status,

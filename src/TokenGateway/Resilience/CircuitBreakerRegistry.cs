@@ -162,7 +162,20 @@ internal sealed partial class CircuitBreakerRegistry : ICircuitStates
     /// <summary>Records an outcome learnt after the attempt returned (a stream cut or stalled mid-body) on both breakers.</summary>
     public void Report(string clusterId, string destinationId, string keyScopeId, in AttemptResult result)
     {
-        if (!RetryClassifier.IsBreakerFailure(result))
+        if (RetryClassifier.IsBreakerFailure(result))
+        {
+            Record(clusterId, destinationId, keyScopeId, result);
+        }
+    }
+
+    /// <summary>
+    /// Records the outcome of an attempt made outside <see cref="ExecuteAsync{TState}"/> (a stream continuation sent by
+    /// the response handler), success or failure, once on its destination's and key's breakers. A client that went away
+    /// says nothing about the upstream and is not recorded.
+    /// </summary>
+    public void Record(string clusterId, string destinationId, string keyScopeId, in AttemptResult result)
+    {
+        if (result.Kind == AttemptOutcomeKind.ClientAborted)
         {
             return;
         }

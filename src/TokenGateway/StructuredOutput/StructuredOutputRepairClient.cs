@@ -29,7 +29,7 @@ internal sealed partial class StructuredOutputRepairClient(
 {
     public async Task<RepairAttempt> SendAsync(HttpContext http, LlmExchange exchange, JsonObject body, int number)
     {
-        var card = exchange.Model!;
+        var card = exchange.ServedModel!; // the model that gave the answer (a fallback's after a fallback): repaired, priced and metered as it
         var attempt = UpstreamAttempt.Repair(exchange.RequestId, number);
         var startedAt = time.GetUtcNow();
         ReadOnlyMemory<byte> bytes = JsonSerializer.SerializeToUtf8Bytes(body, LlmRequestParser.WriteOptions);

@@ -352,6 +352,34 @@ public sealed class RetryTests(ITestOutputHelper output)
         Assert.Equal("1", Header(ex.GetRawResponse()!, "x-tokengateway-attempts"));
     }
 
+    [Fact]
+    public async Task ResilienceDisabled_ForwardsOnce_NoRetryNoBreakerNoAttemptsHeader()
+    {
+        var settings = Retries();
+        settings["Resilience:Enabled"] = "false";
+        settings["Resilience:CircuitBreaker:MinimumThroughput"] = "2";
+        settings["Resilience:CircuitBreaker:FailureRatio"] = "0.5";
+        await using var server = await GatewayServer.StartAsync(settings);
+        var scenario = Scenario();
+
+        var ex = await Assert.ThrowsAsync<ClientResultException>(() =>
+            Sdk(server, $"scenario={scenario},first=1,status=503").CompleteChatAsync([new UserChatMessage("hello")]));
+
+        Assert.Equal(503, ex.Status); // not retried: the provider's answer as it is
+        Assert.False(ex.GetRawResponse()!.Headers.TryGetValue("x-tokengateway-attempts", out _));
+        Assert.Single(server.Simulator.Recorder.FindAllByHeader(Fault, $"scenario={scenario},first=1,status=503"));
+
+        // No breaker either: persistent failures never turn into a gateway fail fast.
+        for (var i = 0; i < 3; i++)
+        {
+            var failed = await Assert.ThrowsAsync<ClientResultException>(() => Sdk(server, "status=503").CompleteChatAsync([new UserChatMessage("x")]));
+            Assert.Equal(503, failed.Status);
+        }
+
+        var ok = await Sdk(server, fault: null).CompleteChatAsync([new UserChatMessage("still forwarded")]);
+        Assert.Equal(200, ok.GetRawResponse().Status);
+    }
+
     private sealed class HeaderPolicy(string name, string value) : PipelinePolicy
     {
         public override void Process(PipelineMessage message, IReadOnlyList<PipelinePolicy> pipeline, int currentIndex)

@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Anthropic;
+using Microsoft.Extensions.DependencyInjection;
 using Anthropic.Models.Messages;
 using OpenAI;
 using OpenAI.Chat;
@@ -223,6 +224,87 @@ public sealed class StreamFailureTests
         Assert.Single(server.Simulator.Recorder.FindAllByHeader(Fault, $"scenario={scenario},first=1,reset-after=5")); // not continued
     }
 
+    [Fact]
+    public async Task MessagesStream_ContinuedThenCutAgain_EachFailedAttemptCountsOnceOnTheBreakers()
+    {
+        // Three failures in the window open the breaker (ratio 1): the cut attempt and its cut continuation are two.
+        var settings = Settings(maxAttempts: 2);
+        settings["Resilience:CircuitBreaker:MinimumThroughput"] = "3";
+        settings["Resilience:CircuitBreaker:FailureRatio"] = "1";
+        settings["Resilience:CircuitBreaker:BreakDuration"] = "00:00:30";
+        await using var server = await GatewayServer.StartAsync(settings);
+        (await server.Admin.PutAsJsonAsync($"/admin/teams/{server.TeamId}/policy", new { resilience = new { continueStreams = true } })).EnsureSuccessStatusCode();
+        var fault = $"scenario={Scenario()},first=2,reset-after=6"; // the first attempt and its continuation are both cut
+
+        var raw = await ReadRawAsync(server, "/v1/messages", fault, AnthropicStreamBody(), bearer: false);
+
+        Assert.Contains("event: error\n", raw.Body, StringComparison.Ordinal); // attempts spent: the stream error
+        Assert.True(raw.EndedAbnormally);
+        Assert.Equal(2, server.Simulator.Recorder.FindAllByHeader(Fault, fault).Count);
+        await server.WaitForEventAsync(raw.RequestId); // recorded after the request's attempts were (the client sees the abort first)
+        var breakers = server.Services.GetRequiredService<TokenGateway.Resilience.CircuitBreakerRegistry>();
+        Assert.Equal(Polly.CircuitBreaker.CircuitState.Closed, breakers.StateOf(Core.Resilience.CircuitScopes.Destination("anthropic-0")));
+
+        // Two failed attempts, two failures: the next request is served (a third count would have opened the breaker).
+        var next = await ReadRawAsync(server, "/v1/messages", "latency=1ms", AnthropicStreamBody(), bearer: false);
+        Assert.Contains("message_stop", next.Body, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ChatStream_CutAfterItsFirstEvent_CountsAsOneFailureNotAsASuccessAndAFailure()
+    {
+        // Two failures of two attempts open the breaker (ratio 1); a cut counted as success + failure would not.
+        var settings = Settings();
+        settings["Resilience:CircuitBreaker:MinimumThroughput"] = "2";
+        settings["Resilience:CircuitBreaker:FailureRatio"] = "1";
+        settings["Resilience:CircuitBreaker:BreakDuration"] = "00:00:30";
+        await using var server = await GatewayServer.StartAsync(settings);
+        var body = new { model = "gpt-4o-mini", stream = true, messages = new[] { new { role = "user", content = "tell me a story" } } };
+        for (var i = 0; i < 2; i++)
+        {
+            var cut = await ReadRawAsync(server, "/v1/chat/completions", "reset-after=2", body, bearer: true);
+            Assert.True(cut.EndedAbnormally);
+            await server.WaitForEventAsync(cut.RequestId); // recorded after the attempt's breakers were (the client sees the abort first)
+        }
+
+        var breakers = server.Services.GetRequiredService<TokenGateway.Resilience.CircuitBreakerRegistry>();
+        Assert.Equal(Polly.CircuitBreaker.CircuitState.Open, breakers.StateOf(Core.Resilience.CircuitScopes.Destination("openai-0")));
+        using var http = server.CreateClient();
+        using var failFast = await http.PostAsJsonAsync("/v1/chat/completions", new { model = "gpt-4o-mini", messages = new[] { new { role = "user", content = "hi" } } });
+        Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, failFast.StatusCode);
+        Assert.Equal("0", failFast.Headers.GetValues("x-tokengateway-attempts").Single());
+    }
+
+    [Fact]
+    public async Task MessagesStream_Continued_HeaderCountsAttemptsToTheFirstByte_StreamAndLedgerCarryTheFullCount()
+    {
+        await using var server = await GatewayServer.StartAsync(Settings());
+        (await server.Admin.PutAsJsonAsync($"/admin/teams/{server.TeamId}/policy", new { resilience = new { continueStreams = true } })).EnsureSuccessStatusCode();
+        var fault = $"scenario={Scenario()},first=1,reset-after=6";
+
+        var raw = await ReadRawAsync(server, "/v1/messages", fault, AnthropicStreamBody(), bearer: false);
+
+        Assert.False(raw.EndedAbnormally);
+        Assert.Equal("1", raw.Attempts); // sent with the headers, before the cut
+        // The full count, in an SSE comment right before the one message_stop (every SSE parser skips comments).
+        Assert.Contains(": x-tokengateway-attempts: 2\n\nevent: message_stop\n", raw.Body, StringComparison.Ordinal);
+
+        // The ledger: the cut attempt's event (attempt 1) linked to the request, whose own event is attempt 2.
+        var cut = await server.WaitForEventAsync(raw.RequestId + "_attempt1");
+        Assert.Equal(raw.RequestId, cut.GetProperty("parentRequestId").GetString());
+        Assert.Equal("initial", cut.GetProperty("attempt").GetString());
+        Assert.Equal("upstream_stream_interrupted", cut.GetProperty("errorCode").GetString());
+        Assert.Equal("ok", (await server.WaitForEventAsync(raw.RequestId)).GetProperty("status").GetString());
+        using var none = await server.Admin.GetAsync($"/admin/usage/{raw.RequestId}_attempt2");
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, none.StatusCode);
+    }
+
+    private static object AnthropicStreamBody() => new
+    {
+        model = "claude-sonnet-4-5", max_tokens = 300, stream = true,
+        messages = new[] { new { role = "user", content = "tell me a long story" } },
+    };
+
     private static MessageCreateParams Params(string prompt) => new()
     {
         Model = "claude-sonnet-4-5",
@@ -261,7 +343,7 @@ public sealed class StreamFailureTests
     }
 
     /// <summary>Sends a streamed request with raw HttpClient and reads the body until the end or the abort.</summary>
-    private static async Task<(string Body, bool EndedAbnormally)> ReadRawAsync(GatewayServer server, string path, string fault, object body, bool bearer)
+    private static async Task<(string Body, bool EndedAbnormally, string RequestId, string? Attempts)> ReadRawAsync(GatewayServer server, string path, string fault, object body, bool bearer)
     {
         using var http = new HttpClient { BaseAddress = new Uri(server.Address) };
         using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body) };
@@ -278,6 +360,8 @@ public sealed class StreamFailureTests
         request.Headers.Add(Fault, fault);
         using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(200, (int)response.StatusCode);
+        var requestId = response.Headers.GetValues("x-tokengateway-request-id").Single();
+        var attempts = response.Headers.TryGetValues("x-tokengateway-attempts", out var values) ? values.Single() : null;
         await using var stream = await response.Content.ReadAsStreamAsync();
         var received = new MemoryStream();
         var buffer = new byte[4096];
@@ -291,10 +375,10 @@ public sealed class StreamFailureTests
         }
         catch (Exception ex) when (ex is IOException or HttpRequestException)
         {
-            return (Encoding.UTF8.GetString(received.ToArray()), true);
+            return (Encoding.UTF8.GetString(received.ToArray()), true, requestId, attempts);
         }
 
-        return (Encoding.UTF8.GetString(received.ToArray()), false);
+        return (Encoding.UTF8.GetString(received.ToArray()), false, requestId, attempts);
     }
 
     /// <summary>Adds the fault header to every request and keeps the gateway's request id of the last response.</summary>

@@ -133,7 +133,8 @@ internal sealed class UpstreamHeaders
                 }
 
                 var surface = exchange.Dialect == LlmDialect.OpenAIEmbeddings ? "embeddings" : "chat/completions";
-                return ($"/openai/deployments/{Uri.EscapeDataString(exchange.Model!.Name)}/{surface}", provider.Options.ApiVersion);
+                // The deployment of the model this call is for: a fallback's after a fallback (issue #13), not the requested one.
+                return ($"/openai/deployments/{Uri.EscapeDataString((exchange.ServedModel ?? exchange.Model)!.Name)}/{surface}", provider.Options.ApiVersion);
             default:
                 if (key is not null)
                 {

@@ -114,7 +114,8 @@ internal sealed partial class UpstreamInvoker
     /// </summary>
     public async Task<UpstreamResponse> SendAsync(HttpContext http, LlmExchange exchange, ReadOnlyMemory<byte> body, UpstreamAttempt attempt)
     {
-        var provider = exchange.Provider ?? throw new InvalidOperationException("The request has no provider.");
+        // The provider that served the answer (a fallback's after a fallback, issue #13): a repair goes where the answer came from.
+        var provider = exchange.UpstreamProvider ?? throw new InvalidOperationException("The request has no provider.");
         var start = Stopwatch.GetTimestamp();
         if (!_proxyState.TryGetCluster(provider.Id, out var cluster) || cluster.Model.HttpClient is not { } client)
         {
