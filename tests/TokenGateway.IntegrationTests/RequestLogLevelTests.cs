@@ -10,6 +10,11 @@ namespace TokenGateway.IntegrationTests;
 /// Issue #17: the request-completion log event of a successful request is written at <c>Gateway:RequestLogLevel</c>
 /// (default Debug, so the shipped Information minimum level writes none); refusals keep Information.
 /// </summary>
+/// <remarks>
+/// Serial, like <see cref="SecretRedactionTests"/>: hosts starting in parallel replace Serilog's static logger, and the
+/// request-logging middleware's logger may then be another host's.
+/// </remarks>
+[Collection(nameof(SerialCollection))]
 public sealed class RequestLogLevelTests
 {
     private const string Chat = """{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}""";
