@@ -76,7 +76,7 @@ internal sealed record HarnessOptions
     public TimeSpan SequentialMeasure { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Open-loop rate of the comparison's stream-500 phase (requests per second).</summary>
-    public double CompareStreamRate { get; init; } = 40;
+    public double CompareStreamRate { get; init; } = 20;
 
     public static readonly IReadOnlyList<string> TargetNames =
         [HarnessReport.Direct, HarnessReport.Yarp, HarnessReport.Passthrough, HarnessReport.Full, HarnessReport.Peer];
@@ -114,7 +114,7 @@ internal sealed record HarnessOptions
                 {
                     Compare = true,
                     Warmup = TimeSpan.FromSeconds(1),
-                    Measure = TimeSpan.FromSeconds(8),
+                    Measure = TimeSpan.FromSeconds(12),
                     Deadline = TimeSpan.FromMinutes(30),
                 },
                 "--repeat" => options with { Repeat = Math.Clamp(int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture), 1, 50) },
