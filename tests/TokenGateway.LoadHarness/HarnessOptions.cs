@@ -72,6 +72,21 @@ internal sealed record HarnessOptions
     /// </summary>
     public bool UniqueBodies { get; init; }
 
+    /// <summary>
+    /// Issue #17's comparison (<c>--compare</c>): YARP, the gateway with its shipped defaults and with optimization off,
+    /// <see cref="Repeat"/> times in alternating order (see <c>CompareRun</c>), instead of the per-payload run.
+    /// </summary>
+    public bool Compare { get; init; }
+
+    /// <summary>Repetitions of the comparison (<c>--repeat N</c>).</summary>
+    public int Repeat { get; init; } = 5;
+
+    /// <summary>Measured seconds of the one-connection latency phase of the comparison.</summary>
+    public TimeSpan SequentialMeasure { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Open-loop rate of the comparison's stream-500 phase (requests per second).</summary>
+    public double CompareStreamRate { get; init; } = 20;
+
     public static readonly IReadOnlyList<string> TargetNames =
         [HarnessReport.Direct, HarnessReport.Yarp, HarnessReport.Passthrough, HarnessReport.NoResilience, HarnessReport.Full, HarnessReport.Peer];
 
@@ -105,6 +120,14 @@ internal sealed record HarnessOptions
                     ShortStreamCap = TimeSpan.FromSeconds(1.5),
                     LongStreamCap = TimeSpan.FromSeconds(3),
                 },
+                "--compare" => options with
+                {
+                    Compare = true,
+                    Warmup = TimeSpan.FromSeconds(1),
+                    Measure = TimeSpan.FromSeconds(12),
+                    Deadline = TimeSpan.FromMinutes(30),
+                },
+                "--repeat" => options with { Repeat = Math.Clamp(int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture), 1, 50) },
                 "--out" => options with { OutputPath = Next() },
                 "--peer-dir" => options with { PeerDirectory = Next() },
                 "--skip-peer" => options with { SkipPeer = true },
@@ -114,7 +137,7 @@ internal sealed record HarnessOptions
                 "--unique-bodies" => options with { UniqueBodies = true },
                 "--measure-seconds" => options with { Measure = TimeSpan.FromSeconds(double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture)) },
                 "--rate-scale" => options with { RateScale = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture) },
-                _ => throw new ArgumentException($"Unknown option '{arg}'. Options: --smoke --out FILE --peer-dir DIR --skip-peer --targets a,b --payloads a,b --unique-bodies --measure-seconds N --throughput-seconds N --rate-scale X"),
+                _ => throw new ArgumentException($"Unknown option '{arg}'. Options: --smoke --compare --repeat N --out FILE --peer-dir DIR --skip-peer --targets a,b --payloads a,b --unique-bodies --measure-seconds N --throughput-seconds N --rate-scale X"),
             };
         }
 

@@ -106,6 +106,47 @@ internal sealed class LoadGenerator(HarnessOptions options)
             firstError);
     }
 
+    /// <summary>
+    /// Latency at one connection: requests sent back to back (no concurrency, like <c>wrk -c1</c>) for
+    /// <paramref name="measure"/> after <paramref name="warmup"/>; each latency from send to the end of the body.
+    /// </summary>
+    public async Task<(long? P50Us, long? P99Us, long Errors, string? FirstError)> SequentialAsync(
+        Target target, Payload payload, TimeSpan warmup, TimeSpan measure)
+    {
+        using var client = CreateClient(target, maxConnections: 1);
+        var latency = new LongHistogram(HighestTrackableUs, 3);
+        var measureFrom = Stopwatch.GetTimestamp() + ToTicks(warmup);
+        var measureTo = measureFrom + ToTicks(measure);
+        long errors = 0;
+        string? firstError = null;
+        while (true)
+        {
+            var start = Stopwatch.GetTimestamp();
+            if (start >= measureTo)
+            {
+                break;
+            }
+
+            var outcome = await SendAsync(client, target, payload);
+            if (start < measureFrom)
+            {
+                continue;
+            }
+
+            if (outcome.Error is null)
+            {
+                latency.RecordValue(ToMicros(Stopwatch.GetTimestamp() - start));
+            }
+            else
+            {
+                errors++;
+                firstError ??= outcome.Error;
+            }
+        }
+
+        return (Percentile(latency, 50), Percentile(latency, 99), errors, firstError);
+    }
+
     /// <summary>Warms a freshly started target (JIT, connection pools, caches) with a short closed loop; nothing is recorded.</summary>
     public Task WarmAsync(Target target, Payload payload) =>
         ClosedLoopAsync(target, payload, connections: 8, TimeSpan.Zero, options.TargetWarmup);

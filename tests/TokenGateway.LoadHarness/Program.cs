@@ -76,6 +76,11 @@ internal static class HarnessProgram
             var upstream = $"http://127.0.0.1:{simPort}/";
 
             var bearer = new Dictionary<string, string> { ["Authorization"] = "Bearer " + ProviderKey };
+            if (options.Compare)
+            {
+                return await CompareAsync(options, root, simulator, bearer, yarpDll, gatewayDll, upstream, work, machine, generator, clock);
+            }
+
             var specs = new (string Name, string Description, Func<Task<Target>> Start)[]
             {
                 (HarnessReport.Direct, "the simulator, called directly (the floor)",
@@ -89,7 +94,7 @@ internal static class HarnessProgram
                 (HarnessReport.Passthrough, "TokenGateway, x-tokengateway-optimize: off, team without policy (auth + parse + count + metering + ledger)",
                     () => StartGatewayAsync(HarnessReport.Passthrough, gatewayDll, upstream, Path.Combine(work, "passthrough"), fullPipeline: false)),
                 (HarnessReport.NoResilience, "TokenGateway pass-through with Resilience:Enabled=false (no attempts, planner, breakers or timers)",
-                    () => StartGatewayAsync(HarnessReport.NoResilience, gatewayDll, upstream, Path.Combine(work, "no-resilience"), fullPipeline: false,
+                    () => StartGatewayAsync(HarnessReport.NoResilience, gatewayDll, upstream, Path.Combine(work, "no-resilience"), fullPipeline: false, shippedDefaults: false,
                         "--Resilience:Enabled=false")),
                 (HarnessReport.Full, "TokenGateway, full pipeline: team policy with a hard budget, max_tokens default/cap and optimization",
                     () => StartGatewayAsync(HarnessReport.Full, gatewayDll, upstream, Path.Combine(work, "full"), fullPipeline: true)),
@@ -141,6 +146,36 @@ internal static class HarnessProgram
         var output = options.OutputPath ?? Path.Combine(root, "artifacts", "perf", options.Smoke ? "smoke.json" : "results.json");
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
         await File.WriteAllTextAsync(output, report.ToJson());
+        Console.WriteLine($"JSON: {output} ({clock.Elapsed.TotalSeconds:0} s)");
+        return 0;
+    }
+
+    private static async Task<int> CompareAsync(HarnessOptions options, string root, ChildProcess simulator, Dictionary<string, string> bearer,
+        string yarpDll, string gatewayDll, string upstream, string work, Dictionary<string, string> machine, LoadGenerator generator, Stopwatch clock)
+    {
+        var yarp = Track(ChildProcess.Start("yarp", "dotnet", [yarpDll, "--urls", Url(out var yarpPort), $"--Baseline:Destination={upstream}"], yarpPort));
+        await yarp.WaitHealthyAsync("healthz", TimeSpan.FromSeconds(60));
+        var gateway = await StartGatewayAsync(CompareRun.Defaults, gatewayDll, upstream, Path.Combine(work, "defaults"), fullPipeline: false, shippedDefaults: true);
+        var targets = new Dictionary<string, Target>(StringComparer.Ordinal)
+        {
+            [HarnessReport.Direct] = new(HarnessReport.Direct, simulator.BaseAddress, bearer, simulator),
+            [HarnessReport.Yarp] = new(HarnessReport.Yarp, yarp.BaseAddress, bearer, yarp),
+            [CompareRun.Defaults] = gateway,
+            [CompareRun.OptimizeOff] = gateway with
+            {
+                Name = CompareRun.OptimizeOff,
+                Headers = new Dictionary<string, string>(gateway.Headers) { ["x-tokengateway-optimize"] = "off" },
+            },
+        };
+        Console.WriteLine($"compare: {options.Repeat} repetitions of direct, yarp, gateway defaults, gateway optimize-off (alternating order)");
+        var result = await CompareRun.RunAsync(options, targets, generator, clock);
+        machine["loadAtEnd"] = LoadAverage();
+        result["machine"] = new JsonObject(machine.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
+        result["gatewayConfiguration"] = "shipped appsettings.json (Serilog Information, console), team and key from the admin API, no team policy (default policy: optimization on)";
+        result["elapsedSeconds"] = Math.Round(clock.Elapsed.TotalSeconds);
+        var output = options.OutputPath ?? Path.Combine(root, "artifacts", "perf", "compare.json");
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
+        await File.WriteAllTextAsync(output, result.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
         Console.WriteLine($"JSON: {output} ({clock.Elapsed.TotalSeconds:0} s)");
         return 0;
     }
@@ -223,21 +258,31 @@ internal static class HarnessProgram
         };
     }
 
+    /// <param name="shippedDefaults">
+    /// The gateway as <c>dotnet run</c> ships it: the shipped log level (Information, console; the child's output is
+    /// drained by the harness) instead of Warning, and no team policy.
+    /// </param>
+    /// <param name="extraSettings">More command-line settings (e.g. <c>--Resilience:Enabled=false</c>).</param>
     private static async Task<Target> StartGatewayAsync(string name, string dll, string upstream, string dataDirectory, bool fullPipeline,
-        params string[] extraSettings)
+        bool shippedDefaults = false, params string[] extraSettings)
     {
         var adminKey = "tga-bench-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
-        var gateway = Track(ChildProcess.Start(name, "dotnet",
-            [
-                dll, "--urls", Url(out var port),
-                $"--Providers:openai:Destinations:0={upstream}",
-                "--Providers:openai:ForwardRequestHeaders:0=x-simulator-fault", // the fault payloads need it upstream
-                $"--Providers:anthropic:Destinations:0={upstream}", // the translated payload (chat-1k-xlat)
-                "--Gateway:Simulator=Never",
-                $"--Storage:DataDirectory={dataDirectory}",
-                "--Serilog:MinimumLevel:Default=Warning",
-                .. extraSettings,
-            ],
+        List<string> arguments =
+        [
+            dll, "--urls", Url(out var port),
+            $"--Providers:openai:Destinations:0={upstream}",
+            "--Providers:openai:ForwardRequestHeaders:0=x-simulator-fault", // the fault payloads need it upstream
+            $"--Providers:anthropic:Destinations:0={upstream}", // the translated payload (chat-1k-xlat)
+            "--Gateway:Simulator=Never",
+            $"--Storage:DataDirectory={dataDirectory}",
+            .. extraSettings,
+        ];
+        if (!shippedDefaults)
+        {
+            arguments.Add("--Serilog:MinimumLevel:Default=Warning");
+        }
+
+        var gateway = Track(ChildProcess.Start(name, "dotnet", arguments,
             port, workingDirectory: Path.GetDirectoryName(dll),
             environment: new Dictionary<string, string> { ["OPENAI_API_KEY"] = ProviderKey, ["ANTHROPIC_API_KEY"] = ProviderKey, ["TOKENGATEWAY_ADMIN_KEY"] = adminKey }));
         await gateway.WaitHealthyAsync("healthz", TimeSpan.FromSeconds(60));

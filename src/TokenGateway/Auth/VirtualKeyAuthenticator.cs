@@ -29,7 +29,7 @@ internal sealed class VirtualKeyAuthenticator
 
     /// <summary>How long a stale entry is served after a failed refresh before the store is asked again.</summary>
     internal static readonly TimeSpan StaleRetry = TimeSpan.FromSeconds(5);
-    private readonly ConcurrentLru<string, Entry> _cache = new(Capacity);
+    private readonly ConcurrentLru<KeyDigest, Entry> _cache = new(Capacity);
     private readonly ITeamStore _store;
     private readonly TimeProvider _time;
     private readonly TimeSpan _ttl;
@@ -43,42 +43,53 @@ internal sealed class VirtualKeyAuthenticator
         changes?.Subscribe(OnChange);
     }
 
-    public async ValueTask<CallerIdentity?> AuthenticateAsync(string presentedKey, CancellationToken cancellationToken)
+    public ValueTask<CallerIdentity?> AuthenticateAsync(string presentedKey, CancellationToken cancellationToken) =>
+        AuthenticateAsync(presentedKey.AsSpan(), cancellationToken);
+
+    /// <summary>Authenticates a key read from a header without copying it; the key is hashed before anything else.</summary>
+    public ValueTask<CallerIdentity?> AuthenticateAsync(ReadOnlySpan<char> presentedKey, CancellationToken cancellationToken)
     {
         if (!presentedKey.StartsWith(ApiKeys.Prefix, StringComparison.Ordinal) || presentedKey.Length > 64)
         {
-            return null;
+            return ValueTask.FromResult<CallerIdentity?>(null);
         }
 
-        var hash = ApiKeys.Hash(presentedKey);
+        var digest = ApiKeys.Digest(presentedKey);
         var now = _time.GetUtcNow();
-        if (!_cache.TryGet(hash, out var entry) || entry.Until <= now)
+        if (_cache.TryGet(digest, out var entry) && entry.Until > now)
         {
-            // A revocation that lands while the store is being read must not be undone by caching the older answer.
-            var generation = Volatile.Read(ref _generation);
-            VirtualKey? key;
-            try
-            {
-                key = await _store.FindKeyByHashAsync(hash, cancellationToken);
-            }
-            catch (Exception) when (entry is not null && !cancellationToken.IsCancellationRequested)
-            {
-                // The store is unreachable (a shared PostgreSQL outage): keep serving what this process last knew about
-                // the key, and ask again after a short pause rather than on every request.
-                entry = entry with { Until = now + StaleRetry };
-                if (generation == Volatile.Read(ref _generation))
-                {
-                    _cache.AddOrUpdate(hash, entry);
-                }
+            return ValueTask.FromResult(entry.Key is { } k && k.IsActive(now) ? new CallerIdentity(k.TeamId, k.Id) : (CallerIdentity?)null);
+        }
 
-                return entry.Key is { } stale && stale.IsActive(now) ? new CallerIdentity(stale.TeamId, stale.Id) : null;
-            }
+        return LookUpAsync(digest, entry, now, cancellationToken);
+    }
 
-            entry = new Entry(key, now + _ttl);
+    private async ValueTask<CallerIdentity?> LookUpAsync(KeyDigest digest, Entry? entry, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        // A revocation that lands while the store is being read must not be undone by caching the older answer.
+        var generation = Volatile.Read(ref _generation);
+        VirtualKey? key;
+        try
+        {
+            key = await _store.FindKeyByHashAsync(digest.ToHex(), cancellationToken);
+        }
+        catch (Exception) when (entry is not null && !cancellationToken.IsCancellationRequested)
+        {
+            // The store is unreachable (a shared PostgreSQL outage): keep serving what this process last knew about
+            // the key, and ask again after a short pause rather than on every request.
+            entry = entry with { Until = now + StaleRetry };
             if (generation == Volatile.Read(ref _generation))
             {
-                _cache.AddOrUpdate(hash, entry);
+                _cache.AddOrUpdate(digest, entry);
             }
+
+            return entry.Key is { } stale && stale.IsActive(now) ? new CallerIdentity(stale.TeamId, stale.Id) : null;
+        }
+
+        entry = new Entry(key, now + _ttl);
+        if (generation == Volatile.Read(ref _generation))
+        {
+            _cache.AddOrUpdate(digest, entry);
         }
 
         return entry.Key is { } k && k.IsActive(now) ? new CallerIdentity(k.TeamId, k.Id) : null;
@@ -86,7 +97,7 @@ internal sealed class VirtualKeyAuthenticator
 
     /// <summary>Authenticates the key presented in <paramref name="request"/>'s headers, if any.</summary>
     public ValueTask<CallerIdentity?> AuthenticateAsync(HttpRequest request, CancellationToken cancellationToken) =>
-        ApiKeys.TryRead(request, out var key) ? AuthenticateAsync(key, cancellationToken) : ValueTask.FromResult<CallerIdentity?>(null);
+        ApiKeys.TryReadSpan(request, out var key) ? AuthenticateAsync(key, cancellationToken) : ValueTask.FromResult<CallerIdentity?>(null);
 
     /// <summary>Forgets the cached lookup of key <paramref name="keyId"/> (after its revocation); other keys stay cached.</summary>
     public void Invalidate(string keyId)
@@ -96,11 +107,11 @@ internal sealed class VirtualKeyAuthenticator
         Interlocked.Increment(ref _generation);
 
         // Revocation is a rare admin action: a scan of the bounded cache is cheaper than a second index kept per hit.
-        foreach (var (hash, entry) in _cache)
+        foreach (var (digest, entry) in _cache)
         {
             if (entry.Key?.Id == keyId)
             {
-                _cache.TryRemove(hash);
+                _cache.TryRemove(digest);
             }
         }
     }

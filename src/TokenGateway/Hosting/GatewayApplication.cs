@@ -88,6 +88,7 @@ public static class GatewayApplication
         services.AddSingleton(sp => ManagementPorts.From(sp.GetRequiredService<IConfiguration>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, ManagementPortMatcherPolicy>());
         services.AddSingleton<ReadinessProbe>();
+        services.AddSingleton(static sp => new TokenGateway.Telemetry.RequestLogLevels(sp.GetRequiredService<IOptions<GatewayOptions>>().Value.RequestLogLevel));
         services.AddSingleton<ExchangeCompletion>();
         services.AddSingleton<LlmResponseHandler>();
         services.AddSingleton<TokenGateway.Proxy.Upstream.UpstreamInvoker>();
@@ -131,6 +132,9 @@ public static class GatewayApplication
             // The same logger ExchangeCompletion checks before building the event's properties (no static Log.Logger).
             o.Logger = app.Services.GetRequiredService<Serilog.ILogger>();
             o.MessageTemplate = "HTTP {RequestMethod} {RequestPath} responded {StatusCode} in {Elapsed:0.0} ms";
+            // Successes at Gateway:RequestLogLevel (default Debug), refusals and failures at their levels (issue #17).
+            var levels = app.Services.GetRequiredService<TokenGateway.Telemetry.RequestLogLevels>();
+            o.GetLevel = (context, _, exception) => levels.For(context, exception);
         });
 
         // Endpoints with an admin policy are refused here, after routing and before the endpoint runs: no body is read

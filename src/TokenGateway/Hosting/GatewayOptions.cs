@@ -45,6 +45,14 @@ public sealed class GatewayOptions
 
     /// <summary>Write logs as compact JSON instead of text.</summary>
     public bool JsonLogs { get; set; }
+
+    /// <summary>
+    /// Level of the request-completion log event for a request that succeeded (status below 400 and, for LLM routes,
+    /// usage status <c>ok</c>). Default <c>Debug</c>: the ledger holds every LLM request, and the console line costs
+    /// about a fifth of the gateway's throughput (issue #17). Set <c>Information</c> to log every request. Refused and
+    /// failed requests keep their levels: 4xx and non-ok usage at Information, 5xx and exceptions at Error.
+    /// </summary>
+    public Serilog.Events.LogEventLevel RequestLogLevel { get; set; } = Serilog.Events.LogEventLevel.Debug;
 }
 
 /// <summary>When the built-in simulator serves requests.</summary>

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Serilog;
 using Serilog.Core;
-using Serilog.Events;
 using TokenGateway.Core.Budgets;
 using TokenGateway.Core.Metering;
 using TokenGateway.Telemetry;
@@ -25,6 +24,7 @@ internal sealed class ExchangeCompletion
     private readonly IBudgetCounterStore _budgets;
     private readonly Serilog.ILogger _requestLog;
     private readonly AdaptiveOutputCaps _adaptiveCaps;
+    private readonly RequestLogLevels _logLevels;
 
     /// <param name="requestLog">
     /// The logger Serilog's request logging writes the completion event through (the host passes the same instance to
@@ -32,8 +32,9 @@ internal sealed class ExchangeCompletion
     /// </param>
     public ExchangeCompletion(
         IUsageLedger ledger, CostCalculator costs, IDiagnosticContext diagnostics, GatewayMetrics metrics, IBudgetCounterStore budgets,
-        Serilog.ILogger requestLog, AdaptiveOutputCaps adaptiveCaps)
+        Serilog.ILogger requestLog, AdaptiveOutputCaps adaptiveCaps, RequestLogLevels logLevels)
     {
+        _logLevels = logLevels;
         _adaptiveCaps = adaptiveCaps;
         _ledger = ledger;
         _costs = costs;
@@ -82,7 +83,8 @@ internal sealed class ExchangeCompletion
         }
 
         var elapsedMs = exchange.ElapsedMs;
-        if (CompletionEventWritten(context, status))
+        exchange.CompletedStatus = status;
+        if (_requestLog.IsEnabled(_logLevels.For(context.Response.StatusCode, status)))
         {
             EnrichCompletionEvent(exchange, outcome, status, usage, cost, saved, elapsedMs);
         }
@@ -131,14 +133,6 @@ internal sealed class ExchangeCompletion
         _adaptiveCaps.Observe(exchange.Policy.TeamId, model.Name, billed.OutputTokens / choices, request.MaxTokens, settings,
             exchange.Policy.MaxTokensCap ?? model.MaxOutputTokens);
     }
-
-    /// <summary>
-    /// Whether Serilog's request-completion event will be written: Information for normal requests, Error for
-    /// server errors (its default levels). Its properties cost about 2 KB per request; none are built for nobody.
-    /// </summary>
-    private bool CompletionEventWritten(HttpContext context, string status) =>
-        _requestLog.IsEnabled(LogEventLevel.Information)
-        || ((context.Response.StatusCode > 499 || status != UsageStatus.Ok) && _requestLog.IsEnabled(LogEventLevel.Error));
 
     private void EnrichCompletionEvent(LlmExchange exchange, in ExchangeOutcome outcome, string status, TokenUsage usage, decimal cost, int saved, double elapsedMs)
     {

@@ -42,6 +42,9 @@ internal sealed class LlmExchange
     }
 
     public string RequestId { get; }
+
+    /// <summary>The usage status recorded when the request completed (set once by <see cref="ExchangeCompletion"/>), for the log level.</summary>
+    public string? CompletedStatus { get; internal set; }
     public LlmDialect Dialect { get; }
     public string Route { get; }
     public DateTimeOffset StartedAt { get; }
