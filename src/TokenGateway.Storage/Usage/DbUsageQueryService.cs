@@ -130,6 +130,10 @@ internal abstract class DbUsageQueryService : IUsageQueryService
         }
     }
 
+    /// <summary>Token anatomy per team and model (contract only in this commit; the stores implement it next).</summary>
+    public virtual Task<IReadOnlyList<TokenAnatomyRollup>> GetTokenAnatomyAsync(string? teamId, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken) =>
+        throw new NotSupportedException("Token anatomy rollups are not stored yet.");
+
     /// <summary>Opens a connection to the ledger database.</summary>
     protected abstract ValueTask<DbConnection> OpenAsync(CancellationToken cancellationToken);
 
