@@ -104,6 +104,34 @@ public sealed class TokenAnatomyTests(GatewayFixture fixture) : IClassFixture<Ga
     }
 
     [Fact]
+    public async Task Responses_PrettyToolOutputCompacted_AnatomyIsOfTheBodySent()
+    {
+        var (teamId, key) = await Server.CreateTeamWithKeyAsync("anatomy-resp");
+        using var http = Server.CreateClient(key);
+        var rows = string.Join(",\n", Enumerable.Range(1, 40).Select(i =>
+            "    {\"id\": " + i + ", \"name\": \"item-" + i + "\", \"price\": " + (i * 1.5).ToString(System.Globalization.CultureInfo.InvariantCulture)
+            + ", \"inStock\": " + (i % 2 == 0 ? "true" : "false") + "}"));
+        var output = JsonSerializer.Serialize("[\n" + rows + "\n]");
+        var body = """
+            {"model":"gpt-4.1-mini","instructions":"Answer inventory questions.","max_output_tokens":50,
+             "tools":[{"type":"function","name":"inventory","description":"List the inventory","parameters":{"type":"object","properties":{}}}],
+             "input":[{"role":"user","content":"Which items cost more than 20?"},
+                      {"type":"function_call","call_id":"call_1","name":"inventory","arguments":"{}"},
+                      {"type":"function_call_output","call_id":"call_1","output":OUTPUT}]}
+            """.Replace("OUTPUT", output, StringComparison.Ordinal);
+
+        using var response = await http.PostAsync("/v1/responses", new StringContent(body, Encoding.UTF8, "application/json"));
+
+        response.EnsureSuccessStatusCode();
+        var e = await Server.WaitForEventAsync(response.Headers.GetValues("x-tokengateway-request-id").Single());
+        var parts = Parts(e.GetProperty("anatomy"));
+        Assert.True(e.GetProperty("inputTokensSent").GetInt32() < e.GetProperty("inputTokensReceived").GetInt32()); // the optimizer rewrote it
+        Assert.Equal(e.GetProperty("inputTokensSent").GetInt32(), parts.Values.Sum());
+        Assert.True(parts["toolResults"] > parts["latestUser"] && parts["latestUser"] > 0 && parts["history"] > 0 && parts["tools"] > 0);
+        await AssertRollupAsync(teamId, e, parts);
+    }
+
+    [Fact]
     public async Task AdminAnatomy_BadWindow_ProblemDetails400AndAuthRequired()
     {
         using var bad = await Server.Admin.GetAsync("/admin/usage/anatomy?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z");
