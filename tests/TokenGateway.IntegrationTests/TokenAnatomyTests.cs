@@ -132,6 +132,23 @@ public sealed class TokenAnatomyTests(GatewayFixture fixture) : IClassFixture<Ga
     }
 
     [Fact]
+    public async Task MalformedBody_RejectedBeforeParsing_EventHasNoAnatomyAndTheRollupIgnoresIt()
+    {
+        var (teamId, key) = await Server.CreateTeamWithKeyAsync("anatomy-rejected");
+        using var http = Server.CreateClient(key);
+
+        using var response = await http.PostAsync("/v1/chat/completions", new StringContent("{\"model\":\"gpt-4o\",\"messages\":[", Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var e = await Server.WaitForEventAsync(response.Headers.GetValues("x-tokengateway-request-id").Single());
+        Assert.Equal("rejected", e.GetProperty("status").GetString());
+        Assert.Equal(JsonValueKind.Null, e.GetProperty("anatomy").ValueKind);
+        var rollup = await Server.Admin.GetFromJsonAsync<JsonElement>($"/admin/usage/anatomy?team={teamId}");
+        Assert.Empty(rollup.GetProperty("groups").EnumerateArray());
+        Assert.Equal(0, rollup.GetProperty("totals").GetProperty("requests").GetInt64());
+    }
+
+    [Fact]
     public async Task AdminAnatomy_BadWindow_ProblemDetails400AndAuthRequired()
     {
         using var bad = await Server.Admin.GetAsync("/admin/usage/anatomy?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z");
