@@ -78,4 +78,10 @@ public interface IUsageQueryService
 
     /// <summary>Streams matching events (for CSV export and recent-requests views), newest first, up to <paramref name="limit"/>.</summary>
     IAsyncEnumerable<UsageEvent> ListAsync(UsageQuery query, int limit, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Token anatomy per team and model over [<paramref name="from"/>, <paramref name="to"/>), optionally for one
+    /// team; only events that carry an <see cref="UsageEvent.Anatomy"/> count. Ordered by team, then model (ordinal).
+    /// </summary>
+    Task<IReadOnlyList<TokenAnatomyRollup>> GetTokenAnatomyAsync(string? teamId, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken);
 }

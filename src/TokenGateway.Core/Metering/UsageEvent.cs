@@ -54,6 +54,11 @@ public sealed record UsageEvent
     public int InputTokensSent { get; init; }
     /// <summary>Billed usage (provider's figures, or estimated).</summary>
     public TokenUsage Usage { get; init; }
+    /// <summary>
+    /// Input tokens as sent, by part of the prompt (sums to <see cref="InputTokensSent"/>); null when unknown, e.g.
+    /// the request was rejected before its body was parsed.
+    /// </summary>
+    public TokenAnatomy? Anatomy { get; init; }
     /// <summary>Cost in USD computed from the model card prices.</summary>
     public decimal CostUsd { get; init; }
     /// <summary>Sum of <see cref="Stages"/> savings.</summary>

@@ -55,6 +55,9 @@ public sealed class AdmissionControllerTests
             await Task.CompletedTask;
             yield break;
         }
+
+        public Task<IReadOnlyList<TokenAnatomyRollup>> GetTokenAnatomyAsync(string? teamId, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken) =>
+            Task.FromResult<IReadOnlyList<TokenAnatomyRollup>>([]);
     }
 
     private sealed record Sut(AdmissionController Controller, InMemoryBudgetCounterStore Store, RecordingSink Sink, FakeTimeProvider Time) : IDisposable

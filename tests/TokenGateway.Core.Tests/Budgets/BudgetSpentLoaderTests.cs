@@ -36,6 +36,9 @@ public sealed class BudgetSpentLoaderTests
             await Task.CompletedTask;
             yield break;
         }
+
+        public Task<IReadOnlyList<TokenAnatomyRollup>> GetTokenAnatomyAsync(string? teamId, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken) =>
+            Task.FromResult<IReadOnlyList<TokenAnatomyRollup>>([]);
     }
 
     [Fact]
