@@ -13,21 +13,28 @@ namespace TokenGateway.Core.Metering;
 /// <param name="System">
 /// System and developer instructions: OpenAI chat <c>system</c>/<c>developer</c> messages, Responses
 /// <c>instructions</c> and <c>system</c>/<c>developer</c> input items, Anthropic top-level <c>system</c>; plus the
-/// request-level framing the counter adds once per request (reply priming).
+/// request-level framing counted once per request (OpenAI's 3-token reply priming, Anthropic's 4-token request
+/// overhead) and a structured-output schema (<c>response_format</c> / <c>text.format</c>).
 /// </param>
-/// <param name="Tools">Tool (function) definitions declared in <c>tools</c>, in every dialect.</param>
+/// <param name="Tools">
+/// Tool (function) definitions declared in <c>tools</c> (and legacy <c>functions</c>), in every dialect, with their
+/// framing constants; for Anthropic also the tool-use system prompt the provider adds when tools are present.
+/// </param>
 /// <param name="History">
-/// Earlier turns: every user and assistant message before the latest user turn (assistant text and the tool calls
-/// it made), except tool results.
+/// Earlier turns: every user message before the latest user turn and every assistant message (its text, reasoning
+/// summaries and the tool calls it made, also those after the latest user turn), except tool results.
 /// </param>
 /// <param name="ToolResults">
-/// Tool results anywhere in the conversation: OpenAI <c>tool</c>/<c>function</c> role messages, Responses
-/// <c>function_call_output</c> items, Anthropic <c>tool_result</c> blocks (also inside the latest user message).
+/// Tool results anywhere in the conversation, with their framing: OpenAI <c>tool</c>/<c>function</c> role messages,
+/// Responses <c>function_call_output</c> (and other <c>*_output</c>) items, Anthropic <c>tool_result</c> blocks (also
+/// inside the latest user message; a user message made only of them brings its message framing along).
 /// </param>
 /// <param name="LatestUser">
-/// The latest user turn: the last user message that carries something other than tool results, and everything
-/// after it that is not a tool result. A conversation whose last message is a tool result still has its latest
-/// user turn where the user last spoke; the tool results after it count as <paramref name="ToolResults"/>.
+/// The latest user turn: the last user message that carries something other than tool results (an Anthropic user
+/// message made only of <c>tool_result</c> blocks is not a user turn), without any tool results inside it. A
+/// conversation whose last message is a tool result still has its latest user turn where the user last spoke; the
+/// assistant calls after it are <paramref name="History"/> and the results <paramref name="ToolResults"/>. 0 when no
+/// user message carries text. For embeddings the whole input is this part.
 /// </param>
 public readonly record struct TokenAnatomy(int System, int Tools, int History, int ToolResults, int LatestUser)
 {

@@ -52,10 +52,21 @@ public sealed class OptimizationPipeline
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(policy);
 
-        var received = tokensReceived ?? _counter.CountInputTokens(request, model);
+        TokenAnatomy? anatomy = null;
+        int received;
+        if (tokensReceived is { } known)
+        {
+            received = known;
+        }
+        else
+        {
+            received = _counter.CountInputTokens(request, model, out var counted);
+            anatomy = counted;
+        }
+
         if (request.Dialect is LlmDialect.OpenAIEmbeddings or LlmDialect.AnthropicCountTokens || !AnyEnabled(policy))
         {
-            return new OptimizationResult(received, received, []);
+            return new OptimizationResult(received, received, []) { AnatomySent = anatomy };
         }
 
         var context = new StageContext(request, model, policy, limits, _tokenizers, _counter, received);
@@ -68,8 +79,14 @@ public sealed class OptimizationPipeline
             }
         }
 
-        var sent = request.IsModified ? _counter.CountInputTokens(request, model) : received;
-        return new OptimizationResult(received, sent, savings);
+        var sent = received;
+        if (request.IsModified)
+        {
+            sent = _counter.CountInputTokens(request, model, out var counted);
+            anatomy = counted;
+        }
+
+        return new OptimizationResult(received, sent, savings) { AnatomySent = anatomy };
     }
 
     private bool AnyEnabled(OptimizationPolicy policy)

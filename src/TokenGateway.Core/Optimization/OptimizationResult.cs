@@ -13,6 +13,12 @@ public sealed record OptimizationResult(int TokensReceived, int TokensSent, IRea
 {
     /// <summary>Tokens saved in total (received − sent).</summary>
     public int TokensSaved => TokensReceived - TokensSent;
+
+    /// <summary>
+    /// <see cref="TokensSent"/> split by part of the prompt, when the pipeline counted the body (it changed, or no
+    /// received count was given); null when the caller's received count stands for the unchanged body.
+    /// </summary>
+    public TokenAnatomy? AnatomySent { get; init; }
 }
 
 /// <summary>Stage names as reported in <see cref="StageSaving.Name"/>, the ledger and the dry-run endpoint.</summary>

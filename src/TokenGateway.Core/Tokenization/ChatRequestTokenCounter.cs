@@ -1,7 +1,9 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.ML.Tokenizers;
+using System.Runtime.CompilerServices;
 using TokenGateway.Core.Dialects;
+using TokenGateway.Core.Metering;
 using TokenGateway.Core.Models;
 
 namespace TokenGateway.Core.Tokenization;
@@ -18,6 +20,11 @@ namespace TokenGateway.Core.Tokenization;
 /// <para>Anthropic has no public tokenizer: text is counted with o200k_base and scaled once per request by
 /// <see cref="TiktokenTokenizerRegistry.ClaudeCalibration"/> (scaling each fragment would compound rounding), and
 /// structural overhead (per message, tool-use system prompt, images) is added unscaled.</para>
+/// <para>The same walk splits the count into a <see cref="TokenAnatomy"/> (system, tools, history, tool results,
+/// latest user turn) whose parts sum exactly to the count: each message's framing goes to the part its message
+/// belongs to, request-level framing (reply priming, Anthropic's request overhead) and structured-output schemas to
+/// the system part, Anthropic's tool-use system prompt to the tools part. With a calibrated estimate the scaled text
+/// is apportioned to the parts by largest remainder, so the rounding of the whole count is kept.</para>
 /// </remarks>
 public sealed class ChatRequestTokenCounter : IRequestTokenCounter
 {
@@ -54,7 +61,10 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
     }
 
     /// <inheritdoc />
-    public int CountInputTokens(LlmRequest request, ModelCard model)
+    public int CountInputTokens(LlmRequest request, ModelCard model) => CountInputTokens(request, model, out _);
+
+    /// <inheritdoc />
+    public int CountInputTokens(LlmRequest request, ModelCard model, out TokenAnatomy anatomy)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(model);
@@ -63,11 +73,13 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
             var tally = new Tally(_tokenizers.Get(model.Tokenizer));
             if (TryCountPlainOpenAIChat(ref tally, root))
             {
-                return tally.Total(TiktokenTokenizerRegistry.IsEstimate(model.Tokenizer));
+                var estimate = TiktokenTokenizerRegistry.IsEstimate(model.Tokenizer);
+                anatomy = tally.Anatomy(estimate);
+                return tally.Total(estimate);
             }
         }
 
-        return CountInputTokens(request.Dialect, request.Body, model);
+        return CountInputTokens(request.Dialect, request.Body, model, out anatomy);
     }
 
     /// <summary>
@@ -115,8 +127,10 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
                 continue; // the tree walk skips non-object messages too
             }
 
+            tally.BeginMessage();
             tally.Fixed += OpenAITokensPerMessage;
             var seen = 0;
+            var part = AnatomyPart.History;
             foreach (var property in message.EnumerateObject())
             {
                 var value = property.Value;
@@ -137,6 +151,7 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
                 {
                     case 1:
                         tally.Role(value);
+                        part = PartOfRole(value);
                         break;
                     case 2:
                     case 8:
@@ -150,14 +165,23 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
                         break; // scalar tool_calls / function_call: not rendered (as in the tree walk)
                 }
             }
+
+            tally.EndMessage(part);
         }
 
+        tally.Part = AnatomyPart.System;
         tally.Fixed += OpenAIReplyPriming;
         return true;
     }
 
     /// <summary>Pre-flight input token count of a parsed <paramref name="body"/> sent to <paramref name="dialect"/>.</summary>
-    public int CountInputTokens(LlmDialect dialect, JsonObject body, ModelCard model)
+    public int CountInputTokens(LlmDialect dialect, JsonObject body, ModelCard model) => CountInputTokens(dialect, body, model, out _);
+
+    /// <summary>
+    /// Pre-flight input token count of a parsed <paramref name="body"/> sent to <paramref name="dialect"/>, and its split
+    /// by part of the prompt (<paramref name="anatomy"/> sums to the count).
+    /// </summary>
+    public int CountInputTokens(LlmDialect dialect, JsonObject body, ModelCard model, out TokenAnatomy anatomy)
     {
         ArgumentNullException.ThrowIfNull(body);
         ArgumentNullException.ThrowIfNull(model);
@@ -172,6 +196,7 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
                 CountOpenAIResponses(ref tally, body, IsCl100k(model.Tokenizer));
                 break;
             case LlmDialect.OpenAIEmbeddings:
+                tally.Part = AnatomyPart.LatestUser; // the input to embed is all there is
                 CountEmbeddings(ref tally, body["input"]);
                 break;
             case LlmDialect.AnthropicMessages:
@@ -179,12 +204,32 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
                 CountAnthropic(ref tally, body, model.Name);
                 break;
             default:
+                tally.Part = AnatomyPart.LatestUser;
                 tally.Json(body);
                 break;
         }
 
-        return tally.Total(TiktokenTokenizerRegistry.IsEstimate(model.Tokenizer));
+        var estimate = TiktokenTokenizerRegistry.IsEstimate(model.Tokenizer);
+        anatomy = tally.Anatomy(estimate);
+        return tally.Total(estimate);
     }
+
+    /// <summary>The anatomy part of a chat message by its role (user messages are the latest turn until a later one).</summary>
+    private static AnatomyPart PartOfRole(JsonElement role) =>
+        role.ValueKind != JsonValueKind.String ? AnatomyPart.History
+        : role.ValueEquals("user"u8) ? AnatomyPart.LatestUser
+        : role.ValueEquals("system"u8) || role.ValueEquals("developer"u8) ? AnatomyPart.System
+        : role.ValueEquals("tool"u8) || role.ValueEquals("function"u8) ? AnatomyPart.ToolResults
+        : AnatomyPart.History;
+
+    /// <inheritdoc cref="PartOfRole(JsonElement)"/>
+    private static AnatomyPart PartOfRole(JsonNode? role) => JsonTokenText.GetString(role) switch
+    {
+        "user" => AnatomyPart.LatestUser,
+        "system" or "developer" => AnatomyPart.System,
+        "tool" or "function" => AnatomyPart.ToolResults,
+        _ => AnatomyPart.History,
+    };
 
     private static bool IsCl100k(string encoding) => encoding.StartsWith("cl100k", StringComparison.OrdinalIgnoreCase);
 
@@ -203,17 +248,21 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
             }
         }
 
+        tally.Part = AnatomyPart.System;
         tally.Fixed += OpenAIReplyPriming;
-        CountOpenAITools(ref tally, body["tools"], cl100k);
-        CountOpenAITools(ref tally, body["functions"], cl100k);
         if (body["response_format"] is JsonObject format && format["json_schema"] is JsonObject schema)
         {
             CountSchema(ref tally, schema);
         }
+
+        tally.Part = AnatomyPart.Tools;
+        CountOpenAITools(ref tally, body["tools"], cl100k);
+        CountOpenAITools(ref tally, body["functions"], cl100k);
     }
 
     private static void CountOpenAIMessage(ref Tally tally, JsonObject message)
     {
+        tally.BeginMessage();
         tally.Fixed += OpenAITokensPerMessage;
         foreach (var (key, value) in message)
         {
@@ -247,6 +296,8 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
                     break;
             }
         }
+
+        tally.EndMessage(PartOfRole(message["role"]));
     }
 
     private static void CountFunctionCall(ref Tally tally, JsonNode? function)
@@ -387,6 +438,7 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
     {
         if (body["instructions"] is JsonValue instructions)
         {
+            tally.Part = AnatomyPart.System;
             tally.Fixed += OpenAITokensPerMessage + 1; // rendered as a developer message; the role is one token
             tally.Value(instructions);
         }
@@ -394,8 +446,10 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
         switch (body["input"])
         {
             case JsonValue text:
+                tally.BeginMessage();
                 tally.Fixed += OpenAITokensPerMessage + 1; // a single user message
                 tally.Value(text);
+                tally.EndMessage(AnatomyPart.LatestUser);
                 break;
             case JsonArray items:
                 foreach (var item in items)
@@ -411,12 +465,15 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
                 break;
         }
 
+        tally.Part = AnatomyPart.System;
         tally.Fixed += OpenAIReplyPriming;
-        CountOpenAITools(ref tally, body["tools"], cl100k);
         if (body["text"]?["format"] is JsonObject format && JsonTokenText.StringEquals(format["type"], "json_schema"))
         {
             CountSchema(ref tally, format);
         }
+
+        tally.Part = AnatomyPart.Tools;
+        CountOpenAITools(ref tally, body["tools"], cl100k);
     }
 
     private static void CountResponsesItem(ref Tally tally, JsonObject item)
@@ -428,14 +485,17 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
                 CountOpenAIMessage(ref tally, item);
                 break;
             case "function_call" or "custom_tool_call":
+                tally.Part = AnatomyPart.History;
                 CountFunctionCall(ref tally, item);
                 tally.Value(item["input"]);
                 break;
             case "function_call_output" or "custom_tool_call_output":
+                tally.Part = AnatomyPart.ToolResults;
                 tally.Fixed += OpenAITokensPerMessage;
                 tally.Value(item["output"]);
                 break;
             case "reasoning":
+                tally.Part = AnatomyPart.History;
                 if (item["summary"] is JsonArray summary)
                 {
                     foreach (var part in summary)
@@ -448,6 +508,8 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
             case "item_reference":
                 break;
             default:
+                // Built-in tool calls (web_search_call, …) are history; their outputs (computer_call_output, …) are results.
+                tally.Part = type.EndsWith("_output", StringComparison.Ordinal) ? AnatomyPart.ToolResults : AnatomyPart.History;
                 tally.Fixed += OpenAITokensPerMessage;
                 tally.Json(item);
                 break;
@@ -482,6 +544,7 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
 
     private static void CountAnthropic(ref Tally tally, JsonObject body, string model)
     {
+        tally.Part = AnatomyPart.System;
         tally.Fixed += AnthropicRequestOverhead;
         switch (body["system"])
         {
@@ -499,21 +562,26 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
         {
             foreach (var message in messages)
             {
+                tally.BeginMessage();
                 tally.Fixed += AnthropicTokensPerMessage;
-                switch (message?["content"])
+                var content = message?["content"];
+                switch (content)
                 {
                     case JsonArray blocks:
                         CountAnthropicBlocks(ref tally, blocks);
                         break;
-                    case { } content:
-                        tally.Value(content);
+                    case { } text:
+                        tally.Value(text);
                         break;
                     default:
                         break;
                 }
+
+                tally.EndMessage(AnthropicPartOf(message?["role"], content));
             }
         }
 
+        tally.Part = AnatomyPart.Tools;
         if (body["tools"] is JsonArray tools && tools.Count > 0)
         {
             tally.Fixed += AnthropicToolSystemPrompt(model, JsonTokenText.GetString(body["tool_choice"]?["type"]));
@@ -565,6 +633,8 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
                     tally.Json(b["input"]);
                     break;
                 case "tool_result":
+                    var part = tally.Part;
+                    tally.Part = AnatomyPart.ToolResults;
                     tally.Fixed += AnthropicTokensPerBlock;
                     if (b["content"] is JsonArray inner)
                     {
@@ -575,6 +645,7 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
                         tally.Value(b["content"]);
                     }
 
+                    tally.Part = part;
                     break;
                 case "thinking" or "redacted_thinking":
                     // Thinking blocks of earlier turns are stripped by the API and not billed as input.
@@ -593,6 +664,33 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
                     break;
             }
         }
+    }
+
+    /// <summary>
+    /// The part of an Anthropic message: a user message with anything besides <c>tool_result</c> blocks is a user turn;
+    /// one made only of tool results is a tool-result message (its framing counts with the results).
+    /// </summary>
+    private static AnatomyPart AnthropicPartOf(JsonNode? role, JsonNode? content)
+    {
+        if (!JsonTokenText.StringEquals(role, "user"))
+        {
+            return AnatomyPart.History;
+        }
+
+        if (content is not JsonArray blocks || blocks.Count == 0)
+        {
+            return AnatomyPart.LatestUser;
+        }
+
+        foreach (var block in blocks)
+        {
+            if (block is not JsonObject b || !JsonTokenText.StringEquals(b["type"], "tool_result"))
+            {
+                return AnatomyPart.LatestUser;
+            }
+        }
+
+        return AnatomyPart.ToolResults;
     }
 
     private static void CountAnthropicDocument(ref Tally tally, JsonObject document)
@@ -634,27 +732,156 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
         return forced ? 313 : 346;
     }
 
-    /// <summary>Running count: tokenizer-counted text (scaled for estimates) plus fixed structural overhead.</summary>
+    /// <summary>The slots of a <see cref="Tally"/>: the five anatomy parts and the message being counted.</summary>
+    internal enum AnatomyPart
+    {
+        System,
+        Tools,
+        History,
+        ToolResults,
+        LatestUser,
+
+        /// <summary>The current message, until <see cref="Tally.EndMessage"/> knows which part it belongs to.</summary>
+        Message,
+    }
+
+    /// <summary>Per-slot counts (one int per <see cref="AnatomyPart"/>), inline in the tally.</summary>
+    [InlineArray(6)]
+    internal struct PartCounts
+    {
+        private int _element;
+    }
+
+    /// <summary>
+    /// Running count: tokenizer-counted text (scaled for estimates) plus fixed structural overhead, each also added to
+    /// the slot of the current <see cref="Part"/>.
+    /// </summary>
     internal ref struct Tally(Tokenizer tokenizer)
     {
         private readonly Tokenizer _tokenizer = tokenizer;
         private int _text;
+        private int _fixed;
+        private PartCounts _partText;
+        private PartCounts _partFixed;
 
-        public int Fixed;
+        /// <summary>The slot that counts go to now.</summary>
+        public AnatomyPart Part;
 
-        public void Value(JsonNode? node) => _text += JsonTokenText.Count(_tokenizer, node);
+        /// <summary>Fixed structural overhead; an increment is also added to the current <see cref="Part"/>.</summary>
+        public int Fixed
+        {
+            readonly get => _fixed;
+            set
+            {
+                _partFixed[(int)Part] += value - _fixed;
+                _fixed = value;
+            }
+        }
 
-        public void Role(JsonNode? node) => _text += JsonTokenText.CountRole(_tokenizer, node);
+        public void Value(JsonNode? node) => AddText(JsonTokenText.Count(_tokenizer, node));
 
-        public void Role(JsonElement element) => _text += JsonTokenText.CountRole(_tokenizer, element);
+        public void Role(JsonNode? node) => AddText(JsonTokenText.CountRole(_tokenizer, node));
 
-        public void Scalar(JsonElement element) => _text += JsonTokenText.CountScalar(_tokenizer, element);
+        public void Role(JsonElement element) => AddText(JsonTokenText.CountRole(_tokenizer, element));
 
-        public void Json(JsonNode? node) => _text += JsonTokenText.Count(_tokenizer, node);
+        public void Scalar(JsonElement element) => AddText(JsonTokenText.CountScalar(_tokenizer, element));
 
-        public void Text(string text) => _text += JsonTokenText.CountText(_tokenizer, text);
+        public void Json(JsonNode? node) => AddText(JsonTokenText.Count(_tokenizer, node));
+
+        public void Text(string text) => AddText(JsonTokenText.CountText(_tokenizer, text));
+
+        /// <summary>Starts a message whose part is known only at its end (its role may come after its content).</summary>
+        public void BeginMessage() => Part = AnatomyPart.Message;
+
+        /// <summary>
+        /// Moves the current message's counts to <paramref name="part"/>. A new user turn makes the previous latest
+        /// user turn history; tool results counted inside the message stay where they are.
+        /// </summary>
+        public void EndMessage(AnatomyPart part)
+        {
+            if (part == AnatomyPart.LatestUser)
+            {
+                Move(AnatomyPart.LatestUser, AnatomyPart.History);
+            }
+
+            Move(AnatomyPart.Message, part);
+            Part = part;
+        }
 
         public readonly int Total(bool estimate) =>
             Math.Max(0, (estimate ? (int)Math.Ceiling(_text * TiktokenTokenizerRegistry.ClaudeCalibration) : _text) + Fixed);
+
+        /// <summary>
+        /// The count split by part; the parts sum to <see cref="Total"/>. For an estimate the scaled text total is
+        /// apportioned by largest remainder (ties to the earlier part), so no part's rounding changes the sum.
+        /// </summary>
+        public readonly TokenAnatomy Anatomy(bool estimate)
+        {
+            Span<int> parts = stackalloc int[5];
+            var slots = (int)AnatomyPart.Message;
+            if (estimate)
+            {
+                var scaledTotal = (int)Math.Ceiling(_text * TiktokenTokenizerRegistry.ClaudeCalibration);
+                Span<double> remainders = stackalloc double[5];
+                var assigned = 0;
+                for (var i = 0; i < slots; i++)
+                {
+                    var exact = _partText[i] * TiktokenTokenizerRegistry.ClaudeCalibration;
+                    parts[i] = (int)Math.Floor(exact);
+                    remainders[i] = exact - parts[i];
+                    assigned += parts[i];
+                }
+
+                for (var left = scaledTotal - assigned; left > 0; left--)
+                {
+                    var best = 0;
+                    for (var i = 1; i < slots; i++)
+                    {
+                        if (remainders[i] > remainders[best])
+                        {
+                            best = i;
+                        }
+                    }
+
+                    parts[best]++;
+                    remainders[best] = -1; // taken: every untaken part comes first
+                }
+            }
+            else
+            {
+                for (var i = 0; i < slots; i++)
+                {
+                    parts[i] = _partText[i];
+                }
+            }
+
+            var sum = 0;
+            for (var i = 0; i < slots; i++)
+            {
+                parts[i] += _partFixed[i];
+                sum += parts[i];
+            }
+
+            if (sum < 0)
+            {
+                return default; // the count clamps at 0 (cannot happen with well-formed framing constants)
+            }
+
+            return new TokenAnatomy(parts[0], parts[1], parts[2], parts[3], parts[4]);
+        }
+
+        private void AddText(int tokens)
+        {
+            _text += tokens;
+            _partText[(int)Part] += tokens;
+        }
+
+        private void Move(AnatomyPart from, AnatomyPart to)
+        {
+            _partText[(int)to] += _partText[(int)from];
+            _partFixed[(int)to] += _partFixed[(int)from];
+            _partText[(int)from] = 0;
+            _partFixed[(int)from] = 0;
+        }
     }
 }

@@ -1,4 +1,5 @@
 using TokenGateway.Core.Dialects;
+using TokenGateway.Core.Metering;
 using TokenGateway.Core.Models;
 
 namespace TokenGateway.Core.Tokenization;
@@ -8,4 +9,10 @@ public interface IRequestTokenCounter
 {
     /// <summary>Pre-flight input token count of <paramref name="request"/> for <paramref name="model"/>.</summary>
     int CountInputTokens(LlmRequest request, ModelCard model);
+
+    /// <summary>
+    /// Pre-flight input token count of <paramref name="request"/> for <paramref name="model"/>, and the same count split
+    /// by part of the prompt, in the same walk (<paramref name="anatomy"/> sums to the returned count).
+    /// </summary>
+    int CountInputTokens(LlmRequest request, ModelCard model, out TokenAnatomy anatomy);
 }

@@ -118,7 +118,15 @@ internal sealed class ForwardPreparationMiddleware(RequestDelegate next, IReques
 
         var translated = new TranslatedRequest(translation.Body!, translation.ClientIncludeUsage); // Succeeded: Body is set
         var bytes = translated.Serialize(card.Name);
-        var sent = Count(exchange.UpstreamDialect, bytes, card) ?? exchange.InputTokensSent;
+        var anatomySent = exchange.InputAnatomy;
+        var sent = Count(exchange.UpstreamDialect, bytes, card, out var translatedAnatomy) is { } counted
+            ? counted
+            : exchange.InputTokensSent;
+        if (translatedAnatomy is not null)
+        {
+            anatomySent = translatedAnatomy;
+        }
+
         var received = sent;
         if (exchange.InputTokensReceived != exchange.InputTokensSent)
         {
@@ -126,7 +134,7 @@ internal sealed class ForwardPreparationMiddleware(RequestDelegate next, IReques
             received = CountOriginal(exchange, request, card, options) ?? sent + (exchange.InputTokensReceived - exchange.InputTokensSent);
         }
 
-        exchange.SetTranslated(translated, received, sent);
+        exchange.SetTranslated(translated, received, sent, anatomySent);
         return bytes;
     }
 
@@ -145,7 +153,7 @@ internal sealed class ForwardPreparationMiddleware(RequestDelegate next, IReques
             return;
         }
 
-        var count = Count(LlmDialect.OpenAIChat, JsonSerializer.SerializeToUtf8Bytes(translation.Body, LlmRequestParser.WriteOptions), card) ?? exchange.InputTokensReceived;
+        var count = Count(LlmDialect.OpenAIChat, JsonSerializer.SerializeToUtf8Bytes(translation.Body, LlmRequestParser.WriteOptions), card, out _) ?? exchange.InputTokensReceived;
         exchange.Outcome.Metered(default, estimated: false); // counting is free
         exchange.Outcome.Completed();
         var answer = JsonSerializer.SerializeToUtf8Bytes(new JsonObject { ["input_tokens"] = count });
@@ -165,12 +173,13 @@ internal sealed class ForwardPreparationMiddleware(RequestDelegate next, IReques
         original["model"] = card.Name;
         var translation = DialectTranslator.TranslateRequest(exchange.Dialect, exchange.UpstreamDialect, original, options);
         return translation.Body is { } body
-            ? Count(exchange.UpstreamDialect, JsonSerializer.SerializeToUtf8Bytes(body, LlmRequestParser.WriteOptions), card)
+            ? Count(exchange.UpstreamDialect, JsonSerializer.SerializeToUtf8Bytes(body, LlmRequestParser.WriteOptions), card, out _)
             : null;
     }
 
-    private int? Count(LlmDialect dialect, ReadOnlyMemory<byte> bytes, ModelCard card)
+    private int? Count(LlmDialect dialect, ReadOnlyMemory<byte> bytes, ModelCard card, out TokenAnatomy? anatomy)
     {
+        anatomy = null;
         if (!LlmRequestParser.TryParse(dialect, bytes, out var parsed, out _))
         {
             return null;
@@ -178,7 +187,9 @@ internal sealed class ForwardPreparationMiddleware(RequestDelegate next, IReques
 
         using (parsed)
         {
-            return counter.CountInputTokens(parsed!, card); // TryParse succeeded
+            var count = counter.CountInputTokens(parsed!, card, out var counted); // TryParse succeeded
+            anatomy = counted;
+            return count;
         }
     }
 

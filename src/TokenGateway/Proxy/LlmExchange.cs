@@ -129,21 +129,23 @@ internal sealed class LlmExchange
     /// The prompt counted once more on a fallback's body (its dialect, its tokenizer): <see cref="InputTokensSent"/>
     /// becomes that count and the optimizer's saving (received − sent) carries over.
     /// </summary>
-    public void RecountSent(int tokensSent)
+    public void RecountSent(int tokensSent, TokenAnatomy? anatomy = null)
     {
         InputTokensReceived += tokensSent - InputTokensSent;
         InputTokensSent = tokensSent;
+        InputAnatomy = anatomy;
     }
 
     /// <summary>
     /// Records the translated body and the prompt tokens counted on it (as received: the client's original body
     /// translated; as sent: the optimized body translated), in the provider's dialect with the served model's tokenizer.
     /// </summary>
-    public void SetTranslated(Translation.TranslatedRequest translated, int tokensReceived, int tokensSent)
+    public void SetTranslated(Translation.TranslatedRequest translated, int tokensReceived, int tokensSent, TokenAnatomy? anatomySent = null)
     {
         Translated = Once(Translated, translated, nameof(Translated));
         InputTokensReceived = tokensReceived;
         InputTokensSent = tokensSent;
+        InputAnatomy = anatomySent;
     }
 
     /// <summary>
@@ -171,20 +173,33 @@ internal sealed class LlmExchange
     /// <summary>Prompt tokens as forwarded (the metering count, then the optimization stage's).</summary>
     public int InputTokensSent { get; private set; }
 
+    /// <summary>
+    /// <see cref="InputTokensSent"/> split by part of the prompt (it sums to it), from the same count; null when the
+    /// prompt was not counted, or nothing was sent (a response-cache hit).
+    /// </summary>
+    public TokenAnatomy? InputAnatomy { get; private set; }
+
     /// <summary>Tokens saved per optimization stage.</summary>
     public IReadOnlyList<StageSaving> Stages { get; private set; } = [];
 
     /// <summary>False when the gateway added <c>stream_options.include_usage</c> and must hide the usage chunk.</summary>
     public bool ClientRequestedUsage { get; private set; } = true;
 
-    public void SetInputTokens(int count)
+    public void SetInputTokens(int count, TokenAnatomy? anatomy = null)
     {
         InputTokensReceived = count;
         InputTokensSent = count;
+        InputAnatomy = anatomy;
     }
 
-    public void SetOptimized(int tokensSent, IReadOnlyList<StageSaving> stages)
+    /// <summary>Records the optimizer's count; <paramref name="anatomySent"/> null keeps the metering split (body unchanged).</summary>
+    public void SetOptimized(int tokensSent, IReadOnlyList<StageSaving> stages, TokenAnatomy? anatomySent = null)
     {
+        if (anatomySent is not null || tokensSent != InputTokensSent)
+        {
+            InputAnatomy = anatomySent;
+        }
+
         InputTokensSent = tokensSent;
         Stages = stages;
     }
@@ -202,6 +217,7 @@ internal sealed class LlmExchange
     {
         Stages = [.. Stages, new StageSaving(Core.Caching.ResponseCacheKey.StageName, InputTokensSent + wouldBeOutputTokens)];
         InputTokensSent = 0;
+        InputAnatomy = null; // nothing was sent
         CacheSavedUsd = wouldBeCostUsd;
     }
 

@@ -11,8 +11,8 @@ internal sealed class MeteringMiddleware(RequestDelegate next, IRequestTokenCoun
     public Task InvokeAsync(HttpContext context)
     {
         var exchange = context.GetLlmExchange();
-        var count = counter.CountInputTokens(exchange.Request!, exchange.Model!); // both set by LlmParseMiddleware
-        exchange.SetInputTokens(count);
+        var count = counter.CountInputTokens(exchange.Request!, exchange.Model!, out var anatomy); // both set by LlmParseMiddleware
+        exchange.SetInputTokens(count, anatomy);
         return next(context);
     }
 }

@@ -27,7 +27,7 @@ internal sealed class OptimizationMiddleware(RequestDelegate next, OptimizationP
         {
             var result = pipeline.Run(exchange.Request!, exchange.Model!, policy,
                 new OutputLimits(effective.DefaultMaxTokens, effective.MaxTokensCap, 0), exchange.InputTokensReceived);
-            exchange.SetOptimized(result.TokensSent, result.Stages);
+            exchange.SetOptimized(result.TokensSent, result.Stages, result.AnatomySent);
             span?.SetTag("tokengateway.input_tokens.sent", result.TokensSent);
         }
 

@@ -293,9 +293,9 @@ internal sealed partial class ResilienceMiddleware(
 
         exchange.SwitchUpstream(target.Dialect, target.Translated);
         var bytes = exchange.BodyForModel(card.Name); // the translated body when this fallback speaks the other API (issue #16)
-        if (recount && Count(target.Dialect, bytes, card) is { } sent)
+        if (recount && Count(target.Dialect, bytes, card, out var anatomy) is { } sent)
         {
-            exchange.RecountSent(sent);
+            exchange.RecountSent(sent, anatomy);
             context.Response.Headers["x-tokengateway-prompt-tokens-original"] = exchange.InputTokensReceived.ToString(CultureInfo.InvariantCulture);
             context.Response.Headers["x-tokengateway-prompt-tokens-sent"] = sent.ToString(CultureInfo.InvariantCulture);
         }
@@ -308,8 +308,9 @@ internal sealed partial class ResilienceMiddleware(
         context.ReassignProxyRequest(target.Cluster);
     }
 
-    private int? Count(Core.Dialects.LlmDialect dialect, ReadOnlyMemory<byte> bytes, ModelCard card)
+    private int? Count(Core.Dialects.LlmDialect dialect, ReadOnlyMemory<byte> bytes, ModelCard card, out TokenAnatomy? anatomy)
     {
+        anatomy = null;
         if (!Core.Dialects.LlmRequestParser.TryParse(dialect, bytes, out var parsed, out _))
         {
             return null;
@@ -317,7 +318,9 @@ internal sealed partial class ResilienceMiddleware(
 
         using (parsed)
         {
-            return counter.CountInputTokens(parsed!, card);
+            var count = counter.CountInputTokens(parsed!, card, out var counted);
+            anatomy = counted;
+            return count;
         }
     }
 

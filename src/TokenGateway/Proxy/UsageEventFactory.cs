@@ -26,6 +26,7 @@ internal static class UsageEventFactory
         ErrorCode = outcome.ErrorCode,
         InputTokensReceived = exchange.InputTokensReceived,
         InputTokensSent = exchange.InputTokensSent,
+        Anatomy = exchange.InputAnatomy,
         Usage = outcome.Usage ?? default,
         CostUsd = cost,
         TokensSaved = saved,
@@ -41,7 +42,7 @@ internal static class UsageEventFactory
     /// </summary>
     public static UsageEvent ForAttempt(
         LlmExchange exchange, UpstreamAttempt attempt, DateTimeOffset startedAt, UpstreamResponse response, int inputTokens,
-        TokenUsage usage, bool estimated, decimal cost) => new()
+        TokenAnatomy? anatomy, TokenUsage usage, bool estimated, decimal cost) => new()
     {
         RequestId = attempt.RequestId,
         Timestamp = startedAt,
@@ -56,6 +57,7 @@ internal static class UsageEventFactory
         ErrorCode = response.ErrorCode,
         InputTokensReceived = inputTokens,
         InputTokensSent = inputTokens,
+        Anatomy = anatomy,
         Usage = usage,
         CostUsd = cost,
         Estimated = estimated,
@@ -85,6 +87,7 @@ internal static class UsageEventFactory
         ErrorCode = UpstreamAttempts.ErrorCodeOf(result),
         InputTokensReceived = exchange.InputTokensReceived,
         InputTokensSent = exchange.InputTokensSent,
+        Anatomy = exchange.InputAnatomy,
         Usage = default,
         CostUsd = 0m,
         LatencyMs = latencyMs,
@@ -112,6 +115,7 @@ internal static class UsageEventFactory
         ErrorCode = errorCode,
         InputTokensReceived = exchange.InputTokensReceived,
         InputTokensSent = exchange.InputTokensSent,
+        Anatomy = exchange.InputAnatomy,
         Usage = usage,
         CostUsd = cost,
         Estimated = estimated,

@@ -34,7 +34,14 @@ internal sealed partial class StructuredOutputRepairClient(
         var startedAt = time.GetUtcNow();
         ReadOnlyMemory<byte> bytes = JsonSerializer.SerializeToUtf8Bytes(body, LlmRequestParser.WriteOptions);
         LlmRequestParser.TryParse(exchange.Dialect, bytes, out var parsed, out _);
-        var preflight = parsed is null ? exchange.InputTokensSent : counter.CountInputTokens(parsed, card);
+        var preflight = exchange.InputTokensSent;
+        var anatomy = exchange.InputAnatomy;
+        if (parsed is not null)
+        {
+            preflight = counter.CountInputTokens(parsed, card, out var counted);
+            anatomy = counted;
+        }
+
 
         AdmissionLease? lease = null;
         if (exchange.Policy is { } policy)
@@ -85,7 +92,7 @@ internal sealed partial class StructuredOutputRepairClient(
             exchange.Outcome.AddRepair(metered.Usage, cost);
             if (exchange.TeamId is not null)
             {
-                ledger.Record(UsageEventFactory.ForAttempt(exchange, attempt, startedAt, upstream, preflight, metered.Usage, metered.Estimated, cost));
+                ledger.Record(UsageEventFactory.ForAttempt(exchange, attempt, startedAt, upstream, preflight, anatomy, metered.Usage, metered.Estimated, cost));
             }
         }
         finally

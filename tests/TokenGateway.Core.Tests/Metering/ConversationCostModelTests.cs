@@ -235,6 +235,13 @@ public sealed class ConversationCostModelTests
     {
         public int CountInputTokens(LlmRequest request, ModelCard model) => Count(request.Body);
 
+        public int CountInputTokens(LlmRequest request, ModelCard model, out TokenAnatomy anatomy)
+        {
+            var count = Count(request.Body);
+            anatomy = new TokenAnatomy(0, 0, 0, 0, count); // this fake does not split; the cost model never asks
+            return count;
+        }
+
         public static int Count(JsonNode? node, string? name = null) => node switch
         {
             JsonObject o => o.Sum(p => Count(p.Value, p.Key)),

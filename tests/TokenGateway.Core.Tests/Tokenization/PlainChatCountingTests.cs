@@ -62,6 +62,30 @@ public sealed class PlainChatCountingTests
         }
     }
 
+    [Fact]
+    public void CountInputTokens_RandomShapes_DocumentPathAnatomyEqualsTreeWalkAndSumsToCount()
+    {
+        var random = new Random(20261203);
+        for (var i = 0; i < 1000; i++)
+        {
+            var body = RandomBody(random);
+            var bytes = Encoding.UTF8.GetBytes(body);
+            foreach (var card in new[] { _gpt, _gpt4, _claude })
+            {
+                Assert.True(LlmRequestParser.TryParseBorrowed(LlmDialect.OpenAIChat, bytes, out var borrowed, out var error), error.Message);
+                using (borrowed)
+                {
+                    Assert.True(LlmRequestParser.TryParse(LlmDialect.OpenAIChat, bytes, out var copied, out _));
+                    var tree = _sut.CountInputTokens(LlmDialect.OpenAIChat, copied!.Body, card, out var treeAnatomy);
+                    var fast = _sut.CountInputTokens(borrowed!, card, out var fastAnatomy);
+                    Assert.True(treeAnatomy == fastAnatomy, $"case {i} ({card.Tokenizer}): document {fastAnatomy} vs tree {treeAnatomy}\n{body}");
+                    Assert.Equal(fast, fastAnatomy.Total);
+                    Assert.Equal(tree, treeAnatomy.Total);
+                }
+            }
+        }
+    }
+
     private static (int Fast, int Tree, bool TookFastPath) CountBothWays(string body, ModelCard card)
     {
         var bytes = Encoding.UTF8.GetBytes(body);
