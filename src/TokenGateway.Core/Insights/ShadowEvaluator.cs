@@ -49,6 +49,12 @@ public sealed record ShadowRequest
 
     /// <summary>When the request was answered.</summary>
     public DateTimeOffset At { get; init; }
+
+    /// <summary>
+    /// The request's token anatomy from its ledger event (counted once, pre-flight, on the body as sent); when present,
+    /// the tool-definition and static-prefix tokens are read from it instead of being counted again.
+    /// </summary>
+    public TokenAnatomy? Anatomy { get; init; }
 }
 
 /// <summary>
@@ -90,8 +96,8 @@ public sealed class ShadowEvaluator
         var received = input.TokensReceived > 0 ? input.TokensReceived : _counter.CountInputTokens(request, input.Model);
 
         // Observations on the request as sent by the client, before any shadow rewrite.
-        var (declared, toolTokens, called) = policy.Enabled && policy.Tools.Enabled ? (0, 0, []) : ToolSet(request, input.Model, received);
-        var prefix = policy.Enabled && policy.CacheHints.Enabled ? null : Prefix(request, input.Model, received, input.Usage, prices);
+        var (declared, toolTokens, called) = policy.Enabled && policy.Tools.Enabled ? (0, 0, []) : ToolSet(request, input.Model, received, input.Anatomy);
+        var prefix = policy.Enabled && policy.CacheHints.Enabled ? null : Prefix(request, input.Model, received, input.Usage, prices, input.Anatomy);
 
         var savings = new List<ShadowSaving>(ShadowStages.Count + 1);
         if (ShadowPolicy(policy) is { } shadow)
@@ -182,7 +188,7 @@ public sealed class ShadowEvaluator
         OutputCap = new OutputCapOptions { Enabled = false },
     };
 
-    private (int Declared, int Tokens, string[] Called) ToolSet(LlmRequest request, ModelCard model, int received)
+    private (int Declared, int Tokens, string[] Called) ToolSet(LlmRequest request, ModelCard model, int received, TokenAnatomy? anatomy)
     {
         if (request.Body["tools"] is not JsonArray tools)
         {
@@ -196,6 +202,11 @@ public sealed class ShadowEvaluator
             return (0, 0, called);
         }
 
+        if (anatomy is { } parts)
+        {
+            return (declared, parts.Tools, called); // the tool stage is off: every declared tool was sent
+        }
+
         // Billed tokens of the definitions: the request counted with and without its tools (the provider's rendering).
         var withoutTools = request.Body.DeepClone().AsObject();
         withoutTools.Remove("tools");
@@ -204,7 +215,7 @@ public sealed class ShadowEvaluator
         return (declared, Math.Max(0, received - bare), called);
     }
 
-    private PrefixObservation? Prefix(LlmRequest request, ModelCard model, int received, TokenUsage usage, EffectivePrices prices)
+    private PrefixObservation? Prefix(LlmRequest request, ModelCard model, int received, TokenUsage usage, EffectivePrices prices, TokenAnatomy? anatomy)
     {
         // Only Anthropic needs the gateway's help: OpenAI-shaped providers cache identical prefixes by themselves.
         if (!request.Dialect.IsAnthropic() || request.Dialect == LlmDialect.AnthropicCountTokens)
@@ -212,19 +223,30 @@ public sealed class ShadowEvaluator
             return null;
         }
 
-        var layout = new PromptLayout(request.Dialect, request.Body, model, received, _counter);
-        var prelude = layout.PreludeSegments;
-        var tokens = prelude == 0 ? 0 : layout.TokensUpTo(prelude);
+        var hash = new HashCode();
+        hash.Add(model.Name, StringComparer.Ordinal);
+        int tokens;
+        if (anatomy is { } parts)
+        {
+            // Anthropic renders tools, then system, then messages: the static prefix is those two parts of the anatomy.
+            tokens = parts.Tools + parts.System;
+            hash.Add(request.Body["tools"]?.ToJsonString() ?? "", StringComparer.Ordinal);
+            hash.Add(request.Body["system"]?.ToJsonString() ?? "", StringComparer.Ordinal);
+        }
+        else
+        {
+            var layout = new PromptLayout(request.Dialect, request.Body, model, received, _counter);
+            var prelude = layout.PreludeSegments;
+            tokens = prelude == 0 ? 0 : layout.TokensUpTo(prelude);
+            for (var i = 0; i < prelude; i++)
+            {
+                hash.Add(layout.Segments[i], StringComparer.Ordinal);
+            }
+        }
+
         if (tokens < Math.Max(1, model.CacheMinTokens))
         {
             return null;
-        }
-
-        var hash = new HashCode();
-        hash.Add(model.Name, StringComparer.Ordinal);
-        for (var i = 0; i < prelude; i++)
-        {
-            hash.Add(layout.Segments[i], StringComparer.Ordinal);
         }
 
         return new PrefixObservation(hash.ToHashCode(), tokens, usage.CachedInputTokens,

@@ -31,6 +31,10 @@ internal sealed partial class InsightsSampler : BackgroundService
     private long _failed;
     private long _cpuMicros;
     private long _pending;
+    private readonly long[] _recentCpu = new long[256];
+    private readonly Lock _recentLock = new();
+    private int _recentCount;
+    private int _recentNext;
 
     public InsightsSampler(
         ShadowEvaluator evaluator, InsightsStore store, IOptionsMonitor<InsightsOptions> options, TimeProvider time,
@@ -58,7 +62,23 @@ internal sealed partial class InsightsSampler : BackgroundService
 
     /// <summary>Counters since start: evaluated, dropped (queue full) and failed samples, and the CPU spent.</summary>
     public SamplerStats Stats => new(_options.CurrentValue.ShadowSampleRate, Interlocked.Read(ref _evaluated), Interlocked.Read(ref _dropped),
-        Interlocked.Read(ref _failed), Interlocked.Read(ref _cpuMicros), ThreadCpuClock.IsThreadCpuTime, _queue.Reader.Count, _capacity);
+        Interlocked.Read(ref _failed), Interlocked.Read(ref _cpuMicros), ThreadCpuClock.IsThreadCpuTime, _queue.Reader.Count, _capacity, RecentMedian());
+
+    /// <summary>Median CPU of the last 256 evaluations, µs (the mean since start includes the first, JIT-compiling ones).</summary>
+    private long? RecentMedian()
+    {
+        lock (_recentLock)
+        {
+            if (_recentCount == 0)
+            {
+                return null;
+            }
+
+            var copy = _recentCpu.AsSpan(0, _recentCount).ToArray();
+            Array.Sort(copy);
+            return copy[copy.Length / 2];
+        }
+    }
 
     /// <summary>
     /// Called once per completed request with its ledger event. Cheap unless sampled: a random draw; a sampled
@@ -101,6 +121,7 @@ internal sealed partial class InsightsSampler : BackgroundService
             Choices = request.Choices,
             ObserveOutput = policy.AdaptiveMaxTokens is null,
             At = usageEvent.Timestamp,
+            Anatomy = usageEvent.Anatomy,
         };
         Interlocked.Increment(ref _pending);
         if (!_queue.Writer.TryWrite(sample))
@@ -152,6 +173,13 @@ internal sealed partial class InsightsSampler : BackgroundService
         var cpu = Math.Max(0, ThreadCpuClock.NowMicroseconds() - start);
         Interlocked.Add(ref _cpuMicros, cpu);
         _cpu.Record(cpu / 1_000_000.0);
+        lock (_recentLock)
+        {
+            _recentCpu[_recentNext] = cpu;
+            _recentNext = (_recentNext + 1) % _recentCpu.Length;
+            _recentCount = Math.Min(_recentCount + 1, _recentCpu.Length);
+        }
+
         if (sample is not null && _store.Add(sample))
         {
             Interlocked.Increment(ref _evaluated);
@@ -170,7 +198,7 @@ internal sealed partial class InsightsSampler : BackgroundService
 
 /// <summary>The sampler's counters (the <c>sampling</c> block of the insights response).</summary>
 internal readonly record struct SamplerStats(
-    double Rate, long Evaluated, long Dropped, long Failed, long CpuMicros, bool ThreadCpuClock, int Queued, int Capacity)
+    double Rate, long Evaluated, long Dropped, long Failed, long CpuMicros, bool ThreadCpuClock, int Queued, int Capacity, long? RecentMedianMicros)
 {
     /// <summary>Mean CPU per evaluated sample, µs.</summary>
     public double? CpuMicrosPerSample => Evaluated + Failed > 0 ? Math.Round((double)CpuMicros / (Evaluated + Failed), 1) : null;

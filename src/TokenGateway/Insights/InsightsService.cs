@@ -48,7 +48,7 @@ internal sealed class InsightsService(
             new InsightsWindow(volume.Volume.From, volume.Volume.To, Math.Round(volume.Volume.Days, 6), volume.Basis, settings.WindowDays),
             new InsightsVolume(volume.Volume.SpendUsd, volume.Volume.Requests, Math.Round(volume.Volume.MonthlySpendUsd, 6)),
             new InsightsSampling(stats.Rate, observations?.Samples ?? 0, stats.Evaluated, stats.Dropped, stats.Failed, stats.Queued,
-                stats.CpuMicros, stats.CpuMicrosPerSample, stats.ThreadCpuClock ? "thread" : "wall", Persisted: false),
+                stats.CpuMicros, stats.CpuMicrosPerSample, stats.RecentMedianMicros, stats.ThreadCpuClock ? "thread" : "wall", Persisted: false),
             recommendations,
             anatomy is not null);
     }
@@ -99,4 +99,4 @@ internal sealed record InsightsVolume(decimal SpendUsd, long Requests, decimal U
 /// <summary>Sampling counters: this team's samples, and the process-wide evaluated/dropped/failed samples and shadow CPU.</summary>
 internal sealed record InsightsSampling(
     double Rate, long TeamSamples, long Evaluated, long Dropped, long Failed, int Queued, long ShadowCpuMicrosTotal,
-    double? ShadowCpuMicrosPerSample, string CpuClock, bool Persisted);
+    double? ShadowCpuMicrosPerSample, long? ShadowCpuMicrosRecentMedian, string CpuClock, bool Persisted);

@@ -180,7 +180,8 @@ public sealed class InsightsTests(ITestOutputHelper output)
         Assert.Equal(ChatRequests + ClaudeRequests, sampling["teamSamples"]!.GetValue<long>());
         Assert.Equal(0, sampling["dropped"]!.GetValue<long>());
         Assert.True(sampling["shadowCpuMicrosPerSample"]!.GetValue<double>() > 0);
-        output.WriteLine($"shadow CPU per sample: {sampling["shadowCpuMicrosPerSample"]} µs ({sampling["cpuClock"]} clock)");
+        Assert.True(sampling["shadowCpuMicrosRecentMedian"]!.GetValue<long>() > 0);
+        output.WriteLine($"shadow CPU per sample: mean {sampling["shadowCpuMicrosPerSample"]} µs, median of the last 256 {sampling["shadowCpuMicrosRecentMedian"]} µs ({sampling["cpuClock"]} clock)");
 
         // The live requests were not changed: compact was off, so the upstream bodies kept the pretty-printed results.
         Assert.Contains("\\n  ", server.Simulator.Recorder.FindByHeader("x-tokengateway-request-id", traffic.ChatRequestIds[0])!.BodyText, StringComparison.Ordinal);
