@@ -124,5 +124,33 @@ internal static class PostgresSchema
         ALTER TABLE usage_daily RENAME COLUMN hour TO day;
         """);
 
-    public static IEnumerable<PostgresMigration> All => [Teams, Policies, OutputSchemas, Ledger];
+    /// <summary>
+    /// Token anatomy (issue #18): the input parts as sent on each event (NULL when unknown, as for every row written
+    /// before this version; the partitions inherit the columns), and per rollup row the count and sums of the events
+    /// that carry one, with their billed output, reasoning and cost.
+    /// </summary>
+    public static readonly PostgresMigration LedgerAnatomy = new("ledger", 2, """
+        ALTER TABLE usage_events
+            ADD COLUMN anatomy_system       integer NULL,
+            ADD COLUMN anatomy_tools        integer NULL,
+            ADD COLUMN anatomy_history      integer NULL,
+            ADD COLUMN anatomy_tool_results integer NULL,
+            ADD COLUMN anatomy_latest_user  integer NULL;
+        """ + RollupAnatomyColumns("usage_hourly") + RollupAnatomyColumns("usage_daily"));
+
+    public static IEnumerable<PostgresMigration> All => [Teams, Policies, OutputSchemas, Ledger, LedgerAnatomy];
+
+    private static string RollupAnatomyColumns(string table) => $"""
+        ALTER TABLE {table}
+            ADD COLUMN anatomy_requests     bigint NOT NULL DEFAULT 0,
+            ADD COLUMN anatomy_system       bigint NOT NULL DEFAULT 0,
+            ADD COLUMN anatomy_tools        bigint NOT NULL DEFAULT 0,
+            ADD COLUMN anatomy_history      bigint NOT NULL DEFAULT 0,
+            ADD COLUMN anatomy_tool_results bigint NOT NULL DEFAULT 0,
+            ADD COLUMN anatomy_latest_user  bigint NOT NULL DEFAULT 0,
+            ADD COLUMN anatomy_output       bigint NOT NULL DEFAULT 0,
+            ADD COLUMN anatomy_reasoning    bigint NOT NULL DEFAULT 0,
+            ADD COLUMN anatomy_cost_nanos   bigint NOT NULL DEFAULT 0;
+
+        """;
 }

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace TokenGateway.Core.Metering;
 
 /// <summary>
@@ -39,6 +41,7 @@ namespace TokenGateway.Core.Metering;
 public readonly record struct TokenAnatomy(int System, int Tools, int History, int ToolResults, int LatestUser)
 {
     /// <summary>Σ of the five input parts; equals the pre-flight <see cref="UsageEvent.InputTokensSent"/>.</summary>
+    [JsonIgnore]
     public long Total => (long)System + Tools + History + ToolResults + LatestUser;
 }
 

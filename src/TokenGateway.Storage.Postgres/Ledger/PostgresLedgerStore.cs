@@ -24,7 +24,8 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database) : ILedgerSt
         request_id, ts, team_id, key_id, route, provider, model, stream, status, http_status, error_code,
         input_tokens_received, input_tokens_sent, input_tokens, output_tokens, cached_input_tokens,
         cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, cost_nanos, cost_usd, tokens_saved, stages,
-        estimated, latency_ms, ttft_ms, parent_request_id, attempt
+        estimated, latency_ms, ttft_ms, parent_request_id, attempt,
+        anatomy_system, anatomy_tools, anatomy_history, anatomy_tool_results, anatomy_latest_user
         """;
 
     private const string CreateStagingSql = "CREATE TEMP TABLE IF NOT EXISTS ledger_staging (LIKE usage_events) ON COMMIT DELETE ROWS";
@@ -33,12 +34,19 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database) : ILedgerSt
 
     private const string RollupSums = """
         count(*), sum(input_tokens_received), sum(input_tokens_sent), sum(input_tokens), sum(output_tokens),
-        sum(cached_input_tokens), sum(reasoning_tokens), sum(cost_nanos), sum(tokens_saved)
+        sum(cached_input_tokens), sum(reasoning_tokens), sum(cost_nanos), sum(tokens_saved),
+        count(anatomy_system), COALESCE(sum(anatomy_system), 0), COALESCE(sum(anatomy_tools), 0),
+        COALESCE(sum(anatomy_history), 0), COALESCE(sum(anatomy_tool_results), 0), COALESCE(sum(anatomy_latest_user), 0),
+        COALESCE(sum(output_tokens) FILTER (WHERE anatomy_system IS NOT NULL), 0),
+        COALESCE(sum(reasoning_tokens) FILTER (WHERE anatomy_system IS NOT NULL), 0),
+        COALESCE(sum(cost_nanos) FILTER (WHERE anatomy_system IS NOT NULL), 0)
         """;
 
     private const string RollupColumns = """
         team_id, key_id, model, status, requests, input_tokens_received, input_tokens_sent, input_tokens,
-        output_tokens, cached_input_tokens, reasoning_tokens, cost_nanos, tokens_saved
+        output_tokens, cached_input_tokens, reasoning_tokens, cost_nanos, tokens_saved,
+        anatomy_requests, anatomy_system, anatomy_tools, anatomy_history, anatomy_tool_results, anatomy_latest_user,
+        anatomy_output, anatomy_reasoning, anatomy_cost_nanos
         """;
 
     private const string RollupIncrements = """
@@ -50,7 +58,16 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database) : ILedgerSt
         cached_input_tokens = t.cached_input_tokens + excluded.cached_input_tokens,
         reasoning_tokens = t.reasoning_tokens + excluded.reasoning_tokens,
         cost_nanos = t.cost_nanos + excluded.cost_nanos,
-        tokens_saved = t.tokens_saved + excluded.tokens_saved
+        tokens_saved = t.tokens_saved + excluded.tokens_saved,
+        anatomy_requests = t.anatomy_requests + excluded.anatomy_requests,
+        anatomy_system = t.anatomy_system + excluded.anatomy_system,
+        anatomy_tools = t.anatomy_tools + excluded.anatomy_tools,
+        anatomy_history = t.anatomy_history + excluded.anatomy_history,
+        anatomy_tool_results = t.anatomy_tool_results + excluded.anatomy_tool_results,
+        anatomy_latest_user = t.anatomy_latest_user + excluded.anatomy_latest_user,
+        anatomy_output = t.anatomy_output + excluded.anatomy_output,
+        anatomy_reasoning = t.anatomy_reasoning + excluded.anatomy_reasoning,
+        anatomy_cost_nanos = t.anatomy_cost_nanos + excluded.anatomy_cost_nanos
         """;
 
     private const string MergeSql = $"""
@@ -64,7 +81,8 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database) : ILedgerSt
             SELECT {EventColumns} FROM ledger_staging s WHERE s.request_id IN (SELECT request_id FROM claimed)
             RETURNING ts, COALESCE(team_id, '') AS team_id, COALESCE(key_id, '') AS key_id, COALESCE(model, '') AS model, status,
                 input_tokens_received, input_tokens_sent, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens,
-                cost_nanos, tokens_saved, (floor(extract(epoch FROM ts) / 3600) * 3600)::bigint AS hour
+                cost_nanos, tokens_saved, anatomy_system, anatomy_tools, anatomy_history, anatomy_tool_results,
+                anatomy_latest_user, (floor(extract(epoch FROM ts) / 3600) * 3600)::bigint AS hour
         ), hourly AS (
             INSERT INTO usage_hourly AS t (hour, {RollupColumns})
             SELECT hour, team_id, key_id, model, status, {RollupSums}
@@ -204,6 +222,21 @@ internal sealed class PostgresLedgerStore(PostgresDatabase database) : ILedgerSt
 
             await WriteTextAsync(importer, e.ParentRequestId, cancellationToken);
             await WriteTextAsync(importer, e.Attempt, cancellationToken);
+            if (e.Anatomy is { } anatomy)
+            {
+                await importer.WriteAsync(anatomy.System, NpgsqlDbType.Integer, cancellationToken);
+                await importer.WriteAsync(anatomy.Tools, NpgsqlDbType.Integer, cancellationToken);
+                await importer.WriteAsync(anatomy.History, NpgsqlDbType.Integer, cancellationToken);
+                await importer.WriteAsync(anatomy.ToolResults, NpgsqlDbType.Integer, cancellationToken);
+                await importer.WriteAsync(anatomy.LatestUser, NpgsqlDbType.Integer, cancellationToken);
+            }
+            else
+            {
+                for (var i = 0; i < 5; i++)
+                {
+                    await importer.WriteNullAsync(cancellationToken);
+                }
+            }
         }
 
         await importer.CompleteAsync(cancellationToken);

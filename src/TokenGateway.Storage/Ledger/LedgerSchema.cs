@@ -89,7 +89,34 @@ internal static class LedgerSchema
         CREATE INDEX ix_usage_daily_key ON usage_daily (key_id, day);
         """);
 
-    public static IEnumerable<SqliteMigration> All => [V1];
+    /// <summary>
+    /// Token anatomy (issue #18): the input parts as sent on each event (NULL when unknown, as for every row written
+    /// before this version), and per rollup row the count and sums of the events that carry one, with their billed
+    /// output, reasoning and cost, so the anatomy rollup reads whole hours and days like the usage totals.
+    /// </summary>
+    public static readonly SqliteMigration V2 = new("ledger", 2, """
+        ALTER TABLE usage_events ADD COLUMN anatomy_system       INTEGER NULL;
+        ALTER TABLE usage_events ADD COLUMN anatomy_tools        INTEGER NULL;
+        ALTER TABLE usage_events ADD COLUMN anatomy_history      INTEGER NULL;
+        ALTER TABLE usage_events ADD COLUMN anatomy_tool_results INTEGER NULL;
+        ALTER TABLE usage_events ADD COLUMN anatomy_latest_user  INTEGER NULL;
+
+        """ + RollupAnatomyColumns("usage_hourly") + RollupAnatomyColumns("usage_daily"));
+
+    public static IEnumerable<SqliteMigration> All => [V1, V2];
+
+    private static string RollupAnatomyColumns(string table) => $"""
+        ALTER TABLE {table} ADD COLUMN anatomy_requests     INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE {table} ADD COLUMN anatomy_system       INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE {table} ADD COLUMN anatomy_tools        INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE {table} ADD COLUMN anatomy_history      INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE {table} ADD COLUMN anatomy_tool_results INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE {table} ADD COLUMN anatomy_latest_user  INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE {table} ADD COLUMN anatomy_output       INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE {table} ADD COLUMN anatomy_reasoning    INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE {table} ADD COLUMN anatomy_cost_nanos   INTEGER NOT NULL DEFAULT 0;
+
+        """;
 
     /// <summary>Nano-dollars per dollar.</summary>
     public const decimal NanosPerUsd = 1_000_000_000m;

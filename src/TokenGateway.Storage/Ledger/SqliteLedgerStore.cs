@@ -21,24 +21,31 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database) : ILedgerStore,
             request_id, ts, team_id, key_id, route, provider, model, stream, status, http_status, error_code,
             input_tokens_received, input_tokens_sent, input_tokens, output_tokens, cached_input_tokens,
             cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, cost_nanos, cost_usd, tokens_saved, stages,
-            estimated, latency_ms, ttft_ms, parent_request_id, attempt)
+            estimated, latency_ms, ttft_ms, parent_request_id, attempt,
+            anatomy_system, anatomy_tools, anatomy_history, anatomy_tool_results, anatomy_latest_user)
         VALUES ($p0, $p1, $p2, $p3, $p4, $p5, $p6, $p7, $p8, $p9, $p10, $p11, $p12, $p13, $p14, $p15, $p16, $p17,
-            $p18, $p19, $p20, $p21, $p22, $p23, $p24, $p25, $p26, $p27);
+            $p18, $p19, $p20, $p21, $p22, $p23, $p24, $p25, $p26, $p27, $p28, $p29, $p30, $p31, $p32);
         """;
 
     private const string UpsertHourlySql = """
         INSERT INTO usage_hourly (
             hour, team_id, key_id, model, status, requests, input_tokens_received, input_tokens_sent, input_tokens,
-            output_tokens, cached_input_tokens, reasoning_tokens, cost_nanos, tokens_saved)
-        VALUES ($p0, $p1, $p2, $p3, $p4, $p5, $p6, $p7, $p8, $p9, $p10, $p11, $p12, $p13)
+            output_tokens, cached_input_tokens, reasoning_tokens, cost_nanos, tokens_saved,
+            anatomy_requests, anatomy_system, anatomy_tools, anatomy_history, anatomy_tool_results, anatomy_latest_user,
+            anatomy_output, anatomy_reasoning, anatomy_cost_nanos)
+        VALUES ($p0, $p1, $p2, $p3, $p4, $p5, $p6, $p7, $p8, $p9, $p10, $p11, $p12, $p13,
+            $p14, $p15, $p16, $p17, $p18, $p19, $p20, $p21, $p22)
         ON CONFLICT (hour, team_id, key_id, model, status) DO UPDATE SET
         """ + RollupIncrements;
 
     private const string UpsertDailySql = """
         INSERT INTO usage_daily (
             day, team_id, key_id, model, status, requests, input_tokens_received, input_tokens_sent, input_tokens,
-            output_tokens, cached_input_tokens, reasoning_tokens, cost_nanos, tokens_saved)
-        VALUES ($p0, $p1, $p2, $p3, $p4, $p5, $p6, $p7, $p8, $p9, $p10, $p11, $p12, $p13)
+            output_tokens, cached_input_tokens, reasoning_tokens, cost_nanos, tokens_saved,
+            anatomy_requests, anatomy_system, anatomy_tools, anatomy_history, anatomy_tool_results, anatomy_latest_user,
+            anatomy_output, anatomy_reasoning, anatomy_cost_nanos)
+        VALUES ($p0, $p1, $p2, $p3, $p4, $p5, $p6, $p7, $p8, $p9, $p10, $p11, $p12, $p13,
+            $p14, $p15, $p16, $p17, $p18, $p19, $p20, $p21, $p22)
         ON CONFLICT (day, team_id, key_id, model, status) DO UPDATE SET
         """ + RollupIncrements;
 
@@ -51,7 +58,16 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database) : ILedgerStore,
             cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,
             reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
             cost_nanos = cost_nanos + excluded.cost_nanos,
-            tokens_saved = tokens_saved + excluded.tokens_saved;
+            tokens_saved = tokens_saved + excluded.tokens_saved,
+            anatomy_requests = anatomy_requests + excluded.anatomy_requests,
+            anatomy_system = anatomy_system + excluded.anatomy_system,
+            anatomy_tools = anatomy_tools + excluded.anatomy_tools,
+            anatomy_history = anatomy_history + excluded.anatomy_history,
+            anatomy_tool_results = anatomy_tool_results + excluded.anatomy_tool_results,
+            anatomy_latest_user = anatomy_latest_user + excluded.anatomy_latest_user,
+            anatomy_output = anatomy_output + excluded.anatomy_output,
+            anatomy_reasoning = anatomy_reasoning + excluded.anatomy_reasoning,
+            anatomy_cost_nanos = anatomy_cost_nanos + excluded.anatomy_cost_nanos;
         """;
 
     private readonly SemaphoreSlim _gate = new(1, 1);
@@ -76,9 +92,9 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database) : ILedgerStore,
             if (_connection is null)
             {
                 _connection = await database.OpenAsync(cancellationToken);
-                _insert = new RawStatement(_connection, InsertSql, 28);
-                _upsertHourly = Prepare(_connection, UpsertHourlySql, 14);
-                _upsertDaily = Prepare(_connection, UpsertDailySql, 14);
+                _insert = new RawStatement(_connection, InsertSql, 33);
+                _upsertHourly = Prepare(_connection, UpsertHourlySql, 23);
+                _upsertDaily = Prepare(_connection, UpsertDailySql, 23);
             }
 
             cancellationToken.ThrowIfCancellationRequested();
@@ -136,6 +152,12 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database) : ILedgerStore,
             insert.Real(25, e.TtftMs);
             insert.Text(26, e.ParentRequestId);
             insert.Text(27, e.Attempt);
+            var anatomy = e.Anatomy;
+            insert.Integer(28, anatomy?.System);
+            insert.Integer(29, anatomy?.Tools);
+            insert.Integer(30, anatomy?.History);
+            insert.Integer(31, anatomy?.ToolResults);
+            insert.Integer(32, anatomy?.LatestUser);
             if (insert.Execute() == 0)
             {
                 continue; // already stored: a replay or a duplicate Record
@@ -185,6 +207,15 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database) : ILedgerStore,
             p[11].Value = totals.ReasoningTokens;
             p[12].Value = totals.CostNanos;
             p[13].Value = totals.TokensSaved;
+            p[14].Value = totals.AnatomyRequests;
+            p[15].Value = totals.AnatomySystem;
+            p[16].Value = totals.Tools;
+            p[17].Value = totals.History;
+            p[18].Value = totals.ToolResults;
+            p[19].Value = totals.LatestUser;
+            p[20].Value = totals.AnatomyOutput;
+            p[21].Value = totals.AnatomyReasoning;
+            p[22].Value = totals.AnatomyCostNanos;
             upsert.ExecuteNonQuery();
         }
     }
@@ -227,9 +258,31 @@ internal sealed class SqliteLedgerStore(SqliteDatabase database) : ILedgerStore,
         public long ReasoningTokens;
         public long CostNanos;
         public long TokensSaved;
+        public long AnatomyRequests;
+        public long AnatomySystem;
+        public long Tools;
+        public long History;
+        public long ToolResults;
+        public long LatestUser;
+        public long AnatomyOutput;
+        public long AnatomyReasoning;
+        public long AnatomyCostNanos;
 
         public void Add(UsageEvent e, long costNanos)
         {
+            if (e.Anatomy is { } anatomy)
+            {
+                AnatomyRequests++;
+                AnatomySystem += anatomy.System;
+                Tools += anatomy.Tools;
+                History += anatomy.History;
+                ToolResults += anatomy.ToolResults;
+                LatestUser += anatomy.LatestUser;
+                AnatomyOutput += e.Usage.OutputTokens;
+                AnatomyReasoning += e.Usage.ReasoningTokens;
+                AnatomyCostNanos += costNanos;
+            }
+
             Requests++;
             InputTokensReceived += e.InputTokensReceived;
             InputTokensSent += e.InputTokensSent;
@@ -287,6 +340,9 @@ internal sealed class RawStatement : IDisposable
     }
 
     public void Integer(int index, long value) => Check(raw.sqlite3_bind_int64(_statement, index + 1, value));
+
+    public void Integer(int index, long? value) =>
+        Check(value is { } v ? raw.sqlite3_bind_int64(_statement, index + 1, v) : raw.sqlite3_bind_null(_statement, index + 1));
 
     public void Real(int index, double? value) =>
         Check(value is { } v ? raw.sqlite3_bind_double(_statement, index + 1, v) : raw.sqlite3_bind_null(_statement, index + 1));

@@ -48,46 +48,10 @@ internal abstract class DbUsageQueryService : IUsageQueryService
             return new UsageReport(new UsageTotals(), []);
         }
 
-        // Split [lo, hi) into whole days (daily rollup), whole hours (hourly rollup) and the partial hours at the
-        // edges (raw events). long.MinValue/MaxValue stand for an open bound.
         await using var connection = await OpenAsync(cancellationToken);
-        var hourLo = lo == long.MinValue ? lo : Ceil(lo, MsPerHour);
-        var hourHi = hi == long.MaxValue ? hi : Floor(hi, MsPerHour);
-        if (hourLo >= hourHi)
+        foreach (var (source, segmentLo, segmentHi) in Segments(lo, hi, hoursOnly: groupBy == "hour"))
         {
-            await AggregateAsync(connection, UsageSource.Events, query, groupBy, lo, hi, groups, cancellationToken);
-        }
-        else
-        {
-            if (lo < hourLo)
-            {
-                await AggregateAsync(connection, UsageSource.Events, query, groupBy, lo, hourLo, groups, cancellationToken);
-            }
-
-            if (hourHi < hi)
-            {
-                await AggregateAsync(connection, UsageSource.Events, query, groupBy, hourHi, hi, groups, cancellationToken);
-            }
-
-            var dayLo = hourLo == long.MinValue ? hourLo : Ceil(hourLo, MsPerDay);
-            var dayHi = hourHi == long.MaxValue ? hourHi : Floor(hourHi, MsPerDay);
-            if (groupBy == "hour" || dayLo >= dayHi)
-            {
-                await AggregateAsync(connection, UsageSource.Hourly, query, groupBy, hourLo, hourHi, groups, cancellationToken);
-            }
-            else
-            {
-                await AggregateAsync(connection, UsageSource.Daily, query, groupBy, dayLo, dayHi, groups, cancellationToken);
-                if (hourLo < dayLo)
-                {
-                    await AggregateAsync(connection, UsageSource.Hourly, query, groupBy, hourLo, dayLo, groups, cancellationToken);
-                }
-
-                if (dayHi < hourHi)
-                {
-                    await AggregateAsync(connection, UsageSource.Hourly, query, groupBy, dayHi, hourHi, groups, cancellationToken);
-                }
-            }
+            await AggregateAsync(connection, source, query, groupBy, segmentLo, segmentHi, groups, cancellationToken);
         }
 
         var total = new Accumulator();
@@ -130,9 +94,54 @@ internal abstract class DbUsageQueryService : IUsageQueryService
         }
     }
 
-    /// <summary>Token anatomy per team and model (contract only in this commit; the stores implement it next).</summary>
-    public virtual Task<IReadOnlyList<TokenAnatomyRollup>> GetTokenAnatomyAsync(string? teamId, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken) =>
-        throw new NotSupportedException("Token anatomy rollups are not stored yet.");
+    /// <summary>
+    /// Token anatomy per team and model over [<paramref name="from"/>, <paramref name="to"/>), from the same split as
+    /// <see cref="QueryAsync"/>: whole days and hours from the rollups' anatomy columns, edge hours from the events that
+    /// carry an anatomy.
+    /// </summary>
+    public async Task<IReadOnlyList<TokenAnatomyRollup>> GetTokenAnatomyAsync(string? teamId, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
+    {
+        var lo = from.ToUnixTimeMilliseconds();
+        var hi = to.ToUnixTimeMilliseconds();
+        if (lo >= hi)
+        {
+            return [];
+        }
+
+        var team = string.IsNullOrEmpty(teamId) ? null : teamId;
+        var rows = new SortedDictionary<(string Team, string Model), long[]>(TeamModelComparer.Instance);
+        await using var connection = await OpenAsync(cancellationToken);
+        foreach (var (source, segmentLo, segmentHi) in Segments(lo, hi, hoursOnly: false))
+        {
+            await using var command = CreateAnatomyCommand(connection, source, team, segmentLo, segmentHi);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var key = (reader.GetString(0), reader.GetString(1));
+                if (!rows.TryGetValue(key, out var sums))
+                {
+                    sums = new long[AnatomySums];
+                    rows[key] = sums;
+                }
+
+                for (var i = 0; i < AnatomySums; i++)
+                {
+                    sums[i] += reader.GetInt64(2 + i);
+                }
+            }
+        }
+
+        var result = new List<TokenAnatomyRollup>(rows.Count);
+        foreach (var ((teamKey, model), s) in rows)
+        {
+            if (s[0] > 0)
+            {
+                result.Add(new TokenAnatomyRollup(teamKey, model, s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], LedgerSchema.FromNanos(s[8])));
+            }
+        }
+
+        return result;
+    }
 
     /// <summary>Opens a connection to the ledger database.</summary>
     protected abstract ValueTask<DbConnection> OpenAsync(CancellationToken cancellationToken);
@@ -153,6 +162,76 @@ internal abstract class DbUsageQueryService : IUsageQueryService
 
     /// <summary>Maps the current event row (the provider's event column list) to a <see cref="UsageEvent"/>.</summary>
     protected abstract UsageEvent ReadEvent(DbDataReader reader);
+
+    /// <summary>Number of 64-bit sums in an anatomy row after its team and model.</summary>
+    protected const int AnatomySums = 9;
+
+    /// <summary>
+    /// The anatomy aggregate over <paramref name="source"/> for [<paramref name="loMs"/>, <paramref name="hiMs"/>),
+    /// optionally for one team, grouped by team and model ('' for none): one row per group with the team, the model,
+    /// then the number of events with an anatomy, Σ system, tools, history, tool results, latest user, Σ billed output,
+    /// Σ reasoning and Σ cost nanos of those events, all 64-bit. Events without an anatomy contribute nothing.
+    /// </summary>
+    protected abstract DbCommand CreateAnatomyCommand(DbConnection connection, UsageSource source, string? teamId, long loMs, long hiMs);
+
+    /// <summary>Reads the five anatomy columns starting at <paramref name="first"/> (all NULL: no anatomy).</summary>
+    protected static TokenAnatomy? ReadAnatomy(DbDataReader reader, int first) =>
+        reader.IsDBNull(first)
+            ? null
+            : new TokenAnatomy(
+                Convert.ToInt32(reader.GetValue(first), CultureInfo.InvariantCulture),
+                Convert.ToInt32(reader.GetValue(first + 1), CultureInfo.InvariantCulture),
+                Convert.ToInt32(reader.GetValue(first + 2), CultureInfo.InvariantCulture),
+                Convert.ToInt32(reader.GetValue(first + 3), CultureInfo.InvariantCulture),
+                Convert.ToInt32(reader.GetValue(first + 4), CultureInfo.InvariantCulture));
+
+    /// <summary>
+    /// Splits [lo, hi) into whole days (daily rollup), whole hours (hourly rollup) and the partial hours at the edges
+    /// (raw events); long.MinValue/MaxValue stand for an open bound. <paramref name="hoursOnly"/> reads whole days from
+    /// the hourly rollup too (grouping by hour).
+    /// </summary>
+    private static List<(UsageSource Source, long Lo, long Hi)> Segments(long lo, long hi, bool hoursOnly)
+    {
+        var segments = new List<(UsageSource, long, long)>(5);
+        var hourLo = lo == long.MinValue ? lo : Ceil(lo, MsPerHour);
+        var hourHi = hi == long.MaxValue ? hi : Floor(hi, MsPerHour);
+        if (hourLo >= hourHi)
+        {
+            segments.Add((UsageSource.Events, lo, hi));
+            return segments;
+        }
+
+        if (lo < hourLo)
+        {
+            segments.Add((UsageSource.Events, lo, hourLo));
+        }
+
+        if (hourHi < hi)
+        {
+            segments.Add((UsageSource.Events, hourHi, hi));
+        }
+
+        var dayLo = hourLo == long.MinValue ? hourLo : Ceil(hourLo, MsPerDay);
+        var dayHi = hourHi == long.MaxValue ? hourHi : Floor(hourHi, MsPerDay);
+        if (hoursOnly || dayLo >= dayHi)
+        {
+            segments.Add((UsageSource.Hourly, hourLo, hourHi));
+            return segments;
+        }
+
+        segments.Add((UsageSource.Daily, dayLo, dayHi));
+        if (hourLo < dayLo)
+        {
+            segments.Add((UsageSource.Hourly, hourLo, dayLo));
+        }
+
+        if (dayHi < hourHi)
+        {
+            segments.Add((UsageSource.Hourly, dayHi, hourHi));
+        }
+
+        return segments;
+    }
 
     private async Task AggregateAsync(
         DbConnection connection, UsageSource source, UsageQuery query, string? groupBy, long loMs, long hiMs,
@@ -216,6 +295,18 @@ internal abstract class DbUsageQueryService : IUsageQueryService
     {
         var floor = Floor(ms, unit);
         return floor == ms ? ms : floor + unit;
+    }
+
+    /// <summary>Orders anatomy rows by team, then model (ordinal).</summary>
+    private sealed class TeamModelComparer : IComparer<(string Team, string Model)>
+    {
+        public static readonly TeamModelComparer Instance = new();
+
+        public int Compare((string Team, string Model) x, (string Team, string Model) y)
+        {
+            var team = string.CompareOrdinal(x.Team, y.Team);
+            return team != 0 ? team : string.CompareOrdinal(x.Model, y.Model);
+        }
     }
 
     private sealed class Accumulator

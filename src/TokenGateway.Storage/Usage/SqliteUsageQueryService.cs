@@ -21,7 +21,8 @@ internal sealed class SqliteUsageQueryService(SqliteDatabase database) : DbUsage
         request_id, ts, team_id, key_id, route, provider, model, stream, status, http_status, error_code,
         input_tokens_received, input_tokens_sent, input_tokens, output_tokens, cached_input_tokens,
         cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, cost_nanos, cost_usd, tokens_saved, stages,
-        estimated, latency_ms, ttft_ms, parent_request_id, attempt
+        estimated, latency_ms, ttft_ms, parent_request_id, attempt,
+        anatomy_system, anatomy_tools, anatomy_history, anatomy_tool_results, anatomy_latest_user
         """;
 
     protected override async ValueTask<DbConnection> OpenAsync(CancellationToken cancellationToken) =>
@@ -139,7 +140,47 @@ internal sealed class SqliteUsageQueryService(SqliteDatabase database) : DbUsage
             TtftMs = r.IsDBNull(25) ? null : r.GetDouble(25),
             ParentRequestId = r.IsDBNull(26) ? null : r.GetString(26),
             Attempt = r.IsDBNull(27) ? null : r.GetString(27),
+            Anatomy = ReadAnatomy(r, 28),
         };
+    }
+
+    protected override DbCommand CreateAnatomyCommand(DbConnection connection, UsageSource source, string? teamId, long loMs, long hiMs)
+    {
+        var command = (SqliteCommand)connection.CreateCommand();
+        var where = new StringBuilder("1 = 1");
+        AddEquals(command, where, "team_id", "$team", teamId);
+        if (source == UsageSource.Events)
+        {
+            AddTimeRange(command, where, loMs == long.MinValue ? null : loMs, hiMs == long.MaxValue ? null : hiMs);
+            command.CommandText = $"""
+                SELECT COALESCE(team_id, '') AS t, COALESCE(model, '') AS m, COUNT(*), SUM(anatomy_system), SUM(anatomy_tools),
+                    SUM(anatomy_history), SUM(anatomy_tool_results), SUM(anatomy_latest_user), SUM(output_tokens),
+                    SUM(reasoning_tokens), SUM(cost_nanos)
+                FROM usage_events WHERE {where} AND anatomy_system IS NOT NULL GROUP BY t, m;
+                """;
+            return command;
+        }
+
+        var (table, bucket) = source == UsageSource.Daily ? ("usage_daily", "day") : ("usage_hourly", "hour");
+        if (loMs != long.MinValue)
+        {
+            where.Append(CultureInfo.InvariantCulture, $" AND {bucket} >= $lo");
+            command.Parameters.AddWithValue("$lo", loMs / 1000);
+        }
+
+        if (hiMs != long.MaxValue)
+        {
+            where.Append(CultureInfo.InvariantCulture, $" AND {bucket} < $hi");
+            command.Parameters.AddWithValue("$hi", hiMs / 1000);
+        }
+
+        command.CommandText = $"""
+            SELECT team_id, model, SUM(anatomy_requests), SUM(anatomy_system), SUM(anatomy_tools), SUM(anatomy_history),
+                SUM(anatomy_tool_results), SUM(anatomy_latest_user), SUM(anatomy_output), SUM(anatomy_reasoning),
+                SUM(anatomy_cost_nanos)
+            FROM {table} WHERE {where} AND anatomy_requests > 0 GROUP BY team_id, model;
+            """;
+        return command;
     }
 
     private static void AddFilters(SqliteCommand command, StringBuilder where, UsageQuery query)

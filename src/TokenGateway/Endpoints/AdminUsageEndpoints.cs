@@ -14,19 +14,21 @@ internal static class AdminUsageEndpoints
         string Status, int HttpStatus, string? ErrorCode, bool Stream, int InputTokensReceived, int InputTokensSent,
         int InputTokens, int OutputTokens, int CachedInputTokens, int CacheWriteTokens, int ReasoningTokens, decimal CostUsd,
         int TokensSaved, IReadOnlyList<StageSaving> Stages, bool Estimated, double LatencyMs, double? TtftMs,
-        string? ParentRequestId, string? Attempt)
+        string? ParentRequestId, string? Attempt, TokenAnatomy? Anatomy)
     {
         public static UsageEventResponse From(UsageEvent e) => new(
             e.RequestId, e.Timestamp, e.TeamId, e.KeyId, e.Route, e.Provider, e.Model, e.Status, e.HttpStatus, e.ErrorCode, e.Stream,
             e.InputTokensReceived, e.InputTokensSent, e.Usage.InputTokens, e.Usage.OutputTokens, e.Usage.CachedInputTokens,
             e.Usage.CacheWriteTokens + e.Usage.CacheWrite1hTokens, e.Usage.ReasoningTokens, e.CostUsd, e.TokensSaved, e.Stages,
-            e.Estimated, Math.Round(e.LatencyMs, 3), e.TtftMs is { } t ? Math.Round(t, 3) : null, e.ParentRequestId, e.Attempt);
+            e.Estimated, Math.Round(e.LatencyMs, 3), e.TtftMs is { } t ? Math.Round(t, 3) : null, e.ParentRequestId, e.Attempt,
+            e.Anatomy);
     }
 
     public static RouteGroupBuilder MapAdminUsage(this RouteGroupBuilder admin)
     {
         admin.MapGet("/usage", QueryAsync);
         admin.MapGet("/usage/export", ExportAsync);
+        admin.MapGet("/usage/anatomy", AnatomyAsync);
         admin.MapGet("/usage/{requestId}", GetAsync);
         return admin;
     }
@@ -55,6 +57,57 @@ internal static class AdminUsageEndpoints
                 g.Totals.CostUsd,
                 g.Totals.TokensSaved,
             }),
+        });
+    }
+
+    /// <summary>Default window of <c>/admin/usage/anatomy</c> when <c>from</c> is absent: the 30 days before <c>to</c>.</summary>
+    public static readonly TimeSpan DefaultAnatomyWindow = TimeSpan.FromDays(30);
+
+    /// <summary>
+    /// <c>GET /admin/usage/anatomy?teamId=&amp;from=&amp;to=</c> (<c>team</c> is accepted for <c>teamId</c>): input tokens by
+    /// part, billed output, reasoning and cost per team and model over [from, to), only requests that carry an anatomy.
+    /// </summary>
+    private static async Task<IResult> AnatomyAsync(HttpContext context, IUsageQueryService usage, TimeProvider time, CancellationToken ct)
+    {
+        var q = context.Request.Query;
+        DateTimeOffset? from = null, to = null;
+        if (q.TryGetValue("from", out var f) && !TryParseTime(f!, out from))
+        {
+            return AdminProblems.Invalid("from", "'from' must be an ISO-8601 timestamp.");
+        }
+
+        if (q.TryGetValue("to", out var t) && !TryParseTime(t!, out to))
+        {
+            return AdminProblems.Invalid("to", "'to' must be an ISO-8601 timestamp.");
+        }
+
+        var end = to ?? time.GetUtcNow();
+        var start = from ?? end - DefaultAnatomyWindow;
+        if (start >= end)
+        {
+            return AdminProblems.Invalid("from", "'from' must be before 'to'.");
+        }
+
+        var teamId = NullIfEmpty(q["teamId"]) ?? NullIfEmpty(q["team"]);
+        var rows = await usage.GetTokenAnatomyAsync(teamId, start, end, ct);
+        return Results.Ok(new
+        {
+            from = start,
+            to = end,
+            teamId,
+            totals = new
+            {
+                requests = rows.Sum(r => r.Requests),
+                system = rows.Sum(r => r.System),
+                tools = rows.Sum(r => r.Tools),
+                history = rows.Sum(r => r.History),
+                toolResults = rows.Sum(r => r.ToolResults),
+                latestUser = rows.Sum(r => r.LatestUser),
+                output = rows.Sum(r => r.Output),
+                reasoning = rows.Sum(r => r.Reasoning),
+                costUsd = rows.Sum(r => r.CostUsd),
+            },
+            groups = rows,
         });
     }
 

@@ -55,6 +55,58 @@ public sealed class OptimizationPipelineTests
     }
 
     [Fact]
+    public void Run_RewrittenToolResult_AnatomyIsOfTheBodySentAndSumsToTokensSent()
+    {
+        var records = new JsonArray(Enumerable.Range(1, 30).Select(i => (JsonNode)new JsonObject
+        {
+            ["id"] = i, ["name"] = $"item-{i}", ["price"] = i * 1.5, ["inStock"] = i % 2 == 0,
+        }).ToArray());
+        var pretty = records.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
+        var json = new JsonObject
+        {
+            ["model"] = "gpt-4o",
+            ["messages"] = new JsonArray(
+                new JsonObject { ["role"] = "system", ["content"] = "You answer inventory questions." },
+                new JsonObject { ["role"] = "user", ["content"] = "Which items cost more than 20?" },
+                new JsonObject
+                {
+                    ["role"] = "assistant",
+                    ["tool_calls"] = new JsonArray(new JsonObject
+                    {
+                        ["id"] = "call_1", ["type"] = "function",
+                        ["function"] = new JsonObject { ["name"] = "inventory", ["arguments"] = "{}" },
+                    }),
+                },
+                new JsonObject { ["role"] = "tool", ["tool_call_id"] = "call_1", ["content"] = pretty }),
+        };
+        var original = Parse("/v1/chat/completions", (JsonObject)json.DeepClone());
+        var request = Parse("/v1/chat/completions", json);
+        var before = Counter.CountInputTokens(original, Gpt4o, out var receivedAnatomy);
+
+        var result = Pipeline.Run(request, Gpt4o, OptimizationPolicy.Default, _noLimits, before);
+
+        Assert.True(request.IsModified);
+        var sent = Assert.NotNull(result.AnatomySent);
+        Assert.Equal(result.TokensSent, sent.Total);
+        Assert.Equal(Counter.CountInputTokens(request, Gpt4o, out var recounted), result.TokensSent);
+        Assert.Equal(recounted, sent);
+        Assert.True(sent.ToolResults < receivedAnatomy.ToolResults, $"{receivedAnatomy.ToolResults} → {sent.ToolResults}");
+        Assert.Equal(receivedAnatomy.System, sent.System); // only the tool result was rewritten
+    }
+
+    [Fact]
+    public void Run_NothingRewrittenWithAReceivedCount_LeavesTheAnatomyToTheCaller()
+    {
+        var request = Parse(LlmDialect.OpenAIChat, """{"model":"gpt-4o","messages":[{"role":"user","content":"Write a haiku about autumn."}]}""");
+
+        var result = Pipeline.Run(request, Gpt4o, OptimizationPolicy.Default, _noLimits, tokensReceived: 17);
+
+        Assert.False(request.IsModified);
+        Assert.Null(result.AnatomySent);
+        Assert.NotNull(Pipeline.Run(request, Gpt4o, OptimizationPolicy.Default, _noLimits).AnatomySent); // counted itself: it knows
+    }
+
+    [Fact]
     public void Run_OptimizationDisabled_StillAppliesOutputCap()
     {
         var request = Parse(LlmDialect.OpenAIChat, """{"model":"gpt-4o","messages":[{"role":"user","content":"hi   \n\n\n\nthere"}],"max_tokens":9000}""");

@@ -224,6 +224,65 @@ public abstract class StoreContractTests : IAsyncLifetime
         await Assert.ThrowsAsync<ArgumentException>(() => Stores.Usage.QueryAsync(new UsageQuery { GroupBy = "week" }, CancellationToken.None));
     }
 
+    [StoreFact]
+    public async Task Ledger_Anatomy_RoundTripsAndStaysNullWhenUnknown()
+    {
+        var with = UsageEvents.Create(1) with { Anatomy = new TokenAnatomy(12, 345, 6789, 1011, 12) };
+        var without = UsageEvents.Create(2);
+        await Stores.Ledger.WriteBatchAsync([with, without], CancellationToken.None);
+
+        var readWith = await Stores.Usage.GetAsync(with.RequestId, CancellationToken.None);
+        var readWithout = await Stores.Usage.GetAsync(without.RequestId, CancellationToken.None);
+        var listed = new List<UsageEvent>();
+        await foreach (var e in Stores.Usage.ListAsync(new UsageQuery(), 10, CancellationToken.None))
+        {
+            listed.Add(e);
+        }
+
+        Assert.Equal(new TokenAnatomy(12, 345, 6789, 1011, 12), readWith!.Anatomy);
+        Assert.Null(readWithout!.Anatomy);
+        Assert.Equal([null, new TokenAnatomy(12, 345, 6789, 1011, 12)], listed.Select(e => e.Anatomy));
+        Assert.Equal(Json(with with { Timestamp = readWith.Timestamp }), Json(readWith));
+    }
+
+    [StoreFact]
+    public async Task Usage_TokenAnatomy_RolledUpPerTeamAndModelFromRollupsAndEdgeEvents()
+    {
+        // Four days of events every 37 minutes, across two teams (and none), two models; every third one without an
+        // anatomy (rejected before parsing). The window starts and ends mid-hour, so the answer combines edge events,
+        // hourly rows and daily rows.
+        var events = Enumerable.Range(0, 160).Select(i => UsageEvents.Create(
+            i, teamId: i % 5 == 0 ? null : $"team_{i % 2}", model: i % 4 == 0 ? "claude" : "gpt-4o",
+            timestamp: UsageEvents.BaseTime.AddMinutes(i * 37)) with
+            {
+                Anatomy = i % 3 == 0 ? null : new TokenAnatomy(10 + i, 200 + i % 9, 3 * i, i % 13, 7 + i % 5),
+            }).ToList();
+        await Stores.Ledger.WriteBatchAsync(events, CancellationToken.None);
+        await Stores.Ledger.WriteBatchAsync(events.Take(40).ToList(), CancellationToken.None); // a replay adds nothing
+
+        var from = UsageEvents.BaseTime.AddMinutes(50);
+        var to = UsageEvents.BaseTime.AddDays(3).AddHours(5).AddMinutes(20);
+        var all = await Stores.Usage.GetTokenAnatomyAsync(null, from, to, CancellationToken.None);
+        var team1 = await Stores.Usage.GetTokenAnatomyAsync("team_1", from, to, CancellationToken.None);
+        var empty = await Stores.Usage.GetTokenAnatomyAsync(null, to, from, CancellationToken.None);
+
+        static List<TokenAnatomyRollup> Expected(IEnumerable<UsageEvent> source) => [.. source
+            .Where(e => e.Anatomy is not null)
+            .GroupBy(e => (Team: e.TeamId ?? "", Model: e.Model ?? ""))
+            .OrderBy(g => g.Key.Team, StringComparer.Ordinal).ThenBy(g => g.Key.Model, StringComparer.Ordinal)
+            .Select(g => new TokenAnatomyRollup(g.Key.Team, g.Key.Model, g.Count(),
+                g.Sum(e => (long)e.Anatomy!.Value.System), g.Sum(e => (long)e.Anatomy!.Value.Tools),
+                g.Sum(e => (long)e.Anatomy!.Value.History), g.Sum(e => (long)e.Anatomy!.Value.ToolResults),
+                g.Sum(e => (long)e.Anatomy!.Value.LatestUser), g.Sum(e => (long)e.Usage.OutputTokens),
+                g.Sum(e => (long)e.Usage.ReasoningTokens), g.Sum(e => e.CostUsd)))];
+        var inWindow = events.Where(e => e.Timestamp >= from && e.Timestamp < to).ToList();
+
+        Assert.Equal(Expected(inWindow), all);
+        Assert.Equal(["", "team_0", "team_1"], all.Select(r => r.TeamId).Distinct());
+        Assert.Equal(Expected(inWindow.Where(e => e.TeamId == "team_1")), team1);
+        Assert.Empty(empty);
+    }
+
     private static string Json(UsageEvent e) => JsonSerializer.Serialize(e, LedgerJsonContext.Default.UsageEvent);
 }
 

@@ -381,6 +381,40 @@ public sealed class DurableUsageLedgerTests : IDisposable
     }
 
     [Fact]
+    public async Task Abandon_JournalWithAndWithoutAnatomy_ReplayRoundTripsItAndOlderLinesReplayWithNone()
+    {
+        var crashed = _host.CreateLedger(); // not started: every event stays in the journal
+        for (var i = 0; i < 6; i++)
+        {
+            crashed.Record(UsageEvents.Create(i) with { Anatomy = i % 2 == 0 ? new TokenAnatomy(i, 2 * i, 3 * i, 4 * i, 5 * i + 1) : null });
+        }
+
+        crashed.Abandon();
+        // A line written before the anatomy field existed: the same JSON without the property.
+        var current = System.Text.Json.JsonSerializer.Serialize(UsageEvents.Create(99), LedgerJsonContext.Default.UsageEvent);
+        Assert.Contains(",\"anatomy\":null", current, StringComparison.Ordinal);
+        var older = current.Replace(",\"anatomy\":null", string.Empty, StringComparison.Ordinal);
+        var journal = Assert.Single(_host.JournalFiles());
+        Assert.Contains("\"anatomy\":{\"system\":4,\"tools\":8,\"history\":12,\"toolResults\":16,\"latestUser\":21}", await File.ReadAllTextAsync(journal), StringComparison.Ordinal);
+        await File.AppendAllTextAsync(journal, older + "\n");
+
+        var recovered = await StartLedgerAsync(_host);
+        await recovered.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        var usage = _host.CreateQueryService();
+        for (var i = 0; i < 6; i++)
+        {
+            var read = await usage.GetAsync(UsageEvents.Create(i).RequestId, CancellationToken.None);
+            Assert.Equal(i % 2 == 0 ? new TokenAnatomy(i, 2 * i, 3 * i, 4 * i, 5 * i + 1) : null, read!.Anatomy);
+        }
+
+        var old = await usage.GetAsync(UsageEvents.Create(99).RequestId, CancellationToken.None);
+        Assert.NotNull(old);
+        Assert.Null(old.Anatomy);
+        Assert.Equal(7, await _host.CountRowsAsync());
+    }
+
+    [Fact]
     public async Task Start_JournalWithTornLastLine_ReplaysCompleteLinesOnly()
     {
         var crashed = _host.CreateLedger();
