@@ -140,6 +140,12 @@ public sealed class InsightsTests(ITestOutputHelper output)
         AssertClose(Monthly(ChatModel, staleTokens * chatPrices.Input / 1_000_000m), stale, 0.01m);
         Assert.Equal(4, stale["policy"]!["optimization"]!["trim"]!["staleToolResults"]!["keepRecent"]!.GetValue<int>());
 
+        // …and the share of spend in tool results, from the ledger events' token anatomy at each model's input price.
+        Assert.All(events, e => Assert.NotNull(e.ToolResultTokens));
+        var toolResultsUsd = events.Sum(e => e.ToolResultTokens!.Value * (e.Model == ChatModel ? chatPrices.Input : claudePrices.Input) / 1_000_000m);
+        Assert.True(toolResultsUsd > 0);
+        Assert.Equal((double)(toolResultsUsd / events.Sum(e => e.CostUsd)), stale["evidence"]!["toolResultsShareOfSpend"]!.GetValue<double>(), 5);
+
         // (d) the Anthropic system prompt: the first request writes the prefix, every later one misses it.
         var claudeEvents = events.Where(e => e.Model == ClaudeModel).ToList();
         Assert.All(claudeEvents, e => Assert.Equal(0, e.CachedInputTokens));
@@ -337,7 +343,7 @@ public sealed class InsightsTests(ITestOutputHelper output)
         return (await response.Content.ReadFromJsonAsync<JsonObject>())!;
     }
 
-    internal sealed record LedgerEvent(string Model, string Status, decimal CostUsd, int OutputTokens, int CachedInputTokens);
+    internal sealed record LedgerEvent(string Model, string Status, decimal CostUsd, int OutputTokens, int CachedInputTokens, int? ToolResultTokens);
 
     internal static async Task<List<LedgerEvent>> LedgerEventsAsync(GatewayServer server, string teamId, DateTimeOffset from, DateTimeOffset to)
     {
@@ -345,7 +351,8 @@ public sealed class InsightsTests(ITestOutputHelper output)
         var page = await server.Admin.GetFromJsonAsync<JsonElement>("/admin/usage/recent?limit=1000&" + query);
         return page.GetProperty("data").EnumerateArray().Select(e => new LedgerEvent(
             e.GetProperty("model").GetString()!, e.GetProperty("status").GetString()!, e.GetProperty("costUsd").GetDecimal(),
-            e.GetProperty("outputTokens").GetInt32(), e.GetProperty("cachedInputTokens").GetInt32())).ToList();
+            e.GetProperty("outputTokens").GetInt32(), e.GetProperty("cachedInputTokens").GetInt32(),
+            e.TryGetProperty("anatomy", out var a) && a.ValueKind == JsonValueKind.Object ? a.GetProperty("toolResults").GetInt32() : null)).ToList();
     }
 
     private static JsonObject Find(List<JsonObject> recommendations, string id) =>
