@@ -60,6 +60,28 @@ public sealed class InsightsStore
     /// <summary>A consistent copy of <paramref name="teamId"/>'s aggregates; null when nothing was sampled.</summary>
     public TeamObservations? Snapshot(string teamId) => _teams.TryGetValue(teamId, out var team) ? team.Snapshot(teamId) : null;
 
+    /// <summary>Every team's aggregates (what <see cref="Restore"/> takes back after a restart); recent prefixes are not included.</summary>
+    public IReadOnlyList<TeamObservations> Export() =>
+        [.. _teams.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Value.Snapshot(kv.Key))];
+
+    /// <summary>
+    /// Adds exported aggregates to the store (at start-up, before sampling resumes): sums add up, answers join the
+    /// ring, called tools join the set, within the same bounds as live samples.
+    /// </summary>
+    public void Restore(IEnumerable<TeamObservations> teams)
+    {
+        ArgumentNullException.ThrowIfNull(teams);
+        foreach (var observations in teams)
+        {
+            if (observations?.TeamId is not { Length: > 0 } teamId || (!_teams.ContainsKey(teamId) && _teams.Count >= _maxTeams))
+            {
+                continue;
+            }
+
+            _teams.GetOrAdd(teamId, static _ => new TeamAggregate()).Restore(observations);
+        }
+    }
+
     private sealed class TeamAggregate
     {
         private readonly Lock _lock = new();
@@ -148,6 +170,68 @@ public sealed class InsightsStore
             }
         }
 
+        public void Restore(TeamObservations o)
+        {
+            lock (_lock)
+            {
+                foreach (var name in o.CalledTools ?? [])
+                {
+                    if (_called.Count >= MaxCalledTools)
+                    {
+                        break;
+                    }
+
+                    _called.Add(name);
+                }
+
+                foreach (var r in o.Models ?? [])
+                {
+                    if (!_models.TryGetValue(r.Model, out var m))
+                    {
+                        if (_models.Count >= MaxModelsPerTeam)
+                        {
+                            continue;
+                        }
+
+                        _models[r.Model] = m = new ModelAggregate();
+                    }
+
+                    m.Samples += r.Samples;
+                    m.CostUsd += r.CostUsd;
+                    m.InputTokens += r.InputTokens;
+                    foreach (var (stage, v) in r.Savings)
+                    {
+                        var current = m.Savings.GetValueOrDefault(stage);
+                        m.Savings[stage] = (current.Tokens + v.Tokens, current.Usd + v.Usd, current.Requests + v.Requests);
+                    }
+
+                    foreach (var (declared, v) in r.DeclaredTools)
+                    {
+                        var bucket = Math.Clamp(declared, 1, MaxDeclaredBucket);
+                        var current = m.Declared.GetValueOrDefault(bucket);
+                        m.Declared[bucket] = (current.Requests + v.Requests, current.Tokens + v.Tokens, current.Usd + v.Usd);
+                    }
+
+                    foreach (var answer in r.Answers.TakeLast(AdaptiveOutputCaps.Window))
+                    {
+                        m.Answers[m.Next] = answer;
+                        m.Next = (m.Next + 1) % AdaptiveOutputCaps.Window;
+                        m.AnswerCount = Math.Min(m.AnswerCount + 1, AdaptiveOutputCaps.Window);
+                    }
+
+                    m.OutputPricePerMillion = r.OutputPricePerMillion;
+                    var c = r.PromptCache;
+                    m.PrefixSamples += c.Samples;
+                    m.PrefixRepeats += c.Repeats;
+                    m.PrefixTokens += c.PrefixTokens;
+                    m.PrefixMissedTokens += c.MissedTokens;
+                    m.PrefixMissedUsd += c.MissedUsd;
+                    m.PrefixWrites += c.Writes;
+                    m.PrefixWriteUsd += c.WritePremiumUsd;
+                }
+            }
+        }
+
         public TeamObservations Snapshot(string teamId)
         {
             lock (_lock)
@@ -160,7 +244,7 @@ public sealed class InsightsStore
                     InputTokens = kv.Value.InputTokens,
                     Savings = kv.Value.Savings.ToDictionary(s => s.Key, s => new StageObservation(s.Value.Tokens, s.Value.Usd, s.Value.Requests), StringComparer.Ordinal),
                     DeclaredTools = kv.Value.Declared.ToDictionary(d => d.Key, d => new DeclaredToolsObservation(d.Value.Requests, d.Value.Tokens, d.Value.Usd)),
-                    Answers = kv.Value.Answers.AsSpan(0, kv.Value.AnswerCount).ToArray(),
+                    Answers = kv.Value.OrderedAnswers(),
                     OutputPricePerMillion = kv.Value.OutputPricePerMillion,
                     PromptCache = new PromptCacheObservation(kv.Value.PrefixSamples, kv.Value.PrefixRepeats, kv.Value.PrefixTokens,
                         kv.Value.PrefixMissedTokens, kv.Value.PrefixMissedUsd, kv.Value.PrefixWrites, kv.Value.PrefixWriteUsd),
@@ -188,6 +272,11 @@ public sealed class InsightsStore
         public decimal PrefixMissedUsd;
         public long PrefixWrites;
         public decimal PrefixWriteUsd;
+
+        /// <summary>The answers in the ring, oldest first.</summary>
+        public AnswerObservation[] OrderedAnswers() => AnswerCount < AdaptiveOutputCaps.Window
+            ? Answers.AsSpan(0, AnswerCount).ToArray()
+            : [.. Answers.AsSpan(Next), .. Answers.AsSpan(0, Next)];
     }
 }
 
@@ -219,7 +308,7 @@ public sealed record ModelObservations
     /// <summary>Requests with tools, by declared function count.</summary>
     public IReadOnlyDictionary<int, DeclaredToolsObservation> DeclaredTools { get; init; } = new Dictionary<int, DeclaredToolsObservation>();
 
-    /// <summary>The last answers observed (oldest first is not guaranteed).</summary>
+    /// <summary>The last answers observed, oldest first.</summary>
     public IReadOnlyList<AnswerObservation> Answers { get; init; } = [];
 
     /// <summary>The model's output price per million tokens.</summary>

@@ -32,6 +32,13 @@ public sealed class InsightsOptions
     [Range(typeof(TimeSpan), "00:01:00", "30.00:00:00")]
     public TimeSpan MinWindow { get; set; } = TimeSpan.FromHours(1);
 
+    /// <summary>
+    /// How often the sampled aggregates are written to <c>{Storage:DataDirectory}/insights-observations.json</c> (also on
+    /// shutdown; loaded at start). Zero turns persistence off.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan PersistInterval { get; set; } = TimeSpan.FromMinutes(5);
+
     /// <summary>Sampled requests needed before anything is recommended (per model for the output cap).</summary>
     [Range(1, 1_000_000)]
     public int MinSamples { get; set; } = 20;

@@ -48,7 +48,7 @@ internal sealed class InsightsService(
             new InsightsWindow(volume.Volume.From, volume.Volume.To, Math.Round(volume.Volume.Days, 6), volume.Basis, settings.WindowDays),
             new InsightsVolume(volume.Volume.SpendUsd, volume.Volume.Requests, Math.Round(volume.Volume.MonthlySpendUsd, 6)),
             new InsightsSampling(stats.Rate, observations?.Samples ?? 0, stats.Evaluated, stats.Dropped, stats.Failed, stats.Queued,
-                stats.CpuMicros, stats.CpuMicrosPerSample, stats.RecentMedianMicros, stats.ThreadCpuClock ? "thread" : "wall", Persisted: false),
+                stats.CpuMicros, stats.CpuMicrosPerSample, stats.RecentMedianMicros, stats.ThreadCpuClock ? "thread" : "wall", Persisted: settings.PersistInterval > TimeSpan.Zero),
             recommendations,
             anatomy is not null);
     }

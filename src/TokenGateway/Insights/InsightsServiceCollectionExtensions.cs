@@ -21,6 +21,8 @@ public static class InsightsServiceCollectionExtensions
             sp.GetRequiredService<OptimizationPipeline>(), sp.GetRequiredService<IRequestTokenCounter>(), sp.GetRequiredService<CostCalculator>()));
         services.TryAddSingleton<InsightsSampler>();
         services.AddHostedService(sp => sp.GetRequiredService<InsightsSampler>());
+        services.TryAddSingleton<InsightsPersistence>();
+        services.AddHostedService(sp => sp.GetRequiredService<InsightsPersistence>());
         services.TryAddSingleton<InsightsService>();
         return services;
     }

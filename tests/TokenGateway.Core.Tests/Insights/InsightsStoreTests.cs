@@ -89,4 +89,39 @@ public sealed class InsightsStoreTests
         Assert.Equal(InsightsStore.MaxModelsPerTeam, snapshot.Models.Count);
         Assert.True(snapshot.CalledTools.Count <= InsightsStore.MaxCalledTools);
     }
+
+    [Fact]
+    public void ExportThroughJson_RestoreIntoANewStore_SameObservations()
+    {
+        var store = new InsightsStore();
+        for (var i = 0; i < AdaptiveOutputCaps.Window + 3; i++)
+        {
+            store.Add(Sample(at: T0.AddSeconds(i)) with
+            {
+                Savings = [new ShadowSaving("compact", 10, 0.0001m)],
+                DeclaredTools = 20 + (i % 2), ToolTokens = 400, ToolUsd = 0.001m, CalledTools = ["a"],
+                OutputTokens = i, MaxTokens = 4000, OutputPricePerMillion = 10m,
+                Prefix = new PrefixObservation(7, 2000, 0, 2.7m, 0.75m),
+            });
+        }
+
+        var json = System.Text.Json.JsonSerializer.Serialize(store.Export(), new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web));
+        var restored = new InsightsStore();
+        restored.Restore(System.Text.Json.JsonSerializer.Deserialize<List<TeamObservations>>(json, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web))!);
+
+        var a = store.Snapshot("t")!.Models[0];
+        var b = restored.Snapshot("t")!.Models[0];
+        Assert.Equal(a.Samples, b.Samples);
+        Assert.Equal(a.CostUsd, b.CostUsd);
+        Assert.Equal(a.Savings["compact"], b.Savings["compact"]);
+        Assert.Equal(a.DeclaredTools.OrderBy(d => d.Key), b.DeclaredTools.OrderBy(d => d.Key));
+        Assert.Equal(a.Answers, b.Answers); // oldest first, the newest window kept
+        Assert.Equal(3, b.Answers[0].OutputTokens);
+        Assert.Equal(a.PromptCache, b.PromptCache);
+        Assert.Equal(["a"], restored.Snapshot("t")!.CalledTools);
+
+        // Restoring adds to what a store already has (samples taken before the file was read are kept).
+        restored.Restore(store.Export());
+        Assert.Equal(2 * a.Samples, restored.Snapshot("t")!.Models[0].Samples);
+    }
 }

@@ -205,6 +205,47 @@ public sealed class InsightsTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Insights_AfterRestart_SampledObservationsAreRestored()
+    {
+        var data = Path.Combine(Path.GetTempPath(), "tg-it-insights-" + Guid.NewGuid().ToString("N"));
+        var settings = new Dictionary<string, string?>(Settings) { ["Storage:DataDirectory"] = data };
+        try
+        {
+            string teamId;
+            JsonObject before;
+            await using (var first = await GatewayServer.StartAsync(settings))
+            {
+                (teamId, var key) = await first.CreateTeamWithKeyAsync("insights-restart");
+                (await first.Admin.PutAsJsonAsync($"/admin/teams/{teamId}/policy",
+                    new { optimization = new { compact = false, dedupe = false, cacheHints = false } })).EnsureSuccessStatusCode();
+                await SendTrafficAsync(first, key);
+                before = await WaitForSamplesAsync(first, teamId, ChatRequests + ClaudeRequests);
+                Assert.True(before["sampling"]!["persisted"]!.GetValue<bool>());
+            }
+
+            Assert.True(File.Exists(Path.Combine(data, "insights-observations.json")));
+            await using var second = await GatewayServer.StartAsync(settings);
+            var after = (await second.Admin.GetFromJsonAsync<JsonObject>($"/admin/teams/{teamId}/insights"))!;
+            Assert.Equal(ChatRequests + ClaudeRequests, after["sampling"]!["teamSamples"]!.GetValue<long>());
+            Assert.Equal(0, after["sampling"]!["evaluated"]!.GetValue<long>()); // nothing sampled by this process yet
+            var expected = before["recommendations"]!.AsArray().Select(r => (r!["id"]!.GetValue<string>(), r["estimatedUsdPerMonth"]!.GetValue<decimal>()));
+            var restored = after["recommendations"]!.AsArray().Select(r => (r!["id"]!.GetValue<string>(), r["estimatedUsdPerMonth"]!.GetValue<decimal>()));
+            Assert.Equal(expected, restored);
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(data, recursive: true);
+            }
+            catch (IOException)
+            {
+                // best effort, as GatewayServer does for its own directory
+            }
+        }
+    }
+
+    [Fact]
     public async Task Insights_UnknownTeam_404Problem()
     {
         await using var server = await GatewayServer.StartAsync(Settings);
