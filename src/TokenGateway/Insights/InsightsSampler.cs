@@ -89,7 +89,7 @@ internal sealed partial class InsightsSampler : BackgroundService
         var rate = _options.CurrentValue.ShadowSampleRate;
         if (rate <= 0 || usageEvent.Status != UsageStatus.Ok || exchange.TeamId is not { } team || exchange.Request is not { } request ||
             exchange.Model is not { } model || exchange.Policy is not { } policy || exchange.IsTranslated ||
-            !ReferenceEquals(exchange.ServedModel, model) || (rate < 1 && Random.Shared.NextDouble() >= rate))
+            !string.Equals(exchange.ServedModel?.Name, model.Name, StringComparison.Ordinal) || (rate < 1 && Random.Shared.NextDouble() >= rate))
         {
             return;
         }

@@ -81,7 +81,7 @@
     setOutput('dropped', report.sampling.dropped, fmtInt(report.sampling.dropped));
     $('#window-note').textContent = `Ledger window ${w.from.replace('T', ' ').slice(0, 19)} → ${w.to.replace('T', ' ').slice(0, 19)} UTC (${w.basis}); ` +
       'figures = spend per model in the window × 30 ÷ window days × the share the change saved on sampled requests. ' +
-      'Observations are kept in this replica\'s memory since its start.';
+      'Observations are this replica\'s samples (saved in its data directory across restarts).';
     $('#recommendations tbody').replaceChildren(...report.recommendations.map(recommendationRow));
     $('#empty').hidden = report.recommendations.length > 0;
     $('#status').textContent = 'Updated ' + new Date().toISOString().slice(11, 19) + ' UTC';
