@@ -223,13 +223,26 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
         : AnatomyPart.History;
 
     /// <inheritdoc cref="PartOfRole(JsonElement)"/>
-    private static AnatomyPart PartOfRole(JsonNode? role) => JsonTokenText.GetString(role) switch
+    private static AnatomyPart PartOfRole(JsonNode? role)
     {
-        "user" => AnatomyPart.LatestUser,
-        "system" or "developer" => AnatomyPart.System,
-        "tool" or "function" => AnatomyPart.ToolResults,
-        _ => AnatomyPart.History,
-    };
+        if (role is not JsonValue value)
+        {
+            return AnatomyPart.History;
+        }
+
+        if (value.TryGetValue<JsonElement>(out var element))
+        {
+            return PartOfRole(element); // a parsed value: compared in place, no string materialized
+        }
+
+        return JsonTokenText.GetString(value) switch
+        {
+            "user" => AnatomyPart.LatestUser,
+            "system" or "developer" => AnatomyPart.System,
+            "tool" or "function" => AnatomyPart.ToolResults,
+            _ => AnatomyPart.History,
+        };
+    }
 
     private static bool IsCl100k(string encoding) => encoding.StartsWith("cl100k", StringComparison.OrdinalIgnoreCase);
 
@@ -264,12 +277,14 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
     {
         tally.BeginMessage();
         tally.Fixed += OpenAITokensPerMessage;
+        var part = AnatomyPart.History;
         foreach (var (key, value) in message)
         {
             switch (key)
             {
                 case "role":
                     tally.Role(value);
+                    part = PartOfRole(value);
                     break;
                 case "content":
                     CountOpenAIContent(ref tally, value);
@@ -297,7 +312,7 @@ public sealed class ChatRequestTokenCounter : IRequestTokenCounter
             }
         }
 
-        tally.EndMessage(PartOfRole(message["role"]));
+        tally.EndMessage(part);
     }
 
     private static void CountFunctionCall(ref Tally tally, JsonNode? function)
