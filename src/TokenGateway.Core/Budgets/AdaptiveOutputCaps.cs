@@ -74,6 +74,34 @@ public sealed class AdaptiveOutputCaps
         route.Add(outputTokens, truncated ? sentMaxTokens!.Value : null, settings, ceiling);
     }
 
+    /// <summary>
+    /// The cap rule: p99 × (1 + margin), at least <paramref name="raisedTo"/> and the floor, at most
+    /// <paramref name="ceiling"/> (and at least 1). A negative <paramref name="p99"/> (no answers yet) gives the ceiling.
+    /// Shared with the insights recommendation for oversized <c>max_tokens</c>.
+    /// </summary>
+    public static int CapFrom(int p99, int raisedTo, AdaptiveMaxTokensSettings settings, int ceiling)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var learned = p99 < 0 ? ceiling : (int)Math.Min(int.MaxValue, (long)Math.Ceiling(p99 * (1 + (settings.MarginPercent / 100.0))));
+        var cap = Math.Max(Math.Max(learned, raisedTo), settings.Floor);
+        return Math.Max(1, Math.Min(cap, ceiling));
+    }
+
+    /// <summary>Nearest-rank 99th percentile of <paramref name="values"/> (at most a few thousand; sorted on the stack).</summary>
+    public static int Percentile99(ReadOnlySpan<int> values)
+    {
+        if (values.IsEmpty)
+        {
+            return -1;
+        }
+
+        Span<int> sorted = values.Length <= 4096 ? stackalloc int[values.Length] : new int[values.Length];
+        values.CopyTo(sorted);
+        sorted.Sort();
+        var rank = (int)Math.Ceiling(0.99 * sorted.Length);
+        return sorted[Math.Clamp(rank - 1, 0, sorted.Length - 1)];
+    }
+
     private sealed class Route
     {
         private readonly Lock _lock = new();
@@ -86,13 +114,7 @@ public sealed class AdaptiveOutputCaps
 
         public int Samples => Volatile.Read(ref _count);
 
-        public int Cap(AdaptiveMaxTokensSettings settings, int ceiling)
-        {
-            var p99 = _p99;
-            var learned = p99 < 0 ? ceiling : (int)Math.Min(int.MaxValue, (long)Math.Ceiling(p99 * (1 + (settings.MarginPercent / 100.0))));
-            var cap = Math.Max(Math.Max(learned, _raisedTo), settings.Floor);
-            return Math.Max(1, Math.Min(cap, ceiling));
-        }
+        public int Cap(AdaptiveMaxTokensSettings settings, int ceiling) => CapFrom(_p99, _raisedTo, settings, ceiling);
 
         public void Add(int outputTokens, int? truncatedAt, AdaptiveMaxTokensSettings settings, int ceiling)
         {
@@ -116,14 +138,5 @@ public sealed class AdaptiveOutputCaps
             }
         }
 
-        /// <summary>Nearest-rank 99th percentile.</summary>
-        private static int Percentile99(ReadOnlySpan<int> values)
-        {
-            Span<int> sorted = stackalloc int[values.Length];
-            values.CopyTo(sorted);
-            sorted.Sort();
-            var rank = (int)Math.Ceiling(0.99 * sorted.Length);
-            return sorted[Math.Clamp(rank - 1, 0, sorted.Length - 1)];
-        }
     }
 }

@@ -96,6 +96,9 @@ internal sealed class PromptLayout
 
     private int FirstMessageSegment { get; set; }
 
+    /// <summary>Segments before the first message: tools, system, instructions (the prompt's static prelude).</summary>
+    public int PreludeSegments => FirstMessageSegment;
+
     /// <summary>Hash of the first <paramref name="messages"/> messages' segments.</summary>
     public long MessagesHash(int messages) => _messageHashes[messages];
 

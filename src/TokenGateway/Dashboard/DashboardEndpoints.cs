@@ -26,6 +26,8 @@ public static class DashboardEndpoints
         // from the admin API, which checks the session again.
         app.MapGet("/dashboard", (HttpContext context, DashboardSessions sessions) =>
             sessions.IsValid(context.Request) ? Page(context, "index.html", 200) : Results.Redirect("/dashboard/login"));
+        app.MapGet("/dashboard/insights", (HttpContext context, DashboardSessions sessions) =>
+            sessions.IsValid(context.Request) ? Page(context, "insights.html", 200) : Results.Redirect("/dashboard/login"));
         app.MapGet("/dashboard/login", (HttpContext context) => Page(context, "login.html", 200)).AllowAnonymous();
         app.MapPost("/dashboard/login", LoginAsync).DisableAntiforgery().AllowAnonymous();
         app.MapPost("/dashboard/logout", (HttpContext context) =>

@@ -103,6 +103,7 @@ public static class GatewayApplication
         services.AddTokenGatewayBudgets(builder.Configuration);
         services.AddGatewayTelemetry(builder.Configuration);
         services.AddGatewayDashboard();
+        services.AddGatewayInsights();
         services.AddStructuredOutput();
         services.AddGatewayResponseCache(); // after every other response hook: it captures the answer the client gets
         services.AddGatewayResilience(); // options, start-up validation and breakers; the invoker wiring is issue #13's next step
@@ -183,7 +184,7 @@ public static class GatewayApplication
         app.MapModelsEndpoint();
         app.MapOptimizeDryRun();
         app.MapGroup("/admin").RequireAuthorization(AdminAuthentication.AdminPolicy)
-            .MapAdminTeams().MapAdminUsage().MapAdminPolicies().MapAdminSchemas().MapAdminDashboardData();
+            .MapAdminTeams().MapAdminUsage().MapAdminPolicies().MapAdminSchemas().MapAdminDashboardData().MapAdminInsights();
         app.MapDashboard();
 
         app.MapReverseProxy(proxy =>

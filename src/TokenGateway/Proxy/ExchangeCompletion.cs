@@ -25,6 +25,7 @@ internal sealed class ExchangeCompletion
     private readonly Serilog.ILogger _requestLog;
     private readonly AdaptiveOutputCaps _adaptiveCaps;
     private readonly RequestLogLevels _logLevels;
+    private readonly Insights.InsightsSampler _insights;
 
     /// <param name="requestLog">
     /// The logger Serilog's request logging writes the completion event through (the host passes the same instance to
@@ -32,9 +33,10 @@ internal sealed class ExchangeCompletion
     /// </param>
     public ExchangeCompletion(
         IUsageLedger ledger, CostCalculator costs, IDiagnosticContext diagnostics, GatewayMetrics metrics, IBudgetCounterStore budgets,
-        Serilog.ILogger requestLog, AdaptiveOutputCaps adaptiveCaps, RequestLogLevels logLevels)
+        Serilog.ILogger requestLog, AdaptiveOutputCaps adaptiveCaps, RequestLogLevels logLevels, Insights.InsightsSampler insights)
     {
         _logLevels = logLevels;
+        _insights = insights;
         _adaptiveCaps = adaptiveCaps;
         _ledger = ledger;
         _costs = costs;
@@ -97,7 +99,9 @@ internal sealed class ExchangeCompletion
         if (exchange.TeamId is not null)
         {
             ObserveOutputLength(exchange, status, outcome.Usage);
-            _ledger.Record(UsageEventFactory.ForRequest(exchange, outcome, status, context.Response.StatusCode, cost, saved, elapsedMs));
+            var usageEvent = UsageEventFactory.ForRequest(exchange, outcome, status, context.Response.StatusCode, cost, saved, elapsedMs);
+            _ledger.Record(usageEvent);
+            _insights.Offer(context, exchange, usageEvent); // a random draw; a sampled request is evaluated later, off the request path
         }
 
         if (exchange.Lease is { } lease)
