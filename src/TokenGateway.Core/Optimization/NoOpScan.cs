@@ -44,6 +44,9 @@ internal static class NoOpScan
 {
     private const int MaxBlocks = 64;
 
+    /// <summary>The bytes the per-character decoder must see; every other byte is an ordinary character (or part of one).</summary>
+    private static readonly System.Buffers.SearchValues<byte> _special = System.Buffers.SearchValues.Create("\\{[`~"u8);
+
     public static ProvenNoOps Scan(JsonElement root, int dedupeMinTokens)
     {
         if (root.ValueKind != JsonValueKind.Object)
@@ -187,6 +190,39 @@ internal static class NoOpScan
         var i = 0;
         while (i < raw.Length && (compact || dedupe))
         {
+            // A run of ordinary characters (no escape, brace, bracket, backtick or tilde; so no line feed either):
+            // it ends a run of line feeds, resets a backtick run, and its first and last non-space bytes bound the block.
+            var ordinary = raw[i..].IndexOfAny(_special);
+            if (ordinary != 0)
+            {
+                var run = raw.Slice(i, ordinary < 0 ? raw.Length - i : ordinary);
+                if (newlines >= 2)
+                {
+                    dedupe &= Block(raw, keyStart, keyEnd, keyFirstAscii && keyLastAscii, owner, ref state, hashes, owners);
+                    keyStart = -1;
+                }
+
+                newlines = 0;
+                fenceRun = 0;
+                var first = run.IndexOfAnyExcept((byte)' ');
+                if (first >= 0)
+                {
+                    var last = run.LastIndexOfAnyExcept((byte)' ');
+                    if (keyStart < 0)
+                    {
+                        keyStart = i + first;
+                        keyFirstAscii = run[first] < 0x80;
+                    }
+
+                    keyEnd = i + last + 1;
+                    keyLastAscii = run[last] < 0x80;
+                }
+
+                prev = run[^1] >= 0x80 ? (byte)0x80 : run[^1];
+                i += run.Length;
+                continue;
+            }
+
             var at = i;
             if (!Next(raw, ref i, out var c, out var slash))
             {

@@ -217,6 +217,15 @@ public sealed class NoOpScanTests
         var trimmed = Chat("  " + _longBlock + "\n", "x\n\n\t" + _longBlock);
         Assert.False(Verdict(LlmDialect.OpenAIChat, trimmed).HasFlag(ProvenNoOps.Dedupe));
         Assert.True(RunStage(new DedupeStage(), LlmDialect.OpenAIChat, trimmed).Saved > 0);
+
+        // A non-ASCII character at a block's edge might be whitespace a trim removes: undecided, the stage runs.
+        var noBreak = Chat("\u00a0" + _longBlock, "x\n\n" + _longBlock);
+        Assert.False(Verdict(LlmDialect.OpenAIChat, noBreak).HasFlag(ProvenNoOps.Dedupe));
+        Assert.True(RunStage(new DedupeStage(), LlmDialect.OpenAIChat, noBreak).Saved > 0);
+        var accent = Chat(_longBlock + " é", "x\n\n" + _longBlock + " é");
+        Assert.False(Verdict(LlmDialect.OpenAIChat, accent).HasFlag(ProvenNoOps.Dedupe));
+        Assert.True(RunStage(new DedupeStage(), LlmDialect.OpenAIChat, accent).Saved > 0);
+        Assert.True(Verdict(LlmDialect.OpenAIChat, Chat("Voilà: " + _longBlock + " — fin.", "x\n\n" + _longBlock)).HasFlag(ProvenNoOps.Dedupe));
     }
 
     [Fact]
