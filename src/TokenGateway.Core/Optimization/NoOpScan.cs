@@ -182,7 +182,6 @@ internal static class NoOpScan
         byte prev = 0;
         var newlines = 0;
         var fenceRun = 0;
-        var runStart = 0;          // raw index of the first line feed of the current run
         var keyStart = -1;         // raw index of the first non-whitespace character of the current block
         var keyEnd = 0;            // raw index after its last non-whitespace character
         var keyFirstAscii = true;  // the block's first non-whitespace character is ASCII
@@ -249,12 +248,7 @@ internal static class NoOpScan
                     compact = false;
                 }
 
-                if (newlines++ == 0)
-                {
-                    runStart = at;
-                }
-
-                if (newlines >= 3)
+                if (++newlines >= 3)
                 {
                     compact = false;
                 }
