@@ -155,6 +155,21 @@ public sealed class LlmRequest : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// True while the tree and the parsed document hold the same values: no stage changed the body and no field was
+    /// added to it (<see cref="AddStringField"/> writes to the tree only). Checks over the document then hold for the tree.
+    /// </summary>
+    internal bool TryGetUntouchedRoot(out JsonElement root)
+    {
+        if (_spliced is not null)
+        {
+            root = default;
+            return false;
+        }
+
+        return TryGetOriginalRoot(out root);
+    }
+
     /// <summary>Returns the pooled parse metadata of a request from <see cref="LlmRequestParser.TryParseBorrowed"/>; a no-op otherwise.</summary>
     public void Dispose() => _document?.Dispose();
 

@@ -71,11 +71,13 @@ public sealed class OptimizationPipeline
 
         var context = new StageContext(request, model, policy, limits, _tokenizers, _counter, received);
         var savings = new List<StageSaving>(_stages.Length);
+        ProvenNoOps? noOps = null;
         foreach (var stage in _stages)
         {
             if (stage.IsEnabled(policy))
             {
-                savings.Add(new StageSaving(stage.Name, stage.Apply(context)));
+                var saved = ProvenNoOp(stage, request, policy, ref noOps) ? 0 : stage.Apply(context);
+                savings.Add(new StageSaving(stage.Name, saved));
             }
         }
 
@@ -87,6 +89,33 @@ public sealed class OptimizationPipeline
         }
 
         return new OptimizationResult(received, sent, savings) { AnatomySent = anatomy };
+    }
+
+    /// <summary>
+    /// Off only in the equivalence tests, which compare every output with and without the pre-check.
+    /// </summary>
+    internal bool SkipProvenNoOps { get; init; } = true;
+
+    /// <summary>
+    /// True when <see cref="NoOpScan"/> proved, on the parsed document of a still untouched request, that
+    /// <paramref name="stage"/> cannot change it: the stage would return 0 and leave the body as it is, so it is not run
+    /// (no tree, no UTF-16 copies of the texts). The scan runs at most once per request, when first needed.
+    /// </summary>
+    private bool ProvenNoOp(IOptimizationStage stage, LlmRequest request, OptimizationPolicy policy, ref ProvenNoOps? noOps)
+    {
+        var flag = stage switch
+        {
+            CompactStage => ProvenNoOps.Compact,
+            DedupeStage => ProvenNoOps.Dedupe,
+            _ => ProvenNoOps.None,
+        };
+        if (flag == ProvenNoOps.None || !SkipProvenNoOps || !request.TryGetUntouchedRoot(out var root))
+        {
+            return false;
+        }
+
+        noOps ??= NoOpScan.Scan(root, policy.Dedupe.MinTokens);
+        return (noOps.Value & flag) != 0;
     }
 
     private bool AnyEnabled(OptimizationPolicy policy)

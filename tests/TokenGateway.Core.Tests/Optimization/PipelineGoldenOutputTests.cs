@@ -28,7 +28,7 @@ public sealed class PipelineGoldenOutputTests
     [Fact]
     public void Run_GoldenCases_ProduceTheRecordedOutputs()
     {
-        var actual = Fingerprints().ToList();
+        var actual = Cases().Select(c => Fingerprint(c, Parse(c.Dialect, c.Json), Pipeline)).ToList();
         if (Environment.GetEnvironmentVariable("TOKENGATEWAY_UPDATE_GOLDEN") == "1")
         {
             Directory.CreateDirectory(Path.GetDirectoryName(_goldenPath)!);
@@ -43,7 +43,8 @@ public sealed class PipelineGoldenOutputTests
         }
     }
 
-    private static IEnumerable<string> Fingerprints()
+    /// <summary>The golden cases in file order: a request body, its dialect, the policy and the output limits.</summary>
+    internal static IEnumerable<GoldenCase> Cases()
     {
         // The corpus RAG workload picks its chunks in a per-process hash order; deterministic RAG prompts are built below.
         var corpus = BenchmarkCorpus.DataRequests(CorpusPaths.Corpus())
@@ -52,7 +53,8 @@ public sealed class PipelineGoldenOutputTests
         foreach (var item in corpus)
         {
             var policy = item.Workload == BenchmarkCorpus.ToolWorkload ? _toolPolicy : OptimizationPolicy.Default;
-            yield return Fingerprint($"{item.Workload}/{item.Id}", Parse(item.Endpoint, item.Body), policy, default);
+            Assert.True(LlmDialects.TryFromPath(item.Endpoint, out var dialect));
+            yield return new($"{item.Workload}/{item.Id}", dialect, item.Body.ToJsonString(LlmRequestParser.WriteOptions), policy, default);
         }
 
         var docs = JsonNode.Parse(File.ReadAllText(CorpusPaths.Corpus("claude-cookbooks-rag", "anthropic_docs.json")))!.AsArray();
@@ -67,8 +69,8 @@ public sealed class PipelineGoldenOutputTests
                     new JsonObject { ["role"] = "system", ["content"] = "Answer using only the provided documents." },
                     new JsonObject { ["role"] = "user", ["content"] = $"<documents>\n{documents}\n</documents>\n\nQuestion: how do I use the API?" }),
             };
-            yield return Fingerprint($"rag/{r}/default", Parse(LlmDialect.OpenAIChat, body.ToJsonString()), OptimizationPolicy.Default, default);
-            yield return Fingerprint($"rag/{r}/curate", Parse(LlmDialect.OpenAIChat, body.ToJsonString()), _curatePolicy, default);
+            yield return new($"rag/{r}/default", LlmDialect.OpenAIChat, body.ToJsonString(), OptimizationPolicy.Default, default);
+            yield return new($"rag/{r}/curate", LlmDialect.OpenAIChat, body.ToJsonString(), _curatePolicy, default);
         }
 
         foreach (var file in CorpusJsonFiles())
@@ -87,21 +89,20 @@ public sealed class PipelineGoldenOutputTests
                     ["model"] = "gpt-4o",
                     ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = content }),
                 };
-                yield return Fingerprint($"file/{name}/{shape}/openai", Parse(LlmDialect.OpenAIChat, chat.ToJsonString()), OptimizationPolicy.Default, default);
+                yield return new($"file/{name}/{shape}/openai", LlmDialect.OpenAIChat, chat.ToJsonString(), OptimizationPolicy.Default, default);
                 var anthropic = new JsonObject
                 {
                     ["model"] = "claude-sonnet-4-5",
                     ["max_tokens"] = 1024,
                     ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = content }),
                 };
-                yield return Fingerprint($"file/{name}/{shape}/anthropic", Parse(LlmDialect.AnthropicMessages, anthropic.ToJsonString()), OptimizationPolicy.Default, default);
+                yield return new($"file/{name}/{shape}/anthropic", LlmDialect.AnthropicMessages, anthropic.ToJsonString(), OptimizationPolicy.Default, default);
             }
         }
 
         foreach (var payload in TokenGateway.LoadHarness.Payloads.All())
         {
-            var request = Parse(LlmDialect.OpenAIChat, Encoding.UTF8.GetString(payload.Body));
-            yield return Fingerprint($"harness/{payload.Name}", request, _harnessPolicy, new OutputLimits(1024, 4096, 0));
+            yield return new($"harness/{payload.Name}", LlmDialect.OpenAIChat, Encoding.UTF8.GetString(payload.Body), _harnessPolicy, new OutputLimits(1024, 4096, 0));
         }
     }
 
@@ -111,11 +112,16 @@ public sealed class PipelineGoldenOutputTests
             .Where(f => new FileInfo(f).Length <= 300_000)
             .Order(StringComparer.Ordinal);
 
-    private static string Fingerprint(string id, LlmRequest request, OptimizationPolicy policy, OutputLimits limits)
+    /// <summary>One line of the golden file: what <paramref name="pipeline"/> made of <paramref name="request"/> (parsed from <paramref name="c"/>).</summary>
+    internal static string Fingerprint(GoldenCase c, LlmRequest request, OptimizationPipeline pipeline)
     {
-        var result = Pipeline.Run(request, CardFor(request.Dialect), policy, limits);
+        var (id, policy, limits) = (c.Id, c.Policy, c.Limits);
+        var result = pipeline.Run(request, CardFor(request.Dialect), policy, limits);
         var hash = Convert.ToHexStringLower(SHA256.HashData(request.GetBytesToSend().Span))[..16];
         var stages = string.Join(',', result.Stages.Select(s => $"{s.Name}={s.TokensSaved}"));
         return $"{id}\t{request.IsModified}\t{hash}\t{result.TokensReceived}\t{result.TokensSent}\t{stages}";
     }
 }
+
+/// <summary>One golden case: the request as sent and how it is optimized.</summary>
+internal sealed record GoldenCase(string Id, LlmDialect Dialect, string Json, OptimizationPolicy Policy, OutputLimits Limits);
