@@ -65,6 +65,8 @@ public sealed class DashboardTests(GatewayFixture fixture) : IClassFixture<Gatew
     [Theory]
     [InlineData("dashboard.js")]
     [InlineData("charts.js")]
+    [InlineData("common.js")]
+    [InlineData("insights.js")]
     [InlineData("dashboard.css")]
     public async Task Assets_AreServedAndLoadNothingExternal(string asset)
     {

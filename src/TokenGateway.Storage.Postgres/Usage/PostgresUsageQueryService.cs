@@ -79,17 +79,7 @@ internal sealed class PostgresUsageQueryService(PostgresDatabase database) : DbU
         }
 
         var (table, bucket) = source == UsageSource.Daily ? ("usage_daily", "day") : ("usage_hourly", "hour");
-        if (loMs != long.MinValue)
-        {
-            where.Append(CultureInfo.InvariantCulture, $" AND {bucket} >= @lo");
-            command.Parameters.AddWithValue("lo", loMs / 1000);
-        }
-
-        if (hiMs != long.MaxValue)
-        {
-            where.Append(CultureInfo.InvariantCulture, $" AND {bucket} < @hi");
-            command.Parameters.AddWithValue("hi", hiMs / 1000);
-        }
+        AddBucketRange(command, where, bucket, loMs, hiMs);
 
         var group = groupBy switch
         {
@@ -156,17 +146,7 @@ internal sealed class PostgresUsageQueryService(PostgresDatabase database) : DbU
         }
 
         var (table, bucket) = source == UsageSource.Daily ? ("usage_daily", "day") : ("usage_hourly", "hour");
-        if (loMs != long.MinValue)
-        {
-            where.Append(CultureInfo.InvariantCulture, $" AND {bucket} >= @lo");
-            command.Parameters.AddWithValue("lo", loMs / 1000);
-        }
-
-        if (hiMs != long.MaxValue)
-        {
-            where.Append(CultureInfo.InvariantCulture, $" AND {bucket} < @hi");
-            command.Parameters.AddWithValue("hi", hiMs / 1000);
-        }
+        AddBucketRange(command, where, bucket, loMs, hiMs);
 
         command.CommandText = $"""
             SELECT team_id, model, sum(anatomy_requests)::bigint, sum(anatomy_system)::bigint, sum(anatomy_tools)::bigint,
@@ -195,6 +175,22 @@ internal sealed class PostgresUsageQueryService(PostgresDatabase database) : DbU
 
         where.Append(CultureInfo.InvariantCulture, $" AND {column} = @{parameter}");
         command.Parameters.AddWithValue(parameter, value.Replace('\0', '\uFFFD'));
+    }
+
+    /// <summary>Bounds a rollup table's bucket column (Unix seconds) by the millisecond range; open ends are the extremes.</summary>
+    private static void AddBucketRange(NpgsqlCommand command, StringBuilder where, string bucket, long loMs, long hiMs)
+    {
+        if (loMs != long.MinValue)
+        {
+            where.Append(CultureInfo.InvariantCulture, $" AND {bucket} >= @lo");
+            command.Parameters.AddWithValue("lo", loMs / 1000);
+        }
+
+        if (hiMs != long.MaxValue)
+        {
+            where.Append(CultureInfo.InvariantCulture, $" AND {bucket} < @hi");
+            command.Parameters.AddWithValue("hi", hiMs / 1000);
+        }
     }
 
     private static void AddTimeRange(NpgsqlCommand command, StringBuilder where, long? fromMs, long? toMs)

@@ -74,17 +74,7 @@ internal sealed class SqliteUsageQueryService(SqliteDatabase database) : DbUsage
         }
 
         var (table, bucket) = source == UsageSource.Daily ? ("usage_daily", "day") : ("usage_hourly", "hour");
-        if (loMs != long.MinValue)
-        {
-            where.Append(CultureInfo.InvariantCulture, $" AND {bucket} >= $lo");
-            command.Parameters.AddWithValue("$lo", loMs / 1000);
-        }
-
-        if (hiMs != long.MaxValue)
-        {
-            where.Append(CultureInfo.InvariantCulture, $" AND {bucket} < $hi");
-            command.Parameters.AddWithValue("$hi", hiMs / 1000);
-        }
+        AddBucketRange(command, where, bucket, loMs, hiMs);
 
         var group = groupBy switch
         {
@@ -162,17 +152,7 @@ internal sealed class SqliteUsageQueryService(SqliteDatabase database) : DbUsage
         }
 
         var (table, bucket) = source == UsageSource.Daily ? ("usage_daily", "day") : ("usage_hourly", "hour");
-        if (loMs != long.MinValue)
-        {
-            where.Append(CultureInfo.InvariantCulture, $" AND {bucket} >= $lo");
-            command.Parameters.AddWithValue("$lo", loMs / 1000);
-        }
-
-        if (hiMs != long.MaxValue)
-        {
-            where.Append(CultureInfo.InvariantCulture, $" AND {bucket} < $hi");
-            command.Parameters.AddWithValue("$hi", hiMs / 1000);
-        }
+        AddBucketRange(command, where, bucket, loMs, hiMs);
 
         command.CommandText = $"""
             SELECT team_id, model, SUM(anatomy_requests), SUM(anatomy_system), SUM(anatomy_tools), SUM(anatomy_history),
@@ -200,6 +180,22 @@ internal sealed class SqliteUsageQueryService(SqliteDatabase database) : DbUsage
 
         where.Append(CultureInfo.InvariantCulture, $" AND {column} = {parameter}");
         command.Parameters.AddWithValue(parameter, value);
+    }
+
+    /// <summary>Bounds a rollup table's bucket column (Unix seconds) by the millisecond range; open ends are the extremes.</summary>
+    private static void AddBucketRange(SqliteCommand command, StringBuilder where, string bucket, long loMs, long hiMs)
+    {
+        if (loMs != long.MinValue)
+        {
+            where.Append(CultureInfo.InvariantCulture, $" AND {bucket} >= $lo");
+            command.Parameters.AddWithValue("$lo", loMs / 1000);
+        }
+
+        if (hiMs != long.MaxValue)
+        {
+            where.Append(CultureInfo.InvariantCulture, $" AND {bucket} < $hi");
+            command.Parameters.AddWithValue("$hi", hiMs / 1000);
+        }
     }
 
     private static void AddTimeRange(SqliteCommand command, StringBuilder where, long? fromMs, long? toMs)

@@ -2,21 +2,7 @@
 'use strict';
 
 (() => {
-  const intFmt = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
-  const fmtInt = (v) => intFmt.format(Number(v) || 0);
-  const fmtUsd = (v) => '$' + (Number(v) || 0).toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 6 });
-  const fmtPct = (v) => (Number.isFinite(v) ? (v * 100).toFixed(1) + '%' : '–');
-  const $ = (sel) => document.querySelector(sel);
-
-  async function api(path) {
-    const response = await fetch(path, { credentials: 'same-origin', headers: { accept: 'application/json' } });
-    if (response.status === 401) {
-      window.location.assign('/dashboard/login');
-      throw new Error('The session has expired.');
-    }
-    if (!response.ok) throw new Error(`${path} answered ${response.status}`);
-    return response.json();
-  }
+  const { fmtInt, fmtUsd, fmtPct, $, api } = window.TokenGatewayDashboard; // common.js
 
   function setOutput(id, value, text) {
     const node = document.getElementById(id);
