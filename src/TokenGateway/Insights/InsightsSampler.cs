@@ -94,15 +94,15 @@ internal sealed partial class InsightsSampler : BackgroundService
             return;
         }
 
-        if (string.Equals(context.Request.Headers[OptimizationMiddleware.OptOutHeader], "off", StringComparison.OrdinalIgnoreCase) ||
-            _queue.Reader.Count >= _capacity)
+        if (string.Equals(context.Request.Headers[OptimizationMiddleware.OptOutHeader], "off", StringComparison.OrdinalIgnoreCase))
         {
-            if (_queue.Reader.Count >= _capacity)
-            {
-                Interlocked.Increment(ref _dropped);
-                _samples.Add(1, new KeyValuePair<string, object?>("outcome", "dropped"));
-            }
+            return;
+        }
 
+        if (_queue.Reader.Count >= _capacity)
+        {
+            Interlocked.Increment(ref _dropped);
+            _samples.Add(1, new KeyValuePair<string, object?>("outcome", "dropped"));
             return;
         }
 

@@ -20,15 +20,14 @@ namespace TokenGateway.IntegrationTests.Resilience;
 [Collection(nameof(SerialCollection))]
 public sealed class RetryTests(ITestOutputHelper output)
 {
-    private const string Fault = "x-simulator-fault";
+    private const string Fault = ResilienceTestSettings.Fault;
 
-    private static Dictionary<string, string?> Retries(int maxAttempts = 3, string cap = "00:00:20") => new()
+    private static Dictionary<string, string?> Retries(int maxAttempts = 3, string cap = "00:00:20")
     {
-        ["Resilience:Retry:MaxAttempts"] = maxAttempts.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        ["Resilience:Retry:BaseDelay"] = "00:00:00.05",
-        ["Resilience:Retry:MaxDelay"] = "00:00:00.2",
-        ["Resilience:Retry:RetryAfterCap"] = cap,
-    };
+        var settings = ResilienceTestSettings.Retries(maxAttempts);
+        settings["Resilience:Retry:RetryAfterCap"] = cap;
+        return settings;
+    }
 
     private static ChatClient Sdk(GatewayServer server, string? fault, string? key = null, string model = "gpt-4o-mini")
     {
@@ -49,7 +48,7 @@ public sealed class RetryTests(ITestOutputHelper output)
     private static string Header(PipelineResponse response, string name) =>
         response.Headers.TryGetValue(name, out var value) ? value! : throw new InvalidOperationException($"No {name} header.");
 
-    private static string Scenario() => "s" + Guid.NewGuid().ToString("N");
+    private static string Scenario() => ResilienceTestSettings.Scenario();
 
     [Fact]
     public async Task Transient503Twice_SdkGets200WithThreeAttemptsAndOneBilledAnswer()

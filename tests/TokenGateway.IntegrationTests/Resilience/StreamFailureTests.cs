@@ -21,16 +21,11 @@ namespace TokenGateway.IntegrationTests.Resilience;
 [Collection(nameof(SerialCollection))]
 public sealed class StreamFailureTests
 {
-    private const string Fault = "x-simulator-fault";
+    private const string Fault = ResilienceTestSettings.Fault;
 
-    private static Dictionary<string, string?> Settings(int maxAttempts = 3) => new()
-    {
-        ["Resilience:Retry:MaxAttempts"] = maxAttempts.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        ["Resilience:Retry:BaseDelay"] = "00:00:00.05",
-        ["Resilience:Retry:MaxDelay"] = "00:00:00.2",
-    };
+    private static Dictionary<string, string?> Settings(int maxAttempts = 3) => ResilienceTestSettings.Retries(maxAttempts);
 
-    private static string Scenario() => "s" + Guid.NewGuid().ToString("N");
+    private static string Scenario() => ResilienceTestSettings.Scenario();
 
     [Fact]
     public async Task ChatCompletionsStream_CutMidStream_SdkThrowsAndTheStreamEndsWithTheErrorEvent()
