@@ -12,7 +12,23 @@ public sealed class VirtualKeyAuthenticatorTests
     private const string KeyA = "tg-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     private const string KeyB = "tg-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
-    private sealed class CountingStore : ITeamStore
+    /// <summary>A team store the authenticator can only look keys up in; everything else is out of these tests' scope.</summary>
+    private abstract class LookupOnlyStore : ITeamStore
+    {
+        public abstract Task<VirtualKey?> FindKeyByHashAsync(string keyHash, CancellationToken cancellationToken);
+
+        public Task<Team> CreateTeamAsync(string name, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<Team?> GetTeamAsync(string teamId, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<Page<Team>> ListTeamsAsync(int limit, string? afterId, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<VirtualKey> CreateKeyAsync(string teamId, string name, string keyHash, string prefix, DateTimeOffset? expiresAt, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<Page<VirtualKey>> ListKeysAsync(string teamId, int limit, string? afterId, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<VirtualKey?> GetKeyAsync(string keyId, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<bool> RevokeKeyAsync(string keyId, DateTimeOffset at, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<string?> GetSettingAsync(string name, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task SetSettingAsync(string name, string value, CancellationToken cancellationToken) => throw new NotSupportedException();
+    }
+
+    private sealed class CountingStore : LookupOnlyStore
     {
         private readonly Dictionary<string, VirtualKey> _byHash = new(StringComparer.Ordinal)
         {
@@ -25,7 +41,7 @@ public sealed class VirtualKeyAuthenticatorTests
         /// <summary>When set, every lookup fails like an unreachable database.</summary>
         public bool Down { get; set; }
 
-        public Task<VirtualKey?> FindKeyByHashAsync(string keyHash, CancellationToken cancellationToken)
+        public override Task<VirtualKey?> FindKeyByHashAsync(string keyHash, CancellationToken cancellationToken)
         {
             Lookups.AddOrUpdate(keyHash, 1, static (_, n) => n + 1);
             if (Down)
@@ -37,16 +53,6 @@ public sealed class VirtualKeyAuthenticatorTests
         }
 
         public int LookupsOf(string key) => Lookups.GetValueOrDefault(ApiKeys.Hash(key));
-
-        public Task<Team> CreateTeamAsync(string name, CancellationToken cancellationToken) => throw new NotSupportedException();
-        public Task<Team?> GetTeamAsync(string teamId, CancellationToken cancellationToken) => throw new NotSupportedException();
-        public Task<Page<Team>> ListTeamsAsync(int limit, string? afterId, CancellationToken cancellationToken) => throw new NotSupportedException();
-        public Task<VirtualKey> CreateKeyAsync(string teamId, string name, string keyHash, string prefix, DateTimeOffset? expiresAt, CancellationToken cancellationToken) => throw new NotSupportedException();
-        public Task<Page<VirtualKey>> ListKeysAsync(string teamId, int limit, string? afterId, CancellationToken cancellationToken) => throw new NotSupportedException();
-        public Task<VirtualKey?> GetKeyAsync(string keyId, CancellationToken cancellationToken) => throw new NotSupportedException();
-        public Task<bool> RevokeKeyAsync(string keyId, DateTimeOffset at, CancellationToken cancellationToken) => throw new NotSupportedException();
-        public Task<string?> GetSettingAsync(string name, CancellationToken cancellationToken) => throw new NotSupportedException();
-        public Task SetSettingAsync(string name, string value, CancellationToken cancellationToken) => throw new NotSupportedException();
     }
 
     [Fact]
@@ -164,28 +170,18 @@ public sealed class VirtualKeyAuthenticatorTests
         Assert.Equal(2, store.LookupsOf(KeyA));
     }
 
-    private sealed class GatedStore : ITeamStore
+    private sealed class GatedStore : LookupOnlyStore
     {
         public TaskCompletionSource Gate { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public int Lookups;
 
-        public async Task<VirtualKey?> FindKeyByHashAsync(string keyHash, CancellationToken cancellationToken)
+        public override async Task<VirtualKey?> FindKeyByHashAsync(string keyHash, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref Lookups);
             await Gate.Task;
             return new VirtualKey("key_a", "team_1", "a", "tg-aaaa", DateTimeOffset.UnixEpoch, null, null); // read before the revocation committed
         }
-
-        public Task<Team> CreateTeamAsync(string name, CancellationToken cancellationToken) => throw new NotSupportedException();
-        public Task<Team?> GetTeamAsync(string teamId, CancellationToken cancellationToken) => throw new NotSupportedException();
-        public Task<Page<Team>> ListTeamsAsync(int limit, string? afterId, CancellationToken cancellationToken) => throw new NotSupportedException();
-        public Task<VirtualKey> CreateKeyAsync(string teamId, string name, string keyHash, string prefix, DateTimeOffset? expiresAt, CancellationToken cancellationToken) => throw new NotSupportedException();
-        public Task<Page<VirtualKey>> ListKeysAsync(string teamId, int limit, string? afterId, CancellationToken cancellationToken) => throw new NotSupportedException();
-        public Task<VirtualKey?> GetKeyAsync(string keyId, CancellationToken cancellationToken) => throw new NotSupportedException();
-        public Task<bool> RevokeKeyAsync(string keyId, DateTimeOffset at, CancellationToken cancellationToken) => throw new NotSupportedException();
-        public Task<string?> GetSettingAsync(string name, CancellationToken cancellationToken) => throw new NotSupportedException();
-        public Task SetSettingAsync(string name, string value, CancellationToken cancellationToken) => throw new NotSupportedException();
     }
 
     [Fact]
