@@ -53,6 +53,7 @@ public static class GatewayApplication
                 .MinimumLevel.Override("Yarp", LogEventLevel.Warning)
                 .MinimumLevel.Override("System.Net.Http", LogEventLevel.Warning)
                 .Enrich.FromLogContext();
+            TokenGateway.Telemetry.HostingDiagnosticsLog.Configure(lc, builder.Configuration); // no per-request activity or scope (issue #17)
             if (gateway.JsonLogs)
             {
                 lc.WriteTo.Console(new CompactJsonFormatter());

@@ -13,7 +13,8 @@ public static class TelemetryServiceCollectionExtensions
     /// Adds <c>GatewayMetrics</c>, the OpenTelemetry SDK with the <c>TokenGateway</c> meter and activity source plus
     /// ASP.NET Core and HttpClient instrumentation, the Prometheus exporter, and OTLP export of metrics and traces when
     /// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set. Spans are recorded when they are exported (or
-    /// <c>Telemetry:RecordTraces</c> is true); otherwise only trace context is propagated.
+    /// <c>Telemetry:RecordTraces</c> is true); otherwise activities exist only for requests that carry a W3C
+    /// <c>traceparent</c>, whose context then reaches the provider (ADR 0004).
     /// </summary>
     public static IServiceCollection AddGatewayTelemetry(this IServiceCollection services, IConfiguration configuration)
     {
@@ -28,13 +29,27 @@ public static class TelemetryServiceCollectionExtensions
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
                 .AddPrometheusExporter())
-            .WithTracing(t => t
-                // Recording spans nobody exports costs CPU on every request; when off, root spans still carry
-                // propagation data, so the W3C trace context still reaches the provider.
-                .SetSampler(recordTraces ? new ParentBasedSampler(new AlwaysOnSampler()) : new AlwaysOffSampler())
-                .AddSource(GatewayActivities.SourceName, "Yarp.ReverseProxy")
-                .AddAspNetCoreInstrumentation(o => o.Filter = static context => IsTraced(context.Request.Path))
-                .AddHttpClientInstrumentation());
+            .WithTracing(t =>
+            {
+                if (recordTraces)
+                {
+                    t.SetSampler(new ParentBasedSampler(new AlwaysOnSampler()))
+                        .AddSource(GatewayActivities.SourceName, "Yarp.ReverseProxy")
+                        .AddAspNetCoreInstrumentation(o => o.Filter = static context => IsTraced(context.Request.Path))
+                        .AddHttpClientInstrumentation();
+                }
+                else
+                {
+                    // No span is recorded (ADR 0004): the provider listens to no source, so it creates no activity (an
+                    // AlwaysOff sampler would still create every root as propagation data); OTLP export, if configured,
+                    // gets no spans. IncomingTraceContext forwards a caller's traceparent.
+                    t.SetSampler(new AlwaysOffSampler());
+                }
+            });
+        if (!recordTraces)
+        {
+            services.AddHostedService<IncomingTraceContext>();
+        }
 
         // Same switch as the Aspire service defaults: export only when a collector is configured.
         if (!string.IsNullOrWhiteSpace(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
