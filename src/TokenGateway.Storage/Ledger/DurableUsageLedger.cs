@@ -196,6 +196,12 @@ internal sealed partial class DurableUsageLedger : IUsageLedger, ILedgerRecovery
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        lock (_appendLock)
+        {
+            // Allocate and map the first segment now, so the first request does not pay for it.
+            TryOpenActiveLocked();
+        }
+
         _writerTask ??= Task.Run(() => RunWriterAsync(_hardStop.Token), CancellationToken.None);
         return Task.CompletedTask;
     }
@@ -327,6 +333,18 @@ internal sealed partial class DurableUsageLedger : IUsageLedger, ILedgerRecovery
             }
 
             return null;
+        }
+    }
+
+    private void TryOpenActiveLocked()
+    {
+        try
+        {
+            _active ??= OpenSegmentLocked(0);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Record tries again (and reports a failing journal) when it needs the segment.
         }
     }
 
@@ -693,6 +711,11 @@ internal sealed partial class DurableUsageLedger : IUsageLedger, ILedgerRecovery
             catch (IOException ex)
             {
                 LogTruncateFailed(_logger, ex, retired.FilePath);
+            }
+
+            lock (_appendLock)
+            {
+                TryOpenActiveLocked(); // the replacement is allocated here, not by the next request
             }
         }
 
