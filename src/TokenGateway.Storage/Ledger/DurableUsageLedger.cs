@@ -29,6 +29,9 @@ internal sealed partial class DurableUsageLedger : IUsageLedger, ILedgerRecovery
 {
     private static readonly TimeSpan BaseRetryDelay = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>A caught-up active segment with at most this many bytes written is zeroed and reused; a larger one is replaced.</summary>
+    private const long MaxZeroedInPlace = 1024 * 1024;
+
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_buffer;
 
@@ -193,6 +196,12 @@ internal sealed partial class DurableUsageLedger : IUsageLedger, ILedgerRecovery
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        lock (_appendLock)
+        {
+            // Allocate and map the first segment now, so the first request does not pay for it.
+            TryOpenActiveLocked();
+        }
+
         _writerTask ??= Task.Run(() => RunWriterAsync(_hardStop.Token), CancellationToken.None);
         return Task.CompletedTask;
     }
@@ -217,6 +226,11 @@ internal sealed partial class DurableUsageLedger : IUsageLedger, ILedgerRecovery
             await _writerTask.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
+        lock (_appendLock)
+        {
+            SealActiveLocked(); // cut the pre-sized file to what it holds (nothing, once drained)
+        }
+
         var left = SpoolDepth;
         if (left > 0)
         {
@@ -228,7 +242,7 @@ internal sealed partial class DurableUsageLedger : IUsageLedger, ILedgerRecovery
     {
         // Not a flush (StopAsync is): whatever is uncommitted stays in the journal for the next start.
         _hardStop.Cancel();
-        CloseFiles();
+        CloseFiles(seal: true);
     }
 
     /// <summary>
@@ -239,14 +253,19 @@ internal sealed partial class DurableUsageLedger : IUsageLedger, ILedgerRecovery
     {
         var left = SpoolDepth;
         _hardStop.Cancel();
-        CloseFiles();
+        CloseFiles(seal: false); // a killed process leaves the active segment pre-sized, with its zero tail
         LogAbandoned(_logger, left);
     }
 
-    private void CloseFiles()
+    private void CloseFiles(bool seal)
     {
         lock (_appendLock)
         {
+            if (seal)
+            {
+                _active?.Seal();
+            }
+
             _active?.Close();
             _active = null;
             foreach (var segment in _sealed)
@@ -288,13 +307,13 @@ internal sealed partial class DurableUsageLedger : IUsageLedger, ILedgerRecovery
     {
         try
         {
-            _active ??= OpenSegmentLocked();
-            _active.Append(line);
-            var segment = _active;
-            if (_active.Length >= _options.LedgerJournalSegmentBytes)
+            if (_active is { } full && !full.HasRoom(line.Length))
             {
                 SealActiveLocked();
             }
+
+            var segment = _active ??= OpenSegmentLocked(line.Length);
+            segment.Append(line);
 
             if (_journalFailing)
             {
@@ -317,9 +336,22 @@ internal sealed partial class DurableUsageLedger : IUsageLedger, ILedgerRecovery
         }
     }
 
-    private JournalSegment OpenSegmentLocked()
+    private void TryOpenActiveLocked()
     {
-        var segment = JournalSegment.CreateNew(_journalPath, _nextSegmentId);
+        try
+        {
+            _active ??= OpenSegmentLocked(0);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Record tries again (and reports a failing journal) when it needs the segment.
+        }
+    }
+
+    private JournalSegment OpenSegmentLocked(int lineLength)
+    {
+        // Pre-sized; a line longer than a segment gets a segment of its own size.
+        var segment = JournalSegment.CreateNew(_journalPath, _nextSegmentId, Math.Max(_options.LedgerJournalSegmentBytes, lineLength));
         _nextSegmentId++;
         return segment;
     }
@@ -331,7 +363,7 @@ internal sealed partial class DurableUsageLedger : IUsageLedger, ILedgerRecovery
             return;
         }
 
-        _active.Close();
+        _active.Seal();
         _sealed.Add(_active);
         _active = null; // the next Record opens a fresh segment
     }
@@ -551,17 +583,9 @@ internal sealed partial class DurableUsageLedger : IUsageLedger, ILedgerRecovery
         var lineNumber = 0;
         ReadOnlyMemory<byte> remaining = bytes;
         events.Clear();
-        while (!remaining.IsEmpty)
+        while (JournalSegment.TryReadLine(ref remaining, out var line))
         {
-            var newline = remaining.Span.IndexOf((byte)'\n');
-            var line = newline < 0 ? remaining : remaining[..newline];
-            remaining = newline < 0 ? ReadOnlyMemory<byte>.Empty : remaining[(newline + 1)..];
             lineNumber++;
-            if (line.Span.Trim((byte)0).IsEmpty)
-            {
-                continue;
-            }
-
             var usageEvent = TryParse(line.Span);
             if (usageEvent is null)
             {
@@ -658,19 +682,40 @@ internal sealed partial class DurableUsageLedger : IUsageLedger, ILedgerRecovery
     private bool CaughtUp()
     {
         bool caughtUp;
+        JournalSegment? retired = null;
         lock (_appendLock)
         {
             caughtUp = _replayFromSeq == long.MaxValue && _unjournaled.IsEmpty && Volatile.Read(ref _committedThrough) >= _lastSeq;
             if (caughtUp && _active is { Length: > 0 } active)
             {
-                try
+                if (active.Length <= MaxZeroedInPlace)
                 {
-                    active.Truncate();
+                    active.Truncate(); // zeroes what was written: no system call, the file is reused
                 }
-                catch (IOException ex)
+                else
                 {
-                    LogTruncateFailed(_logger, ex, active.FilePath);
+                    // Zeroing this much would hold the append lock for milliseconds: drop the file (outside the lock)
+                    // and let the next Record start a fresh one.
+                    retired = active;
+                    _active = null;
                 }
+            }
+        }
+
+        if (retired is not null)
+        {
+            try
+            {
+                retired.Delete();
+            }
+            catch (IOException ex)
+            {
+                LogTruncateFailed(_logger, ex, retired.FilePath);
+            }
+
+            lock (_appendLock)
+            {
+                TryOpenActiveLocked(); // the replacement is allocated here, not by the next request
             }
         }
 

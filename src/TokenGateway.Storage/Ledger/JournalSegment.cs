@@ -1,19 +1,35 @@
 using System.Globalization;
+using System.IO.MemoryMappedFiles;
 using Microsoft.Win32.SafeHandles;
 
 namespace TokenGateway.Storage.Ledger;
 
 /// <summary>
-/// One append-only journal file (<c>{base}.{id}</c>): one JSON line per recorded event. Appends are plain
-/// <c>pwrite</c> calls into the OS page cache (no fsync), so a line that was written survives the process being killed.
+/// One append-only journal file (<c>{base}.{id}</c>): one JSON line per recorded event. The active segment is a
+/// pre-sized (allocated up front), memory-mapped file: an append copies the line into the shared mapping, which is the
+/// OS page cache, so a line that was appended survives the process being killed (no fsync, as with <c>pwrite</c>)
+/// and an append costs no system call.
 /// </summary>
 /// <remarks>
-/// <see cref="Appended"/> and the file are guarded by the ledger's append lock; <see cref="Committed"/> is written by
+/// <para>
+/// The unwritten tail of an active segment is zero bytes. Sealing a segment cuts the file to the bytes written, so a
+/// sealed segment has the same format as the segments written with <c>pwrite</c> before. Readers (replay and
+/// <see cref="CountLines"/>) treat both <c>'\n'</c> and zero bytes as line ends: a segment left by a killed process
+/// (complete lines, maybe one torn line, then zeros) and an older file without zeros read the same way. Valid JSON
+/// never holds a raw zero byte (U+0000 is escaped), so no line is split by it.
+/// </para>
+/// <para>
+/// <see cref="Appended"/> and the mapping are guarded by the ledger's append lock; <see cref="Committed"/> is written by
 /// the single writer thread only.
+/// </para>
 /// </remarks>
-internal sealed class JournalSegment
+internal sealed unsafe class JournalSegment
 {
     private SafeFileHandle? _handle;
+    private MemoryMappedFile? _map;
+    private MemoryMappedViewAccessor? _view;
+    private byte* _base;
+    private long _capacity;
     private long _length;
     private long _committed;
 
@@ -39,19 +55,38 @@ internal sealed class JournalSegment
     /// <summary>True once the writer owns this segment for replay; queue entries pointing here are then redundant.</summary>
     public bool Replaying { get; set; }
 
+    /// <summary>Bytes written (for an active segment; not its pre-sized file length).</summary>
     public long Length => _length;
+
+    /// <summary>Bytes the mapping holds; an append that does not fit needs a new segment.</summary>
+    public long Capacity => _capacity;
 
     public bool IsOpen => _handle is not null;
 
     public static string PathFor(string basePath, long id) =>
         string.Create(CultureInfo.InvariantCulture, $"{basePath}.{id:D6}");
 
-    /// <summary>Creates a new, empty segment open for appending.</summary>
-    public static JournalSegment CreateNew(string basePath, long id)
+    /// <summary>
+    /// Creates a new segment of <paramref name="capacity"/> bytes, allocated on disk up front (so a full disk fails
+    /// here, with an <see cref="IOException"/>, rather than when a page of the mapping is first written) and mapped.
+    /// </summary>
+    public static JournalSegment CreateNew(string basePath, long id, long capacity)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         var path = PathFor(basePath, id);
-        var handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.Write, FileShare.Read | FileShare.Delete);
-        return new JournalSegment(id, path, handle, 0, 0);
+        var handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete, FileOptions.None, capacity);
+        var segment = new JournalSegment(id, path, handle, 0, 0);
+        try
+        {
+            RandomAccess.SetLength(handle, capacity); // the preallocation keeps the length at 0; the mapping needs it
+            segment.Map(capacity);
+            return segment;
+        }
+        catch
+        {
+            segment.Delete();
+            throw;
+        }
     }
 
     /// <summary>Finds segments left by an earlier process (closed; to be replayed), in id order.</summary>
@@ -80,21 +115,39 @@ internal sealed class JournalSegment
         return result;
     }
 
-    /// <summary>Appends bytes at the end of the file (caller holds the append lock).</summary>
+    /// <summary>True when <paramref name="bytes"/> more fit in the mapping.</summary>
+    public bool HasRoom(int bytes) => _capacity - _length >= bytes;
+
+    /// <summary>Copies the line into the mapping after the last one (caller holds the append lock and checked <see cref="HasRoom"/>).</summary>
     public void Append(ReadOnlySpan<byte> line)
     {
-        var handle = _handle ?? throw new InvalidOperationException("Journal segment is closed.");
-        RandomAccess.Write(handle, line, _length);
+        if (_base is null)
+        {
+            throw new InvalidOperationException("Journal segment is closed.");
+        }
+
+        if (!HasRoom(line.Length))
+        {
+            throw new InvalidOperationException("The line does not fit in the journal segment; the ledger rotates first.");
+        }
+
+        line.CopyTo(new Span<byte>(_base + _length, line.Length));
         _length += line.Length;
         Appended++;
     }
 
-    /// <summary>Empties the file once everything in it is committed (caller holds the append lock).</summary>
+    /// <summary>
+    /// Zeroes the written bytes once everything in them is committed, so the segment is reused from its start (caller
+    /// holds the append lock). A process killed meanwhile leaves committed lines only, which a replay skips.
+    /// </summary>
     public void Truncate()
     {
-        if (_handle is { } handle)
+        if (_base is not null)
         {
-            RandomAccess.SetLength(handle, 0);
+            for (var offset = 0L; offset < _length; offset += int.MaxValue)
+            {
+                new Span<byte>(_base + offset, (int)Math.Min(int.MaxValue, _length - offset)).Clear();
+            }
         }
 
         _length = 0;
@@ -106,8 +159,29 @@ internal sealed class JournalSegment
 
     public void ResetCommitted() => Volatile.Write(ref _committed, 0);
 
+    /// <summary>Closes the file after cutting it to the bytes written, so it has no zero tail (caller holds the append lock).</summary>
+    public void Seal()
+    {
+        Unmap();
+        if (_handle is { } handle)
+        {
+            try
+            {
+                RandomAccess.SetLength(handle, _length);
+            }
+            catch (IOException)
+            {
+                // Cosmetic: readers skip a zero tail.
+            }
+        }
+
+        Close();
+    }
+
+    /// <summary>Closes the mapping and the file as they are (a pre-sized active segment keeps its zero tail).</summary>
     public void Close()
     {
+        Unmap();
         _handle?.Dispose();
         _handle = null;
     }
@@ -118,20 +192,81 @@ internal sealed class JournalSegment
         File.Delete(FilePath);
     }
 
+    /// <summary>
+    /// Splits journal bytes into lines: a line ends at <c>'\n'</c> or at a zero byte (the unwritten tail of a pre-sized
+    /// segment); runs of separators yield nothing. The last line may lack its end (torn by a crash).
+    /// </summary>
+    public static bool TryReadLine(ref ReadOnlyMemory<byte> remaining, out ReadOnlyMemory<byte> line)
+    {
+        var span = remaining.Span;
+        var start = span.IndexOfAnyExcept((byte)'\n', (byte)0);
+        if (start < 0)
+        {
+            remaining = ReadOnlyMemory<byte>.Empty;
+            line = default;
+            return false;
+        }
+
+        var end = span[start..].IndexOfAny((byte)'\n', (byte)0);
+        line = end < 0 ? remaining[start..] : remaining.Slice(start, end);
+        remaining = end < 0 ? ReadOnlyMemory<byte>.Empty : remaining[(start + end + 1)..];
+        return true;
+    }
+
+    private void Map(long capacity)
+    {
+        _map = MemoryMappedFile.CreateFromFile(_handle!, mapName: null, capacity, MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: true);
+        _view = _map.CreateViewAccessor(0, capacity, MemoryMappedFileAccess.ReadWrite);
+        byte* pointer = null;
+        _view.SafeMemoryMappedViewHandle.AcquirePointer(ref pointer);
+        _base = pointer + _view.PointerOffset;
+        _capacity = capacity;
+    }
+
+    private void Unmap()
+    {
+        if (_view is not null)
+        {
+            if (_base is not null)
+            {
+                _view.SafeMemoryMappedViewHandle.ReleasePointer();
+            }
+
+            _view.Dispose();
+        }
+
+        _map?.Dispose();
+        _view = null;
+        _map = null;
+        _base = null;
+        _capacity = 0;
+    }
+
     private static long CountLines(string path)
     {
+        // Lines as replay reads them; the rest of a chunk that may continue in the next one is carried over.
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.SequentialScan);
         var buffer = new byte[64 * 1024];
         long lines = 0;
-        var last = (byte)'\n';
+        var inLine = false;
         int read;
         while ((read = stream.Read(buffer)) > 0)
         {
-            lines += buffer.AsSpan(0, read).Count((byte)'\n');
-            last = buffer[read - 1];
+            var span = buffer.AsSpan(0, read);
+            while (!span.IsEmpty)
+            {
+                var next = inLine ? span.IndexOfAny((byte)'\n', (byte)0) : span.IndexOfAnyExcept((byte)'\n', (byte)0);
+                if (next < 0)
+                {
+                    break;
+                }
+
+                lines += inLine ? 0 : 1;
+                inLine = !inLine;
+                span = span[next..];
+            }
         }
 
-        // A final line without its newline still counts (it may be complete JSON).
-        return last == (byte)'\n' ? lines : lines + 1;
+        return lines;
     }
 }

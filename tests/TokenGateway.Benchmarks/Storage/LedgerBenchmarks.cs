@@ -24,6 +24,9 @@ public class LedgerBenchmarks
     private UsageEvent _event = null!;
     private List<UsageEvent> _batch = [];
     private int _next;
+    private byte[] _line = [];
+    private JournalSegment? _segment;
+    private long _segmentId;
 
     [GlobalSetup]
     public void Setup()
@@ -37,6 +40,7 @@ public class LedgerBenchmarks
         _ledger = new DurableUsageLedger(new NullLedgerStore(), options, TimeProvider.System, NullLogger<DurableUsageLedger>.Instance);
         _ledger.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
         _event = CreateEvent(0);
+        _line = [.. System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(_event, LedgerJsonContext.Default.UsageEvent), (byte)'\n'];
     }
 
     [GlobalCleanup]
@@ -44,6 +48,7 @@ public class LedgerBenchmarks
     {
         _ledger.StopAsync(CancellationToken.None).GetAwaiter().GetResult();
         _ledger.Dispose();
+        _segment?.Delete();
         _store.Dispose();
         Directory.Delete(_directory, recursive: true);
     }
@@ -54,6 +59,22 @@ public class LedgerBenchmarks
     /// <summary>Per-request cost on the proxy path.</summary>
     [Benchmark]
     public void Record() => _ledger.Record(_event);
+
+    /// <summary>
+    /// The journal write alone (what <see cref="Record"/> does under its lock): one serialized event line appended to a
+    /// 16 MiB segment, a fresh segment when it is full (as the ledger rotates).
+    /// </summary>
+    [Benchmark]
+    public void JournalAppend()
+    {
+        if (_segment is null || !_segment.HasRoom(_line.Length))
+        {
+            _segment?.Delete();
+            _segment = JournalSegment.CreateNew(Path.Combine(_directory, "bench.journal"), ++_segmentId, 16 * 1024 * 1024);
+        }
+
+        _segment.Append(_line);
+    }
 
     /// <summary>One writer transaction of 500 new events into SQLite (insert + hourly/daily rollups).</summary>
     [Benchmark(OperationsPerInvoke = BatchSize)]

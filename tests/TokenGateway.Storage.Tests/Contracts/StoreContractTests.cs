@@ -178,6 +178,44 @@ public abstract class StoreContractTests : IAsyncLifetime
     }
 
     [StoreFact]
+    public async Task Ledger_DuplicatesWithinAndAcrossBatches_RollupsPerKeyEqualTheDistinctEvents()
+    {
+        // 120 events over three days, two teams, two models and two statuses: several rollup rows per batch.
+        var events = Enumerable.Range(0, 120).Select(i => UsageEvents.Create(
+            i, teamId: $"team_{i % 2}", model: i % 3 == 0 ? "m1" : "m2", status: i % 5 == 0 ? UsageStatus.Rejected : UsageStatus.Ok,
+            timestamp: UsageEvents.BaseTime.AddMinutes(i * 37), cost: 0.001m * (i + 1))).ToList();
+        List<UsageEvent> first = [.. events[..60], events[5], events[10], events[10], events[59]];
+        List<UsageEvent> second = [events[70], .. events[40..120], events[70], events[0], events[119]];
+
+        var written = (
+            await Stores.Ledger.WriteBatchAsync(first, CancellationToken.None),
+            await Stores.Ledger.WriteBatchAsync(second, CancellationToken.None),
+            await Stores.Ledger.WriteBatchAsync(events, CancellationToken.None));
+
+        Assert.Equal((60, 60, 0), written);
+        foreach (var groupBy in new[] { "team", "model", "day", "hour" })
+        {
+            var report = await Stores.Usage.QueryAsync(new UsageQuery { GroupBy = groupBy }, CancellationToken.None);
+            var expected = events
+                .GroupBy(e => groupBy switch
+                {
+                    "team" => e.TeamId!,
+                    "model" => e.Model!,
+                    "day" => e.Timestamp.UtcDateTime.Date.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
+                    _ => new DateTime(e.Timestamp.UtcDateTime.Ticks / TimeSpan.TicksPerHour * TimeSpan.TicksPerHour, DateTimeKind.Utc)
+                        .ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture),
+                })
+                .OrderBy(g => g.Key, StringComparer.Ordinal)
+                .Select(g => (g.Key, (long)g.Count(), g.Sum(e => (long)e.InputTokensReceived), g.Sum(e => (long)e.Usage.OutputTokens), g.Sum(e => e.CostUsd)));
+
+            Assert.Equal(expected, report.Groups.Select(g => (g.Key, g.Totals.Requests, g.Totals.InputTokensReceived, g.Totals.OutputTokens, g.Totals.CostUsd)));
+        }
+
+        var rejected = await Stores.Usage.QueryAsync(new UsageQuery { Status = UsageStatus.Rejected }, CancellationToken.None);
+        Assert.Equal(events.Count(e => e.Status == UsageStatus.Rejected), rejected.Totals.Requests);
+    }
+
+    [StoreFact]
     public async Task Ledger_GetAsync_RoundTripsEveryField()
     {
         var e = UsageEvents.Create(7, teamId: null, model: "weird\u00e9") with

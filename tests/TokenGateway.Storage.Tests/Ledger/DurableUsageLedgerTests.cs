@@ -310,7 +310,8 @@ public sealed class DurableUsageLedgerTests : IDisposable
         }
 
         // 5 × 1 MB of model would be 5 MB of journal; bounded, a line is well under 2 KB.
-        Assert.True(_host.JournalFiles().Sum(f => new FileInfo(f).Length) < 5 * 2048);
+        // (The active segment is pre-sized: what it holds is the bytes before its zero tail.)
+        Assert.True(_host.JournalFiles().Sum(f => File.ReadAllBytes(f).AsSpan().TrimEnd((byte)0).Length) < 5 * 2048);
         sut.Abandon();
 
         var recovered = await StartLedgerAsync(_host);
@@ -448,6 +449,168 @@ public sealed class DurableUsageLedgerTests : IDisposable
 
         Assert.Equal(400, await _host.CountRowsAsync());
         Assert.True(_host.JournalFiles().Length <= 1);
+    }
+
+    [Fact]
+    public async Task Abandon_PreSizedSegmentWithZeroTail_ReplaysEveryLineOnce()
+    {
+        _host.Options.LedgerJournalSegmentBytes = 64 * 1024;
+        var crashed = _host.CreateLedger(); // not started: every event stays in the journal
+        for (var i = 0; i < 20; i++)
+        {
+            crashed.Record(UsageEvents.Create(i));
+        }
+
+        crashed.Abandon(); // as kill -9: the segment keeps its pre-sized length
+        var journal = Assert.Single(_host.JournalFiles());
+        var bytes = await File.ReadAllBytesAsync(journal);
+        Assert.Equal(64 * 1024, bytes.Length);
+        var written = bytes.AsSpan().TrimEnd((byte)0).Length;
+        Assert.Equal((byte)'\n', bytes[written - 1]);
+        Assert.Equal(20, bytes.AsSpan(0, written).Count((byte)'\n'));
+
+        var recovered = await StartLedgerAsync(_host);
+        await recovered.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+        await recovered.WaitForRecoveryAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        Assert.Equal(20, await _host.CountRowsAsync());
+        Assert.Equal(20, await _host.RollupRequestsAsync());
+    }
+
+    [Fact]
+    public async Task Abandon_PreSizedSegmentWithTornLineBeforeZeroTail_ReplaysCompleteLinesOnly()
+    {
+        _host.Options.LedgerJournalSegmentBytes = 64 * 1024;
+        var crashed = _host.CreateLedger();
+        for (var i = 0; i < 10; i++)
+        {
+            crashed.Record(UsageEvents.Create(i));
+        }
+
+        crashed.Abandon();
+        var journal = Assert.Single(_host.JournalFiles());
+        var written = (await File.ReadAllBytesAsync(journal)).AsSpan().TrimEnd((byte)0).Length;
+        // The process died inside its copy of line 11: part of the line, then the zeros that were never overwritten.
+        await using (var stream = new FileStream(journal, FileMode.Open, FileAccess.Write))
+        {
+            stream.Position = written;
+            await stream.WriteAsync("{\"requestId\":\"req_torn\",\"timest"u8.ToArray());
+        }
+
+        Assert.Equal(64 * 1024, new FileInfo(journal).Length);
+        var recovered = await StartLedgerAsync(_host);
+        await recovered.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        Assert.Equal(10, await _host.CountRowsAsync());
+        Assert.Null(await _host.CreateQueryService().GetAsync("req_torn", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Record_SegmentFull_SealsItWithoutZeroTailAndReplaysAcrossSegments()
+    {
+        _host.Options.LedgerJournalSegmentBytes = 4096;
+        var crashed = _host.CreateLedger();
+        for (var i = 0; i < 60; i++)
+        {
+            crashed.Record(UsageEvents.Create(i));
+        }
+
+        crashed.Abandon();
+        var files = _host.JournalFiles().Order(StringComparer.Ordinal).ToArray();
+        Assert.True(files.Length > 5, $"{files.Length} segments");
+        foreach (var sealedFile in files[..^1])
+        {
+            // Sealed: cut to its whole lines, in the format pwrite-era segments have.
+            var bytes = await File.ReadAllBytesAsync(sealedFile);
+            Assert.InRange(bytes.Length, 1, 4096);
+            Assert.Equal((byte)'\n', bytes[^1]);
+            Assert.DoesNotContain((byte)0, bytes);
+        }
+
+        Assert.Equal(4096, new FileInfo(files[^1]).Length); // the active one, as the kill left it
+
+        var recovered = await StartLedgerAsync(_host);
+        await recovered.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        Assert.Equal(60, await _host.CountRowsAsync());
+        Assert.Equal(60, await _host.RollupRequestsAsync());
+    }
+
+    [Fact]
+    public async Task Record_LineLargerThanTheSegment_GetsASegmentOfItsOwnAndReplays()
+    {
+        _host.Options.LedgerJournalSegmentBytes = 4096;
+        var crashed = _host.CreateLedger();
+        crashed.Record(UsageEvents.Create(0));
+        var stages = Enumerable.Range(0, 300).Select(i => new StageSaving($"stage_{i:D3}", i)).ToList();
+        crashed.Record(UsageEvents.Create(1) with { Stages = stages }); // about 10 KB: more than the room left, and than a segment
+        crashed.Record(UsageEvents.Create(2));
+        crashed.Abandon();
+
+        var files = _host.JournalFiles().Order(StringComparer.Ordinal).ToArray();
+        Assert.Equal(3, files.Length);
+        var big = await File.ReadAllBytesAsync(files[1]);
+        Assert.True(big.Length > 4096, $"{big.Length} bytes");
+        Assert.Equal(1, big.AsSpan().Count((byte)'\n'));
+
+        var recovered = await StartLedgerAsync(_host);
+        await recovered.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        Assert.Equal(3, await _host.CountRowsAsync());
+        var read = await _host.CreateQueryService().GetAsync(UsageEvents.Create(1).RequestId, CancellationToken.None);
+        Assert.Equal(stages, read!.Stages);
+    }
+
+    [Fact]
+    public async Task Start_SegmentWrittenBeforePreSizing_StillReplays()
+    {
+        // A segment as pwrite appended them (no zero tail, ends at its last newline), next to a pre-sized one.
+        var older = string.Concat(Enumerable.Range(0, 5).Select(i =>
+            System.Text.Json.JsonSerializer.Serialize(UsageEvents.Create(i), LedgerJsonContext.Default.UsageEvent) + "\n"));
+        await File.WriteAllTextAsync(JournalSegment.PathFor(_host.Options.JournalPath, 1), older);
+        var crashed = _host.CreateLedger();
+        for (var i = 5; i < 8; i++)
+        {
+            crashed.Record(UsageEvents.Create(i));
+        }
+
+        crashed.Abandon();
+        Assert.Equal(2, _host.JournalFiles().Length);
+
+        var recovered = await StartLedgerAsync(_host);
+        await recovered.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        Assert.Equal(8, await _host.CountRowsAsync());
+    }
+
+    [Fact]
+    public async Task Record_AfterCatchUpOnALargeSegment_NewSegmentAndReplayCountEachEventOnce()
+    {
+        var sut = await StartLedgerAsync(_host);
+        for (var i = 0; i < 3000; i++)
+        {
+            sut.Record(UsageEvents.Create(i)); // well over a megabyte of lines: caught up, the file is replaced, not zeroed
+        }
+
+        await sut.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+        var deadline = Stopwatch.StartNew();
+        while (_host.JournalFiles().Sum(f => File.ReadAllBytes(f).AsSpan().TrimEnd((byte)0).Length) > 0)
+        {
+            Assert.True(deadline.Elapsed < Timeout, "the caught-up journal was never emptied");
+            await Task.Delay(20);
+        }
+
+        for (var i = 3000; i < 3010; i++)
+        {
+            sut.Record(UsageEvents.Create(i));
+        }
+
+        sut.Abandon();
+        var recovered = await StartLedgerAsync(_host);
+        await recovered.FlushAsync(CancellationToken.None).WaitAsync(Timeout);
+
+        Assert.Equal(3010, await _host.CountRowsAsync());
+        Assert.Equal(3010, await _host.RollupRequestsAsync());
     }
 
     [Fact]
