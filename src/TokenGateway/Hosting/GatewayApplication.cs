@@ -124,6 +124,20 @@ public static class GatewayApplication
         return builder;
     }
 
+    /// <summary>
+    /// True when the request's endpoint carries authorization metadata (an <c>[Authorize]</c>/<c>RequireAuthorization</c>
+    /// policy or requirement): only those need <c>AuthorizationMiddleware</c> when no fallback policy is set, and the
+    /// endpoint middleware refuses to run them without it.
+    /// </summary>
+    internal static bool HasAuthorizationMetadata(HttpContext context)
+    {
+        var metadata = context.GetEndpoint()?.Metadata;
+        return metadata is not null
+            && (metadata.GetMetadata<Microsoft.AspNetCore.Authorization.IAuthorizeData>() is not null
+                || metadata.GetMetadata<Microsoft.AspNetCore.Authorization.AuthorizationPolicy>() is not null
+                || metadata.GetMetadata<Microsoft.AspNetCore.Authorization.IAuthorizationRequirementData>() is not null);
+    }
+
     /// <summary>Builds the app and maps the middleware pipeline and endpoints.</summary>
     public static WebApplication Build(WebApplicationBuilder builder)
     {
@@ -140,8 +154,19 @@ public static class GatewayApplication
         });
 
         // Endpoints with an admin policy are refused here, after routing and before the endpoint runs: no body is read
-        // for an unauthenticated caller. Endpoints without authorization metadata (the LLM routes) pass straight through.
-        app.UseAuthorization();
+        // for an unauthenticated caller. Endpoints without authorization metadata (the LLM routes) pass straight through:
+        // with no fallback policy, AuthorizationMiddleware would only mark them in HttpContext.Items (an items dictionary
+        // per request) and add an async frame around the whole proxy pipeline (issue #17), so they skip it.
+        if (app.Services.GetRequiredService<IOptions<Microsoft.AspNetCore.Authorization.AuthorizationOptions>>().Value.FallbackPolicy is null)
+        {
+            app.UseWhen(HasAuthorizationMetadata, static branch => branch.UseAuthorization());
+            ((IApplicationBuilder)app).Properties["__AuthorizationMiddlewareSet"] = true; // set in the branch's own copy only
+        }
+        else
+        {
+            app.UseAuthorization();
+        }
+
         // The admin policies name their schemes, so the authorization middleware authenticates only where a policy
         // asks. The AuthenticationMiddleware that WebApplication would otherwise insert for every request (a feature
         // and a scoped handler provider per request, LLM routes included) has nothing to do: mark it as present.

@@ -538,6 +538,24 @@ internal sealed partial class LlmResponseHandler(
         return CopyBufferedAsync(http, exchange, upstream, meterUsage: false);
     }
 
+    /// <summary>
+    /// Waits for a body read that did not complete at once, at most <paramref name="timeout"/> (else
+    /// <see cref="TimeoutException"/>: the provider sent nothing for that long). The abandoned read ends when the caller
+    /// disposes the body stream; its exception is observed here so it never surfaces as an unobserved task exception.
+    /// </summary>
+    private static async Task<int> WaitIdleAsync(Task<int> read, TimeSpan timeout, CancellationToken aborted)
+    {
+        try
+        {
+            return await read.WaitAsync(timeout, aborted);
+        }
+        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+        {
+            _ = read.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            throw;
+        }
+    }
+
     private async Task CopyBufferedAsync(HttpContext http, LlmExchange exchange, HttpResponseMessage upstream, bool meterUsage)
     {
         var cap = options.CurrentValue.MaxResponseBodyBytes;
@@ -547,16 +565,27 @@ internal sealed partial class LlmResponseHandler(
         // The idle timeout between body chunks (issue #13), or the request's deadline when that comes first.
         var gateway = options.CurrentValue;
         var idle = exchange.Attempts is { Count: > 0 } planned ? planned.Settings.IdleTimeout : gateway.UpstreamIdleTimeout;
-        using var idleCts = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
         try
         {
             await using var source = await upstream.Content.ReadAsStreamAsync(http.RequestAborted);
             while (true)
             {
                 var memory = body.GetMemory(Math.Min(ReadBufferSize, expected));
-                var remaining = gateway.RemainingFor(exchange.ElapsedMs);
-                idleCts.CancelAfter(remaining < idle ? remaining : idle);
-                var read = await source.ReadAsync(memory, idleCts.Token);
+                // A read the connection's buffer already holds (a small answer arrives with its headers) completes at
+                // once and arms no timer; only a read that has to wait is bounded by the idle timeout (issue #17: no
+                // linked token source and timer per request on the happy path).
+                var pending = source.ReadAsync(memory, http.RequestAborted);
+                int read;
+                if (pending.IsCompleted)
+                {
+                    read = pending.Result;
+                }
+                else
+                {
+                    var remaining = gateway.RemainingFor(exchange.ElapsedMs);
+                    read = await WaitIdleAsync(pending.AsTask(), remaining < idle ? remaining : idle, http.RequestAborted);
+                }
+
                 if (read == 0)
                 {
                     break;
@@ -571,7 +600,7 @@ internal sealed partial class LlmResponseHandler(
                 }
             }
         }
-        catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException)
+        catch (Exception ex) when (ex is IOException or HttpRequestException or OperationCanceledException or TimeoutException)
         {
             if (http.RequestAborted.IsCancellationRequested)
             {
@@ -581,7 +610,7 @@ internal sealed partial class LlmResponseHandler(
 
             // Nothing was sent yet: another attempt may still answer (the buffered request is replayed); else the
             // client gets a clean 502, never partial JSON (reliability matrix C4).
-            var timedOut = idleCts.IsCancellationRequested;
+            var timedOut = ex is TimeoutException;
             LogUpstreamStreamFailed(logger, exchange.RequestId, timedOut ? "idle timeout" : ex.GetType().Name);
             if (meterUsage && exchange.Attempts is { Count: > 0 } attempts && exchange.UpstreamProvider is { } provider)
             {

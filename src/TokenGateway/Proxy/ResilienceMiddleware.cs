@@ -125,18 +125,41 @@ internal sealed partial class ResilienceMiddleware(
                 var startedTicks = time.GetTimestamp();
                 var headersTimer = ArmHeadersTimeout(context, attempts, options);
                 GuardedAttempt guarded;
+                var keyScope = KeysOf(attempts.Provider ?? provider).ScopeIds[attempt.KeyIndex];
                 try
                 {
-                    guarded = await breakers.ExecuteAsync(clusterId, attempt.DestinationId, KeysOf(attempts.Provider ?? provider).ScopeIds[attempt.KeyIndex],
-                        static async (s, _) =>
+                    if (breakers.TryBeginClosed(clusterId, attempt.DestinationId, keyScope, out var closed))
+                    {
+                        // Both breakers closed (the happy path): the attempt runs in this method, without a Polly
+                        // execution and its async state machines, and its final outcome is recorded once on both.
+                        AttemptResult outcome;
+                        try
                         {
-                            await s.Self._next(s.Context);
-                            // This attempt's own final outcome (a cut after its headers included), recorded once by its
-                            // breakers here; later attempts (stream continuations) are recorded by the response handler.
-                            return s.Attempts.GuardedOutcome ?? s.Attempts.Result ?? ResultOfForwarder(s.Context, s.Timer);
-                        },
-                        (Self: this, Context: context, Attempts: attempts, Timer: headersTimer),
-                        headersTimer?.Original ?? context.RequestAborted);
+                            await _next(context);
+                            outcome = attempts.GuardedOutcome ?? attempts.Result ?? ResultOfForwarder(context, headersTimer);
+                        }
+                        catch (Exception ex)
+                        {
+                            breakers.EndClosed(closed, ex);
+                            throw;
+                        }
+
+                        breakers.EndClosed(closed, outcome);
+                        guarded = new GuardedAttempt(outcome, false, TimeSpan.Zero);
+                    }
+                    else
+                    {
+                        guarded = await breakers.ExecuteAsync(clusterId, attempt.DestinationId, keyScope,
+                            static async (s, _) =>
+                            {
+                                await s.Self._next(s.Context);
+                                // This attempt's own final outcome (a cut after its headers included), recorded once by its
+                                // breakers here; later attempts (stream continuations) are recorded by the response handler.
+                                return s.Attempts.GuardedOutcome ?? s.Attempts.Result ?? ResultOfForwarder(s.Context, s.Timer);
+                            },
+                            (Self: this, Context: context, Attempts: attempts, Timer: headersTimer),
+                            headersTimer?.Original ?? context.RequestAborted);
+                    }
                 }
                 finally
                 {

@@ -99,7 +99,9 @@ internal sealed partial class CircuitBreakerRegistry : ICircuitStates
 
     /// <summary>
     /// Runs one attempt through the breaker of its destination, then of its key. An open breaker refuses at once
-    /// (no upstream call); the attempt's result is recorded on both breakers.
+    /// (no upstream call); the attempt's result is recorded on both breakers. When both breakers are closed the attempt
+    /// runs as <see cref="TryBeginClosed"/> and <see cref="EndClosed(in ClosedAttempt, in AttemptResult)"/> run it
+    /// (no Polly execution); otherwise (a half-open probe) through the breakers' Polly pipelines.
     /// </summary>
     public async ValueTask<GuardedAttempt> ExecuteAsync<TState>(
         string clusterId,
@@ -110,6 +112,119 @@ internal sealed partial class CircuitBreakerRegistry : ICircuitStates
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(attempt);
+        if (TryBeginClosed(clusterId, destinationId, keyScopeId, out var closed))
+        {
+            AttemptResult result;
+            try
+            {
+                result = await attempt(state, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                EndClosed(closed, ex);
+                throw;
+            }
+
+            EndClosed(closed, result);
+            return new GuardedAttempt(result, false, TimeSpan.Zero);
+        }
+
+        return await ExecuteThroughPollyAsync(clusterId, destinationId, keyScopeId, attempt, state, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The happy path without a Polly execution: true when the attempt's destination breaker and key breaker are both
+    /// closed, so Polly would let it through without any state change; the caller makes the attempt itself and reports
+    /// its outcome once with <see cref="EndClosed(in ClosedAttempt, in AttemptResult)"/> (or the exception it threw).
+    /// False when either breaker is open, isolated or half-open: run the attempt with <see cref="ExecuteAsync{TState}"/>,
+    /// which refuses or spends the half-open probe as before.
+    /// </summary>
+    /// <remarks>
+    /// A closed breaker admits every call, so deciding here instead of inside Polly's execution changes nothing about
+    /// admission; it saves the two executions' async state machines (≈ 3.8 KB per request, docs/performance.md, issue
+    /// #17). The outcome is recorded afterwards by replaying it through each breaker (as <see cref="Record"/> does for
+    /// stream continuations), only while that breaker is still closed: an outcome that arrives after its breaker opened
+    /// (other requests' failures) is ignored instead of deciding a later half-open probe, which only an attempt made
+    /// while half-open may do.
+    /// </remarks>
+    public bool TryBeginClosed(string clusterId, string destinationId, string keyScopeId, out ClosedAttempt closed)
+    {
+        var destination = GetOrAdd(CircuitScopes.Destination(destinationId), clusterId, destinationId);
+        var key = GetOrAdd(keyScopeId, clusterId, null);
+        if (destination.State.CircuitState == CircuitState.Closed && key.State.CircuitState == CircuitState.Closed)
+        {
+            closed = new ClosedAttempt(destination, key);
+            return true;
+        }
+
+        closed = default;
+        return false;
+    }
+
+    /// <summary>Records the result of an attempt begun with <see cref="TryBeginClosed"/> once on its destination's and key's breakers.</summary>
+    public void EndClosed(in ClosedAttempt closed, in AttemptResult result)
+    {
+        // As in the Polly execution, every outcome is recorded, as a failure when the breaker's predicate handles it
+        // and as a success otherwise.
+        Replay(closed.Destination, result);
+        Replay(closed.Key, result);
+    }
+
+    /// <summary>Records the exception thrown by an attempt begun with <see cref="TryBeginClosed"/> once on both breakers.</summary>
+    public void EndClosed(in ClosedAttempt closed, Exception exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        ReplayException(closed.Destination, exception);
+        ReplayException(closed.Key, exception);
+    }
+
+    private static void Replay(Breaker? breaker, AttemptResult result)
+    {
+        if (breaker is null || breaker.State.CircuitState != CircuitState.Closed)
+        {
+            return;
+        }
+
+        try
+        {
+            _ = breaker.Pipeline.Execute(static r => r, result);
+        }
+        catch (BrokenCircuitException)
+        {
+            // Opened by another request between the check and the replay: this late outcome decides nothing.
+        }
+    }
+
+    private static void ReplayException(Breaker? breaker, Exception exception)
+    {
+        if (breaker is null || breaker.State.CircuitState != CircuitState.Closed)
+        {
+            return;
+        }
+
+        // Outcome-based execution records the exception through the breaker's predicate without throwing it; the
+        // callback completes synchronously, so the execution does too.
+        var context = ResilienceContextPool.Shared.Get();
+        try
+        {
+            var pending = breaker.Pipeline.ExecuteOutcomeAsync(
+                static (_, ex) => ValueTask.FromResult(Outcome.FromException<AttemptResult>(ex)), context, exception);
+            _ = pending.IsCompleted ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+    }
+
+    private async ValueTask<GuardedAttempt> ExecuteThroughPollyAsync<TState>(
+        string clusterId,
+        string destinationId,
+        string keyScopeId,
+        Func<TState, CancellationToken, ValueTask<AttemptResult>> attempt,
+        TState state,
+        CancellationToken cancellationToken)
+    {
         var destinationScope = CircuitScopes.Destination(destinationId);
         if (IsOpen(destinationScope, out var wait) || IsOpen(keyScopeId, out wait))
         {
@@ -314,7 +429,21 @@ internal sealed partial class CircuitBreakerRegistry : ICircuitStates
     [LoggerMessage(2202, LogLevel.Information, "Circuit {Scope} closed")]
     private static partial void LogClosed(ILogger logger, string scope);
 
-    private sealed class Breaker(CircuitBreakerStateProvider state)
+    /// <summary>An attempt admitted by <see cref="TryBeginClosed"/>: the two closed breakers its outcome is recorded on.</summary>
+    internal readonly struct ClosedAttempt
+    {
+        internal ClosedAttempt(Breaker destination, Breaker key)
+        {
+            Destination = destination;
+            Key = key;
+        }
+
+        internal Breaker? Destination { get; }
+
+        internal Breaker? Key { get; }
+    }
+
+    internal sealed class Breaker(CircuitBreakerStateProvider state)
     {
         public CircuitBreakerStateProvider State { get; } = state;
 

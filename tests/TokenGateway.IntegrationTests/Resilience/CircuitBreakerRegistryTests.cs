@@ -106,6 +106,71 @@ public sealed class CircuitBreakerRegistryTests
     }
 
     [Fact]
+    public void TryBeginClosed_OutcomesEndedOnce_CountOnTheDestinationAndTheKey()
+    {
+        var sut = CreateSut();
+
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.True(sut.TryBeginClosed("openai", "openai-0", KeyScope, out var closed));
+            sut.EndClosed(closed, AttemptResult.Status(503));
+        }
+
+        // MinimumThroughput 2 at ratio 0.5: two failures, each counted once, open both breakers; a third begin is refused.
+        Assert.True(sut.IsOpen(CircuitScopes.Destination("openai-0"), out _));
+        Assert.True(sut.IsOpen(KeyScope, out _));
+        Assert.False(sut.TryBeginClosed("openai", "openai-0", KeyScope, out _));
+        Assert.False(sut.IsOpen(CircuitScopes.Key("openai", 1), out _));
+    }
+
+    [Fact]
+    public void TryBeginClosed_SuccessThenFailure_CountsEachOnce()
+    {
+        var sut = CreateSut();
+
+        Assert.True(sut.TryBeginClosed("openai", "openai-0", KeyScope, out var first));
+        sut.EndClosed(first, AttemptResult.Status(200));
+        Assert.True(sut.TryBeginClosed("openai", "openai-0", KeyScope, out var second));
+        sut.EndClosed(second, AttemptResult.Status(503));
+
+        // One success and one failure at ratio 0.5 over two calls: the breaker opens only if both were recorded once.
+        Assert.True(sut.IsOpen(CircuitScopes.Destination("openai-0"), out _));
+        Assert.Equal(CircuitState.Open, sut.StateOf(KeyScope));
+    }
+
+    [Fact]
+    public void EndClosed_TransportException_CountsAsFailureOnTheDestinationOnly()
+    {
+        var sut = CreateSut();
+
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.True(sut.TryBeginClosed("openai", "openai-0", KeyScope, out var closed));
+            sut.EndClosed(closed, new HttpRequestException("refused"));
+        }
+
+        Assert.True(sut.IsOpen(CircuitScopes.Destination("openai-0"), out _));
+        Assert.False(sut.IsOpen(KeyScope, out _)); // as in the Polly execution: an unreachable destination says nothing about the key
+    }
+
+    [Fact]
+    public async Task EndClosed_LateSuccessAfterTheBreakerOpened_DoesNotCloseIt()
+    {
+        var sut = CreateSut();
+        Assert.True(sut.TryBeginClosed("openai", "openai-0", KeyScope, out var slow));
+        await FailAsync(sut, 503, times: 2);
+        _time.Advance(TimeSpan.FromSeconds(5));
+
+        // The slow attempt began while closed and answers after the break: it must not take or decide the half-open probe.
+        sut.EndClosed(slow, AttemptResult.Status(200));
+
+        Assert.NotEqual(CircuitState.Closed, sut.StateOf(CircuitScopes.Destination("openai-0")));
+        var probe = await sut.ExecuteAsync("openai", "openai-0", KeyScope, static (_, _) => ValueTask.FromResult(AttemptResult.Status(200)), 0, CancellationToken.None);
+        Assert.False(probe.Rejected);
+        Assert.Equal(CircuitState.Closed, sut.StateOf(CircuitScopes.Destination("openai-0")));
+    }
+
+    [Fact]
     public void Report_FailureLearntAfterTheAttempt_IsRecorded()
     {
         var sut = CreateSut();
