@@ -70,7 +70,12 @@ internal static class HarnessProgram
         var reports = new List<TargetReport>();
         try
         {
-            var simulator = Track(ChildProcess.Start("simulator", "dotnet", [simulatorDll, "--urls", Url(out var simPort)], simPort,
+            // The simulator announces a provider tier large enough for the load (its default, 10,000 requests and 30 M
+            // tokens a minute, runs out within seconds at these rates, after which the gateway cools its only key and
+            // every request takes the all-keys-cooling branch instead of the happy path; issue #17).
+            var simulator = Track(ChildProcess.Start("simulator", "dotnet",
+                [simulatorDll, "--urls", Url(out var simPort), "--Simulator:RateLimitRequestsPerMinute=1000000000",
+                    "--Simulator:RateLimitTokensPerMinute=1000000000000"], simPort,
                 environment: new Dictionary<string, string> { ["SIMULATOR_API_KEY"] = ProviderKey }));
             await simulator.WaitHealthyAsync("healthz", TimeSpan.FromSeconds(60));
             var upstream = $"http://127.0.0.1:{simPort}/";
