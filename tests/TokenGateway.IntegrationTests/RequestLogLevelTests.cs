@@ -75,17 +75,7 @@ public sealed class RequestLogLevelTests
             }
 
             // Serilog writes the completion event after the response has gone out: wait (up to 15 s) for the refusal's, written last.
-            var events = new List<JsonElement>();
-            for (var attempt = 0; attempt < 150 && !events.Any(e => Status(e) == 401); attempt++)
-            {
-                await Task.Delay(100);
-                using var stream = new FileStream(logFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-                using var reader = new StreamReader(stream);
-                var lines = (await reader.ReadToEndAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
-                events = lines.Where(line => line.EndsWith('}')).Select(line => JsonDocument.Parse(line).RootElement).ToList();
-            }
-
-            return events;
+            return await CompactLogFile.WaitForEventsAsync(logFile, events => events.Any(e => Status(e) == 401));
         }
         finally
         {
