@@ -185,13 +185,24 @@ internal sealed partial class CircuitBreakerRegistry : ICircuitStates
             return;
         }
 
+        // If another request opened it since the check, the replay is refused: this late outcome decides nothing.
+        ReplayThrough(breaker, result);
+    }
+
+    /// <summary>
+    /// Records <paramref name="result"/> on <paramref name="breaker"/> by replaying it through the breaker's pipeline
+    /// (Polly records outcomes only by executing); a breaker that refuses the replay (opened, or half-open with its probe
+    /// in flight) is left to decide by itself.
+    /// </summary>
+    private static void ReplayThrough(Breaker breaker, in AttemptResult result)
+    {
         try
         {
             _ = breaker.Pipeline.Execute(static r => r, result);
         }
         catch (BrokenCircuitException)
         {
-            // Opened by another request between the check and the replay: this late outcome decides nothing.
+            // Refused: the breaker's own state (or its probe) decides.
         }
     }
 
@@ -298,19 +309,9 @@ internal sealed partial class CircuitBreakerRegistry : ICircuitStates
         var destinationScope = CircuitScopes.Destination(destinationId);
         foreach (var (scope, breaker) in new[] { (destinationScope, GetOrAdd(destinationScope, clusterId, destinationId)), (keyScopeId, GetOrAdd(keyScopeId, clusterId, null)) })
         {
-            if (IsOpen(scope, out _))
+            if (!IsOpen(scope, out _))
             {
-                continue;
-            }
-
-            try
-            {
-                // Replays the failure through the breaker's pipeline: Polly records outcomes only by executing.
-                _ = breaker.Pipeline.Execute(static r => r, result);
-            }
-            catch (BrokenCircuitException)
-            {
-                // Half-open with its probe in flight: that probe decides.
+                ReplayThrough(breaker, result); // half-open with its probe in flight: refused, that probe decides
             }
         }
     }
