@@ -1,7 +1,7 @@
 #!/bin/bash
 # A/B of CPU per request (issue #17): two gateway builds side by side behind one simulator, plain YARP as the yardstick,
 # wrk -t1 -c32 -d8s with chat-1k.lua per target, order alternated per round, CPU = utime+stime of each process from
-# /proc divided by the requests wrk completed. Loopback only; every run is bounded (rounds x 3 targets x 8 s + warm-up).
+# /proc divided by the requests wrk completed (needs wrk: `apt-get install wrk`). Loopback only; every run is bounded (rounds x 3 targets x 8 s + warm-up).
 #
 #   BASE=9400 tests/perf/ab-cpu.sh GW_DIR_A GW_DIR_B [rounds=4] [optimize_off: 1 or empty] ["env for A"] ["env for B"]
 #
