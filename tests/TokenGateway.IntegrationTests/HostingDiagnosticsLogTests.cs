@@ -30,16 +30,9 @@ public sealed class HostingDiagnosticsLogTests
     /// <summary>One chat through a gateway logging at Information to a JSON file; the events written.</summary>
     private static async Task<List<JsonElement>> RunAsync(string? overrideLevel)
     {
-        var logFile = Path.Combine(Path.GetTempPath(), "tg-hostingdiag-" + Guid.NewGuid().ToString("N") + ".json");
-        var settings = new Dictionary<string, string?>
-        {
-            ["Serilog:MinimumLevel:Default"] = "Information",
-            ["Serilog:WriteTo:0:Name"] = "File",
-            ["Serilog:WriteTo:0:Args:path"] = logFile,
-            ["Serilog:WriteTo:0:Args:formatter"] = "Serilog.Formatting.Compact.CompactJsonFormatter, Serilog.Formatting.Compact",
-            ["Serilog:WriteTo:0:Args:flushToDiskInterval"] = "00:00:00.100",
-            ["Gateway:RequestLogLevel"] = "Information", // the completion event marks the end of the request's events
-        };
+        var logFile = CompactLogFile.NewPath("tg-hostingdiag-");
+        var settings = CompactLogFile.GatewaySettings(logFile);
+        settings["Gateway:RequestLogLevel"] = "Information"; // the completion event marks the end of the request's events
         if (overrideLevel is not null)
         {
             settings[$"Serilog:MinimumLevel:Override:{Category}"] = overrideLevel;

@@ -48,15 +48,8 @@ public sealed class RequestLogLevelTests
     /// <summary>One successful chat and one refused (bad key) through a gateway logging at Information to a JSON file.</summary>
     private static async Task<List<JsonElement>> RunAsync(string? successLevel)
     {
-        var logFile = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "tg-loglevel-" + Guid.NewGuid().ToString("N") + ".json");
-        var settings = new Dictionary<string, string?>
-        {
-            ["Serilog:MinimumLevel:Default"] = "Information",
-            ["Serilog:WriteTo:0:Name"] = "File",
-            ["Serilog:WriteTo:0:Args:path"] = logFile,
-            ["Serilog:WriteTo:0:Args:formatter"] = "Serilog.Formatting.Compact.CompactJsonFormatter, Serilog.Formatting.Compact",
-            ["Serilog:WriteTo:0:Args:flushToDiskInterval"] = "00:00:00.100",
-        };
+        var logFile = CompactLogFile.NewPath("tg-loglevel-");
+        var settings = CompactLogFile.GatewaySettings(logFile);
         if (successLevel is not null)
         {
             settings["Gateway:RequestLogLevel"] = successLevel;
